@@ -1,0 +1,361 @@
+"""The ``accord`` command: parses options, calls the library, prints. Nothing else lives here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__
+from .catalog import Catalog, SearchQuery
+from .errors import AccordError, RecordNotFound
+from .workspace import Workspace, init_workspace, resolve_workspace
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def workspace_option(func: Callable) -> Callable:
+    """``--workspace PATH`` on every command (else ACCORD_HOME, else this checkout)."""
+
+    @click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=False, path_type=Path),
+                  default=None, envvar="ACCORD_HOME", help="Workspace folder (default: $ACCORD_HOME or this checkout).")
+    @functools.wraps(func)
+    def wrapper(*args: Any, workspace: Path | None, **kwargs: Any) -> Any:
+        try:
+            ws = resolve_workspace(workspace)
+            return func(*args, ws=ws, **kwargs)
+        except AccordError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+def json_option(func: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(func)
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="accord")
+def cli() -> None:
+    """Accord: sealed, archived and searchable agreements for an ADR office.
+
+    \b
+    Example:
+        accord process            # everything in inbox/, once
+        accord search "Núñez"     # find a record
+    """
+    _configure_logging()
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # fontTools complains about harmless font header dates while subsetting the seal's font.
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=".")
+def init(path: Path) -> None:
+    """Create a new workspace at PATH with the default templates and policies.
+
+    \b
+    Example:
+        accord init /srv/accord
+    """
+    try:
+        ws = init_workspace(path)
+    except AccordError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created workspace {ws.root}")
+    click.echo(f"Drop case files into {ws.inbox}, then run: accord process --workspace {ws.root}")
+
+
+@cli.command()
+@workspace_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar; one line per file only.")
+def process(ws: Workspace, quiet: bool) -> None:
+    """Process every file in the inbox once, then exit.
+
+    Exits with 0 only if nothing failed. Failed files are in inbox/failed/ with a
+    .reason.txt beside each.
+
+    \b
+    Example:
+        cp case.yaml inbox/ && accord process
+    """
+    from .ingest import Ingestor
+    from .runner import process_inbox
+
+    config = ws.load_config()
+    converter = _make_converter(config)
+    ingestor = Ingestor(ws, config, converter)
+    try:
+        with _progress(quiet) as progress:
+            task = progress.add_task("Processing", total=None)
+
+            def started(total: int) -> None:
+                progress.update(task, total=total)
+
+            def finished(outcome: Any) -> None:
+                progress.advance(task)
+                line = _outcome_line(outcome)
+                (progress.console.print if not quiet else click.echo)(line)
+
+            summary = process_inbox(ws, ingestor, on_start=started, on_outcome=finished)
+    finally:
+        ingestor.close()
+        converter.close()
+    click.echo(
+        f"{summary.count('recorded')} recorded, {summary.count('duplicate')} already recorded, "
+        f"{summary.count('failed')} failed."
+    )
+    if summary.stopped:
+        raise click.ClickException(f"Stopped: {summary.stopped} The remaining files are untouched; run again when fixed.")
+    if summary.failed:
+        sys.exit(1)
+
+
+def _outcome_line(outcome: Any) -> str:
+    if outcome.status == "recorded":
+        total = sum(outcome.timings.values())
+        return f"recorded  {outcome.source_name} -> {outcome.record_id} ({total:.2f} s)"
+    if outcome.status == "duplicate":
+        return f"duplicate {outcome.source_name} (already {outcome.record_id})"
+    return f"FAILED    {outcome.source_name}: {outcome.reason}"
+
+
+class _QuietProgress:
+    console = console
+
+    def __enter__(self) -> "_QuietProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, *args: Any, **kwargs: Any) -> int:
+        return 0
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def advance(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _progress(quiet: bool) -> Any:
+    if quiet or not sys.stderr.isatty():
+        return _QuietProgress()
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                     console=err_console, transient=True)
+
+
+def _make_converter(config: Any) -> Any:
+    from .convert import Converter
+
+    return Converter(config.converter)
+
+
+@cli.command()
+@workspace_option
+@click.argument("query", required=False)
+@click.option("--template", help="Only records made from this template.")
+@click.option("--case", "case_id", help="Only records of this case (or MOU) id.")
+@click.option("--party", help="Only records naming this party.")
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="Record date on or after (YYYY-MM-DD).")
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Record date on or before (YYYY-MM-DD).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@json_option
+def search(ws: Workspace, query: str | None, template: str | None, case_id: str | None, party: str | None,
+           date_from: dt.datetime | None, date_to: dt.datetime | None, limit: int, as_json: bool) -> None:
+    """Search the catalog; without QUERY, list every record, newest first.
+
+    Accents are optional: "Nunez" finds "Núñez". Put phrases in double quotes.
+
+    \b
+    Example:
+        accord search Nunez
+        accord search "bias-awareness workshop" --template resolution-agreement
+        accord search --case ADR-2026-0142 --json
+    """
+    q = SearchQuery(
+        text=query, template=template, case_id=case_id, party=party,
+        date_from=date_from.date() if date_from else None, date_to=date_to.date() if date_to else None, limit=limit,
+    )
+    with Catalog(ws.catalog) as catalog:
+        results = catalog.search(q)
+    if as_json:
+        _print_json([_public(r) for r in results])
+        return
+    if not results:
+        click.echo("No records found.")
+        return
+    table = Table("Record", "Template", "Case", "Title", "Parties", "Created")
+    for r in results:
+        table.add_row(r["record_id"], r["template"], r["case_id"], r["title"], ", ".join(r["parties"]), r["created"][:10])
+    console.print(table)
+
+
+_PUBLIC_FIELDS = (
+    "record_id", "template", "record_class", "case_id", "title", "parties", "record_date", "created", "status",
+    "pages", "size", "sha256", "signature_level", "signer", "signature_fields", "supersedes", "source_name",
+    "pdf_path", "snippet",
+)
+
+
+def _public(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: record[k] for k in _PUBLIC_FIELDS if k in record}
+
+
+@cli.command()
+@workspace_option
+@click.argument("record_id")
+@json_option
+def show(ws: Workspace, record_id: str, as_json: bool) -> None:
+    """Show one record's catalog entry.
+
+    \b
+    Example:
+        accord show ADR-2026-0142-1a2b3c4d
+    """
+    with Catalog(ws.catalog) as catalog:
+        record = catalog.get(record_id)
+    data = _public(record)
+    if as_json:
+        _print_json(data)
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in data.items():
+        table.add_row(key, ", ".join(value) if isinstance(value, list) else ("" if value is None else str(value)))
+    console.print(table)
+
+
+@cli.command()
+@workspace_option
+@click.argument("record_id")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the sealed PDF.")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+def get(ws: Workspace, record_id: str, output: Path, force: bool) -> None:
+    """Write a record's sealed PDF to a file, after checking its checksum and seal.
+
+    \b
+    Example:
+        accord get ADR-2026-0142-1a2b3c4d -o agreement.pdf
+    """
+    from .retrieve import retrieve
+
+    data = retrieve(ws, record_id)
+    if output.exists() and not force:
+        raise click.ClickException(f"{output} exists; use --force to overwrite it.")
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    click.echo(f"Wrote {output} ({len(data)} bytes); checksum and seal verified.")
+
+
+@cli.command()
+@workspace_option
+@click.argument("record_id", required=False)
+@click.option("--all", "all_records", is_flag=True, help="Verify every record.")
+@json_option
+def verify(ws: Workspace, record_id: str | None, all_records: bool, as_json: bool) -> None:
+    """Check records' checksums and seals; exit 1 if any fails.
+
+    \b
+    Example:
+        accord verify ADR-2026-0142-1a2b3c4d
+        accord verify --all --json
+    """
+    from .retrieve import verify_records
+
+    if not record_id and not all_records:
+        raise click.UsageError("Name a RECORD_ID or use --all.")
+    reports = verify_records(ws, None if all_records else record_id)
+    if as_json:
+        _print_json([r.as_dict() for r in reports])
+    else:
+        for report in reports:
+            _print_report(report)
+        good = sum(1 for r in reports if r.ok)
+        click.echo(f"{good} of {len(reports)} record(s) verified.")
+    if not all(r.ok for r in reports):
+        sys.exit(1)
+
+
+def _print_report(report: Any) -> None:
+    mark = "[green]OK[/green]" if report.ok else "[red]FAILED[/red]"
+    console.print(f"{mark}  {report.record_id}")
+    console.print(f"    checksum: {'matches' if report.checksum_ok else 'DOES NOT MATCH'} ({report.actual_sha256})")
+    if report.level:
+        console.print(f"    level: {report.level_meaning or report.level}")
+    for sig in report.signatures:
+        kind = f"certification ({sig.docmdp})" if sig.certification else "approval"
+        console.print(
+            f"    signature {sig.field}: {kind} by {sig.signer} at {sig.signing_time}; "
+            f"intact={sig.intact} valid={sig.valid} trusted={sig.trusted} "
+            f"changes after it: {sig.modifications or 'none'} ({'allowed' if sig.modifications_allowed else 'NOT allowed'})"
+        )
+    for problem in report.problems:
+        console.print(f"    [red]problem:[/red] {problem}")
+
+
+@cli.group()
+def templates() -> None:
+    """Work with the Word templates and their declarations."""
+
+
+@templates.command("check")
+@workspace_option
+@json_option
+def templates_check(ws: Workspace, as_json: bool) -> None:
+    """Compare each template's variables with the fields its declaration names.
+
+    \b
+    Example:
+        accord templates check
+    """
+    from .templates import check_template, load_templates
+
+    results = [check_template(spec) for spec in load_templates(ws.templates).values()]
+    if as_json:
+        _print_json([{"template": r.name, "ok": r.ok, "undeclared": r.undeclared, "unused": r.unused,
+                      "missing_bookmarks": r.missing_bookmarks} for r in results])
+    else:
+        for r in results:
+            click.echo(f"{'ok    ' if r.ok else 'FAILED'} {r.name}")
+            for path in r.undeclared:
+                click.echo(f"    used by the template but not declared: {path}")
+            for path in r.unused:
+                click.echo(f"    declared but not used by the template: {path}")
+            for name in r.missing_bookmarks:
+                click.echo(f"    signature bookmark missing: {name}")
+    if not all(r.ok for r in results):
+        sys.exit(1)
+
+
+def main() -> None:
+    try:
+        cli(prog_name="accord")
+    except RecordNotFound as exc:
+        err_console.print(f"Error: {exc}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

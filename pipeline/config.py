@@ -1,0 +1,164 @@
+"""Workspace configuration: frozen dataclasses loaded from ``accord.yaml``.
+
+Every setting has an embedded default, so a workspace without a configuration
+file works. Unknown keys are refused with their location, in the manner of
+pyHanko's ``from_config``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .convert import ConverterSettings
+from .errors import ConfigurationError
+
+CONFIG_NAME = "accord.yaml"
+
+
+@dataclass(frozen=True)
+class OfficeSettings:
+    name: str = "Office of Alternative Dispute Resolution"
+    """The office's name: shown in documents and in the seal certificate's organisation."""
+
+    country: str = "US"
+    """Two-letter country code for the local office certificate."""
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    max_bytes: int = 2 * 1024 * 1024
+    """Largest case file accepted, in bytes (default 2 MB)."""
+
+
+@dataclass(frozen=True)
+class SealSettings:
+    certificate: str | None = None
+    """A PKCS#12 file with the institution's seal certificate; the local office PKI is used when empty."""
+
+    passphrase_file: str | None = None
+    """File holding the PKCS#12 passphrase (owner-readable only)."""
+
+    extra_trust_roots: tuple[str, ...] = ()
+    """PEM files of further roots to trust when verifying (for an institutional certificate)."""
+
+    timestamp_url: str | None = None
+    """An RFC 3161 time-stamp service; with it seals are made at PAdES B-T."""
+
+    timestamp_username: str | None = None
+    """User for the time-stamp service, if it needs one."""
+
+    timestamp_password_env: str | None = None
+    """Name of the environment variable that holds the time-stamp service's password."""
+
+    digest: str = "sha256"
+    """Message digest of the seal."""
+
+
+@dataclass(frozen=True)
+class Config:
+    office: OfficeSettings = field(default_factory=OfficeSettings)
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
+    converter: ConverterSettings = field(default_factory=ConverterSettings)
+    seal: SealSettings = field(default_factory=SealSettings)
+
+    def assert_viable(self) -> None:
+        """Cross-field checks, each failing with a full sentence."""
+        if self.intake.max_bytes <= 0:
+            raise ConfigurationError("intake.max_bytes must be a positive number of bytes.")
+        if self.seal.passphrase_file and not self.seal.certificate:
+            raise ConfigurationError(
+                "seal.passphrase_file is set but seal.certificate is not: name the PKCS#12 file too."
+            )
+        if self.seal.digest not in ("sha256", "sha384", "sha512"):
+            raise ConfigurationError("seal.digest must be one of sha256, sha384, sha512.")
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, refusing unknown keys and wrong types."""
+    if data is None:
+        return cls()
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(f"{where or 'the configuration'} must be a mapping of settings.")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in known:
+            raise ConfigurationError(f"Unexpected key in configuration: {path}.")
+        spec = known[key]
+        default = spec.default_factory() if spec.default_factory is not dataclasses.MISSING else spec.default
+        if dataclasses.is_dataclass(default):
+            values[key] = _build(type(default), value, path)
+        else:
+            values[key] = _coerce(default, value, path)
+    try:
+        return cls(**values)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"In {where or 'the configuration'}: {exc}.") from None
+
+
+def _coerce(default: Any, value: Any, path: str) -> Any:
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigurationError(f"{path} must be a list of text values.")
+        return tuple(value)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigurationError(f"{path} must be true or false.")
+        return value
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigurationError(f"{path} must be a number.")
+        return type(default)(value)
+    if value is not None and not isinstance(value, str):
+        raise ConfigurationError(f"{path} must be text.")
+    return value
+
+
+def load_config(path: Path) -> Config:
+    """Read ``accord.yaml``; a missing file means every default."""
+    if not path.exists():
+        config = Config()
+    else:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"{path.name} is not valid YAML: {exc}") from None
+        config = _build(Config, data or {}, "")
+    config.assert_viable()
+    return config
+
+
+def default_config_text() -> str:
+    """The commented configuration that ``accord init`` writes."""
+    return f"""\
+# Accord workspace configuration. Every setting shown is the default.
+office:
+  name: {Config().office.name}
+  country: US
+intake:
+  max_bytes: 2097152          # largest case file accepted (2 MB)
+converter:
+  soffice: soffice
+  uno_python: /usr/bin/python3
+  timeout: 60                 # seconds per conversion before LibreOffice is restarted
+  recycle_after: 200          # restart LibreOffice after this many documents
+  max_retries: 2
+seal:
+  certificate: null           # institutional PKCS#12 file; null = the local office PKI in pki/
+  passphrase_file: null
+  extra_trust_roots: []
+  timestamp_url: null         # RFC 3161 service; with it seals are PAdES B-T
+  digest: sha256
+"""
+
+
+def env_workspace() -> str | None:
+    """The workspace named by ``ACCORD_HOME``, if any."""
+    return os.environ.get("ACCORD_HOME") or None

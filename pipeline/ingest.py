@@ -1,0 +1,221 @@
+"""Ingest: one claimed case file, from bytes to a sealed, archived, catalogued record.
+
+The steps run in order (intake, assemble, convert, seal, archive, catalog) and the
+input leaves staging only after the record is committed. A problem with the file
+sends it to the failed folder with the reason; a problem with the system (a full
+disk, an unwritable archive, no converter) leaves it staged and is raised as
+:class:`SystemFault`, so nothing that is not at fault is failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from . import archive, inbox
+from .assemble import RecordInfo, assemble
+from .catalog import Catalog, FailureRow, RecordRow, utc_now
+from .config import Config
+from .errors import (
+    AccordError, ArchiveError, AssemblyError, CatalogError, ConversionError, ConverterUnavailable,
+    IntakeError, PkiError, SealError,
+)
+from .intake import CaseFile, parse_case, read_limited
+from .pki import ensure_identity, load_signer
+from .seal import Sealer, make_timestamper
+from .templates import TemplateSpec, load_templates
+from .workspace import Workspace
+
+
+class PdfConverter(Protocol):
+    def convert(self, docx: bytes) -> bytes: ...
+
+
+class SystemFault(AccordError):
+    """Processing stopped for a reason that is not the file's fault; the file stays staged."""
+
+    step = "system"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one input file."""
+
+    source_name: str
+    status: str  # "recorded" | "duplicate" | "failed"
+    moved_to: Path
+    record_id: str | None = None
+    step: str | None = None
+    reason: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+_SYSTEM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
+class Ingestor:
+    """Holds what is loaded once per worker: templates, the seal key, the catalog, a converter."""
+
+    def __init__(self, ws: Workspace, config: Config, converter: PdfConverter, *,
+                 templates: dict[str, TemplateSpec] | None = None, sealer: Sealer | None = None,
+                 catalog: Catalog | None = None):
+        self.ws = ws
+        self.config = config
+        self.converter = converter
+        self.templates = templates or load_templates(ws.templates)
+        self.sealer = sealer or make_sealer(ws, config)
+        self.catalog = catalog or Catalog(ws.catalog)
+
+    def ingest(self, staged: Path) -> Outcome:
+        """Process one staged file to its outcome; raise :class:`SystemFault` to stop intake."""
+        name = staged.name
+        timings: dict[str, float] = {}
+        raw = b""
+        step = "intake"
+        try:
+            clock = time.perf_counter()
+            reason = inbox.refusal(staged)
+            if reason:
+                raise IntakeError(reason)
+            raw = read_limited(staged, self.config.intake.max_bytes)
+            sha = hashlib.sha256(raw).hexdigest()
+            existing = self.catalog.by_source_sha(sha)
+            if existing:
+                return self._duplicate(staged, name, existing)
+            case = parse_case(raw, name, self.templates, self.config.intake.max_bytes)
+            timings["intake"] = time.perf_counter() - clock
+            return self._record(staged, case, timings)
+        except (IntakeError, AssemblyError, SealError) as exc:
+            return self._fail(staged, name, raw, exc.step, str(exc))
+        except ConversionError as exc:
+            if isinstance(exc, ConverterUnavailable):
+                raise SystemFault(f"LibreOffice is not available: {exc}") from exc
+            return self._fail(staged, name, raw, exc.step, str(exc))
+        except (ArchiveError, CatalogError, PkiError) as exc:
+            raise SystemFault(str(exc)) from exc
+        except OSError as exc:
+            if exc.errno in _SYSTEM_ERRNOS:
+                raise SystemFault(f"The workspace cannot be written: {exc.strerror}.") from exc
+            return self._fail(staged, name, raw, step, f"The file could not be read: {exc.strerror}.")
+
+    def _record(self, staged: Path, case: CaseFile, timings: dict[str, float]) -> Outcome:
+        record_id = case.record_id
+        created_at = dt.datetime.now(dt.timezone.utc)
+        self._drop_orphan(record_id)
+        info = RecordInfo(record_id, case.title, created_at.date(), self.config.office.name)
+
+        clock = time.perf_counter()
+        assembled = assemble(case, info)
+        timings["assemble"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        pdf = self.converter.convert(assembled.docx)
+        timings["convert"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        sealed = self.sealer.seal(pdf, record_id)
+        timings["seal"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        stored = archive.write_record(
+            self.ws.archive, record_id, created_at.year, sealed.pdf, case.raw, case.suffix
+        )
+        timings["archive"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        previous = self.catalog.latest_for(case.template.name, case.subject_id)
+        row = RecordRow(
+            record_id=record_id,
+            template=case.template.name,
+            record_class=case.template.record_class,
+            case_id=case.subject_id,
+            title=case.title,
+            parties=list(case.party_names),
+            record_date=case.record_date.isoformat() if case.record_date else None,
+            created=created_at.isoformat(timespec="seconds"),
+            pdf_path=str(stored.pdf.relative_to(self.ws.root)),
+            source_path=str(stored.source.relative_to(self.ws.root)),
+            source_name=case.source_name,
+            source_sha256=case.sha256,
+            size=stored.size,
+            pages=sealed.pages,
+            sha256=stored.sha256,
+            signature_level=sealed.level,
+            signer=sealed.signer,
+            signature_fields=list(sealed.signature_fields),
+            supersedes=previous["record_id"] if previous else None,
+        )
+        self.catalog.add_record(row, body=index_text(case, assembled.text))
+        timings["catalog"] = time.perf_counter() - clock
+
+        moved = inbox.finish_processed(self.ws, staged, case.source_name, created_at.date())
+        return Outcome(case.source_name, "recorded", moved, record_id=record_id, timings=timings)
+
+    def _drop_orphan(self, record_id: str) -> None:
+        """An archive folder without a catalog row is what a crash left: it is not a record yet."""
+        if self.catalog.find(record_id):
+            raise CatalogError(f"Record {record_id} is already in the catalog.")
+        for folder in self.ws.archive.glob(f"[0-9][0-9][0-9][0-9]/{record_id}"):
+            archive.remove_tree(folder)
+
+    def _duplicate(self, staged: Path, name: str, existing: dict) -> Outcome:
+        note = (
+            f"{name} was not recorded again: the same file was recorded as {existing['record_id']} "
+            f"on {existing['created'][:10]}."
+        )
+        moved = inbox.finish_processed(self.ws, staged, name, dt.date.today(), note=note)
+        return Outcome(name, "duplicate", moved, record_id=existing["record_id"], reason=note)
+
+    def _fail(self, staged: Path, name: str, raw: bytes, step: str, message: str) -> Outcome:
+        reason = inbox.FailureReason(
+            step=step,
+            reason=message,
+            source_name=name,
+            sha256=hashlib.sha256(raw).hexdigest() if raw else _file_sha(staged),
+            failed_at=utc_now(),
+        )
+        try:
+            moved = inbox.finish_failed(self.ws, staged, reason)
+            self.catalog.add_failure(
+                FailureRow(name, reason.sha256, step, message, reason.failed_at, str(moved.relative_to(self.ws.root)))
+            )
+        except OSError as exc:
+            raise SystemFault(f"The failed folder cannot be written: {exc.strerror}.") from exc
+        return Outcome(name, "failed", moved, step=step, reason=message)
+
+    def close(self) -> None:
+        self.catalog.close()
+
+
+def _file_sha(path: Path) -> str:
+    try:
+        if path.is_symlink() or not path.is_file():
+            return ""
+        return archive.sha256_file(path)
+    except OSError:
+        return ""
+
+
+def index_text(case: CaseFile, document_text: str) -> str:
+    """What the full-text index holds: the document's own text and the record's metadata."""
+    return "\n".join([case.title, case.subject_id, case.template.name, *case.party_names, document_text])
+
+
+def make_sealer(ws: Workspace, config: Config) -> Sealer:
+    identity = ensure_identity(ws.pki, config)
+    signer = load_signer(identity, config.seal.digest)
+    password = None
+    if config.seal.timestamp_password_env:
+        password = os.environ.get(config.seal.timestamp_password_env)
+    timestamper = make_timestamper(config.seal.timestamp_url, config.seal.timestamp_username, password)
+    return Sealer(signer, office_name=config.office.name, digest=config.seal.digest, timestamper=timestamper)

@@ -1,0 +1,56 @@
+"""Handing records over: verify the checksum and the seal first, never release a file silently broken."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .catalog import Catalog
+from .config import Config
+from .errors import AccordError
+from .pki import ROOT_CERT
+from .verify import VerifyReport, verify_bytes, verify_file
+from .workspace import Workspace
+
+
+class VerificationFailed(AccordError):
+    """The record's file no longer matches its checksum or its seal does not validate."""
+
+    step = "verify"
+
+
+def trust_roots(ws: Workspace, config: Config) -> tuple[Path, ...]:
+    """The roots a seal must chain to: the local office root (if any) and the configured ones."""
+    roots = [ws.pki / ROOT_CERT] if (ws.pki / ROOT_CERT).exists() else []
+    roots += [Path(r).expanduser() for r in config.seal.extra_trust_roots]
+    return tuple(roots)
+
+
+def verify_record(ws: Workspace, record: dict, roots: tuple[Path, ...]) -> VerifyReport:
+    return verify_file(record["record_id"], ws.root / record["pdf_path"], record["sha256"],
+                       record["signature_level"], roots)
+
+
+def verify_records(ws: Workspace, record_id: str | None = None) -> list[VerifyReport]:
+    """Verify one record, or all of them when ``record_id`` is ``None``."""
+    roots = trust_roots(ws, ws.load_config())
+    with Catalog(ws.catalog) as catalog:
+        records = [catalog.get(record_id)] if record_id else list(catalog.all_records())
+        return [verify_record(ws, r, roots) for r in records]
+
+
+def retrieve(ws: Workspace, record_id: str) -> bytes:
+    """The sealed PDF's bytes, only if checksum and seal verify."""
+    roots = trust_roots(ws, ws.load_config())
+    with Catalog(ws.catalog) as catalog:
+        record = catalog.get(record_id)
+    path = ws.root / record["pdf_path"]
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise VerificationFailed(f"Record {record_id} was not handed over: its archived PDF is missing.") from None
+    report = verify_bytes(record_id, path, data, record["sha256"], record["signature_level"], roots)
+    if not report.ok:
+        raise VerificationFailed(
+            f"Record {record_id} was not handed over: " + " ".join(report.problems or ["its seal did not validate."])
+        )
+    return data

@@ -1,0 +1,61 @@
+"""One pass over the inbox (``accord process``): resume what was staged, then take every file once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import archive, inbox
+from .ingest import Ingestor, Outcome, SystemFault
+from .workspace import Workspace
+
+
+@dataclass
+class RunSummary:
+    outcomes: list[Outcome] = field(default_factory=list)
+    stopped: str | None = None
+    """Why the run stopped early (a system fault), or ``None``."""
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+def prepare(ws: Workspace) -> None:
+    """Create missing folders and clear what a crash left half-written in the archive."""
+    ws.ensure_dirs()
+    archive.clean_temporaries(ws.archive)
+
+
+def pending(ws: Workspace) -> tuple[list[Path], list[Path]]:
+    """(files already staged, files waiting in the inbox)."""
+    return inbox.staged(ws), inbox.candidates(ws)
+
+
+def process_inbox(ws: Workspace, ingestor: Ingestor, *,
+                  on_start: Callable[[int], None] | None = None,
+                  on_outcome: Callable[[Outcome], None] | None = None) -> RunSummary:
+    """Process everything in the inbox once; stop at the first system fault, leaving the rest in place."""
+    prepare(ws)
+    resumed, waiting = pending(ws)
+    if on_start:
+        on_start(len(resumed) + len(waiting))
+    summary = RunSummary()
+    work: list[tuple[Path, bool]] = [(p, True) for p in resumed] + [(p, False) for p in waiting]
+    for path, is_staged in work:
+        staged = path if is_staged else inbox.claim(ws, path)
+        if staged is None:
+            continue
+        try:
+            outcome = ingestor.ingest(staged)
+        except SystemFault as fault:
+            summary.stopped = str(fault)
+            break
+        summary.outcomes.append(outcome)
+        if on_outcome:
+            on_outcome(outcome)
+    return summary

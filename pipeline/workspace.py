@@ -1,0 +1,99 @@
+"""A workspace: the folder that holds an office's inbox, archive, templates, policies and catalog."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import CONFIG_NAME, Config, default_config_text, env_workspace, load_config
+from .errors import ConfigurationError
+
+#: The checkout this package lives in: the default workspace and the source of default templates.
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def staging(self) -> Path:
+        """Files claimed from the inbox and being processed (hidden from the watcher)."""
+        return self.inbox / ".staging"
+
+    @property
+    def processed(self) -> Path:
+        return self.inbox / "processed"
+
+    @property
+    def failed(self) -> Path:
+        return self.inbox / "failed"
+
+    @property
+    def archive(self) -> Path:
+        return self.root / "archive"
+
+    @property
+    def templates(self) -> Path:
+        return self.root / "templates"
+
+    @property
+    def policies(self) -> Path:
+        return self.root / "retention_policies"
+
+    @property
+    def catalog(self) -> Path:
+        return self.root / "catalog.db"
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    def load_config(self) -> Config:
+        return load_config(self.config_file)
+
+    def ensure_dirs(self) -> None:
+        """Create the runtime folders that may be missing (inbox, staging, results, archive)."""
+        for folder in (self.inbox, self.processed, self.failed, self.archive):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.staging.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def resolve_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
+    """The workspace named on the command line, else ``ACCORD_HOME``, else this checkout."""
+    chosen = path or env_workspace()
+    root = Path(chosen).expanduser().resolve() if chosen else CHECKOUT
+    if not (root / "templates").is_dir():
+        raise ConfigurationError(
+            f"{root} is not an Accord workspace (it has no templates/ folder); "
+            "create one with 'accord init PATH'."
+        )
+    return Workspace(root)
+
+
+def init_workspace(path: Path, owner: str | None = None) -> Workspace:
+    """Create a new workspace at ``path`` with the default templates and policies."""
+    root = path.expanduser().resolve()
+    if (root / "templates").exists() or (root / CONFIG_NAME).exists():
+        raise ConfigurationError(f"{root} already holds a workspace; nothing was changed.")
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(CHECKOUT / "templates", root / "templates", ignore=_ignore_private)
+    shutil.copytree(CHECKOUT / "retention_policies", root / "retention_policies", ignore=_ignore_private)
+    (root / CONFIG_NAME).write_text(default_config_text(), encoding="utf-8")
+    ws = Workspace(root)
+    ws.ensure_dirs()
+    return ws
+
+
+def _ignore_private(_dir: str, names: list[str]) -> list[str]:
+    return [n for n in names if n.startswith((".", "_", "~$"))]

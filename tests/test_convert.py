@@ -1,0 +1,338 @@
+"""pipeline.convert against the real LibreOffice: output format, warm instance, failure recovery."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from docx import Document
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from pypdf import PdfReader
+
+from pipeline.convert import (
+    Converter,
+    ConverterPool,
+    ConverterSettings,
+    cold_convert,
+)
+from pipeline.errors import ConfigurationError, ConversionError, ConverterUnavailable
+
+
+def _uno_available() -> bool:
+    try:
+        subprocess.run(["/usr/bin/python3", "-c", "import uno"], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        return False
+    return True
+
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("soffice") is None or not _uno_available(),
+        reason="needs LibreOffice and python3-uno",
+    ),
+]
+
+NAMES = ["Zoë Núñez", "Smith & Sons <North Campus>", "Nguyễn Thị Minh Khai"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def make_docx(paragraphs: int = 45, bookmark: str = "sig1") -> bytes:
+    """A ~3-page agreement naming the parties, with a Word bookmark on the signature line."""
+    doc = Document()
+    doc.add_heading("Mediation Settlement Agreement", 0)
+    doc.add_paragraph(f"Between {NAMES[0]}, {NAMES[1]} and {NAMES[2]}.")
+    for number in range(1, paragraphs + 1):
+        doc.add_paragraph(
+            f"Clause {number}. The parties agree that the terms set out in this clause are binding, "
+            "that each party bears its own costs, and that the mediator keeps the proceedings confidential."
+        )
+    line = doc.add_paragraph("Signature of the first party: ")
+    start = OxmlElement("w:bookmarkStart")
+    start.set(qn("w:id"), "0")
+    start.set(qn("w:name"), bookmark)
+    end = OxmlElement("w:bookmarkEnd")
+    end.set(qn("w:id"), "0")
+    line._p.append(start)
+    line.add_run("______________________")
+    line._p.append(end)
+    buffer = io.BytesIO()
+    doc.save(buffer)
+    return buffer.getvalue()
+
+
+def assert_pdfa2b(pdf: bytes) -> PdfReader:
+    assert pdf.startswith(b"%PDF")
+    reader = PdfReader(io.BytesIO(pdf))
+    xmp = reader.trailer["/Root"]["/Metadata"].get_object().get_data().decode("utf-8")
+    part = re.search(r"pdfaid:part(?:>|=\")\s*(\d)", xmp)
+    conformance = re.search(r"pdfaid:conformance(?:>|=\")\s*([A-Za-z])", xmp)
+    assert part and part.group(1) == "2", xmp
+    assert conformance and conformance.group(1).upper() == "B", xmp
+    return reader
+
+
+def sig1_destination(reader: PdfReader):
+    destinations = reader.named_destinations
+    # pypdf keys destinations from a /Dests name dictionary by the PDF name, i.e. with a slash.
+    dest = destinations.get("/sig1") or destinations.get("sig1")
+    assert dest is not None, sorted(destinations)
+    return dest
+
+
+def pdf_text(pdf: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "out.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(path), "-"], check=True, capture_output=True
+    ).stdout.decode("utf-8")
+
+
+def instance_processes(converter: Converter) -> list[psutil.Process]:
+    """soffice (oosplash, soffice.bin) and the bridge of one converter, found by its pipe name."""
+    cmdline = " ".join(psutil.Process(converter.pid).cmdline())
+    pipe_name = re.search(r"pipe,name=([^;]+);", cmdline).group(1)
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if pipe_name in " ".join(proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
+
+
+def gone(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_gone(procs: list[psutil.Process], timeout: float = 5.0) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [p for p in procs if not gone(p)]
+        if not alive:
+            return []
+        time.sleep(0.05)
+    return alive
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def docx_bytes() -> bytes:
+    return make_docx()
+
+
+@pytest.fixture(scope="module")
+def converter(tmp_path_factory):
+    with Converter(ConverterSettings(work_dir=tmp_path_factory.mktemp("lo"))) as conv:
+        conv.start()
+        yield conv
+
+
+@pytest.fixture(scope="module")
+def first_run(converter, docx_bytes):
+    """The first conversion on the started instance, and how long it took."""
+    started = time.perf_counter()
+    pdf = converter.convert(docx_bytes)
+    return pdf, time.perf_counter() - started
+
+
+@pytest.fixture(scope="module")
+def fragile(tmp_path_factory):
+    """An instance the tests kill and stop; restarts are part of what is tested."""
+    settings = ConverterSettings(work_dir=tmp_path_factory.mktemp("fragile"), timeout=3, retry_backoff=0)
+    with Converter(settings) as conv:
+        conv.start()
+        yield conv
+
+
+# --------------------------------------------------------------------------- output
+
+
+def test_output_is_pdfa2b_of_about_three_pages(first_run):
+    pdf, _ = first_run
+    reader = assert_pdfa2b(pdf)
+    assert 2 <= len(reader.pages) <= 4
+
+
+def test_names_come_out_exactly(first_run, tmp_path):
+    pdf, _ = first_run
+    text = pdf_text(pdf, tmp_path)
+    for name in NAMES:
+        assert name in text
+
+
+def test_bookmark_becomes_named_destination_with_position(first_run):
+    pdf, _ = first_run
+    reader = PdfReader(io.BytesIO(pdf))
+    dest = sig1_destination(reader)
+    page = reader.get_destination_page_number(dest)
+    assert page == len(reader.pages) - 1  # the signature line closes the document
+    assert dest.top is not None and 0 < float(dest.top) < float(reader.pages[page].mediabox.top)
+
+
+def test_second_conversion_is_faster(converter, first_run, docx_bytes):
+    _, first = first_run
+    started = time.perf_counter()
+    pdf = converter.convert(docx_bytes)
+    second = time.perf_counter() - started
+    assert pdf.startswith(b"%PDF")
+    assert second < first, (first, second)
+    assert converter.conversions >= 2
+
+
+def test_garbage_is_refused_and_instance_survives(converter, docx_bytes):
+    pid = converter.pid
+    with pytest.raises(ConversionError, match="could not convert"):
+        converter.convert(b"this is not a word document\n" * 50)
+    with pytest.raises(ConversionError):
+        converter.convert(docx_bytes[: len(docx_bytes) // 2])  # truncated zip
+    with pytest.raises(ConversionError, match="empty"):
+        converter.convert(b"")
+    assert converter.convert(docx_bytes).startswith(b"%PDF")
+    assert converter.pid == pid  # refused documents do not cost a restart
+
+
+def test_cold_convert_is_pdfa_and_slower_than_warm(converter, docx_bytes, tmp_path):
+    started = time.perf_counter()
+    pdf = cold_convert(docx_bytes)
+    cold = time.perf_counter() - started
+    reader = assert_pdfa2b(pdf)
+    sig1_destination(reader)
+    started = time.perf_counter()
+    converter.convert(docx_bytes)
+    warm = time.perf_counter() - started
+    assert warm < cold, (warm, cold)
+    with pytest.raises(ConversionError):
+        cold_convert(b"not a docx at all")
+
+
+# --------------------------------------------------------------------------- recovery
+
+
+def test_killed_between_conversions_restarts_transparently(fragile, docx_bytes):
+    old_pid, restarts = fragile.pid, fragile.restarts
+    soffice = psutil.Process(old_pid)
+    os.killpg(old_pid, signal.SIGKILL)
+    assert wait_gone([soffice]) == []
+    assert fragile.convert(docx_bytes).startswith(b"%PDF")
+    assert fragile.last_failure is None  # found dead before any request: no failed attempt
+    assert fragile.pid != old_pid
+    assert fragile.restarts == restarts + 1
+
+
+def test_killed_during_conversion_restarts_transparently(fragile, docx_bytes):
+    old_pid, restarts = fragile.pid, fragile.restarts
+    os.killpg(old_pid, signal.SIGSTOP)  # the request is sent, soffice never answers...
+    killer = threading.Timer(0.5, os.killpg, (old_pid, signal.SIGKILL))  # ...and dies meanwhile
+    killer.start()
+    try:
+        assert fragile.convert(docx_bytes).startswith(b"%PDF")
+    finally:
+        killer.join()
+    assert fragile.last_failure == "LibreOffice exited"  # noticed as a death, not waited out
+    assert fragile.restarts == restarts + 1
+
+
+def test_hung_instance_is_killed_and_retried(fragile, docx_bytes):
+    old_pid, restarts = fragile.pid, fragile.restarts
+    old_procs = instance_processes(fragile)
+    os.killpg(old_pid, signal.SIGSTOP)
+    assert fragile.convert(docx_bytes).startswith(b"%PDF")
+    assert fragile.last_failure == "conversion timed out after 3 s"
+    assert fragile.restarts == restarts + 1
+    assert wait_gone(old_procs) == []
+
+
+def test_timeouts_exhaust_retries_and_leave_nothing_behind(tmp_path, docx_bytes):
+    settings = ConverterSettings(work_dir=tmp_path, timeout=0.001, max_retries=1, retry_backoff=0)
+    with Converter(settings) as conv:
+        conv.start()
+        first_procs = instance_processes(conv)
+        with pytest.raises(ConversionError, match=r"after 2 attempt\(s\): conversion timed out") as info:
+            conv.convert(docx_bytes)
+        assert "Zo" not in str(info.value)
+        assert conv.restarts == 1
+        assert wait_gone(first_procs) == []
+        assert not conv.alive()  # the last attempt's instance was killed too
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_recycles_after_n_documents(tmp_path, docx_bytes):
+    with Converter(ConverterSettings(work_dir=tmp_path, recycle_after=2)) as conv:
+        conv.convert(docx_bytes)
+        first_pid = conv.pid
+        conv.convert(docx_bytes)
+        assert conv.pid == first_pid
+        conv.convert(docx_bytes)
+        assert conv.pid != first_pid
+        assert conv.restarts == 1
+        assert conv.conversions == 3
+
+
+def test_close_leaves_no_process_and_no_files(tmp_path, docx_bytes):
+    conv = Converter(ConverterSettings(work_dir=tmp_path))
+    assert conv.pid is None and not conv.alive()
+    conv.convert(docx_bytes)  # lazy start
+    procs = instance_processes(conv)
+    names = {p.name() for p in procs}
+    assert "soffice.bin" in names and len(procs) >= 3  # oosplash, soffice.bin, the bridge
+    conv.close()
+    assert wait_gone(procs, timeout=1) == []
+    assert conv.pid is None and not conv.alive()
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ConverterUnavailable):
+        conv.convert(docx_bytes)
+    conv.close()  # idempotent
+
+
+def test_unstartable_soffice_is_reported(tmp_path, docx_bytes):
+    missing = ConverterSettings(work_dir=tmp_path, soffice=str(tmp_path / "no-soffice"), retry_backoff=0)
+    with Converter(missing) as conv, pytest.raises(ConverterUnavailable):
+        conv.convert(docx_bytes)
+    not_office = ConverterSettings(work_dir=tmp_path, soffice="true", start_timeout=5, max_retries=0)
+    with Converter(not_office) as conv, pytest.raises(ConverterUnavailable, match="exited"):
+        conv.start()
+
+
+def test_settings_are_validated():
+    with pytest.raises(ConfigurationError):
+        ConverterSettings(timeout=0)
+    with pytest.raises(ConfigurationError):
+        ConverterSettings(recycle_after=0)
+    with pytest.raises(ConfigurationError):
+        ConverterSettings(max_retries=-1)
+
+
+def test_pool_serves_parallel_workers(tmp_path, docx_bytes):
+    with ConverterPool(2, ConverterSettings(work_dir=tmp_path)) as pool:
+        pool.start()
+        results: list[bytes] = []
+
+        def work() -> None:
+            with pool.acquire(timeout=30) as conv:
+                results.append(conv.convert(docx_bytes))
+
+        workers = [threading.Thread(target=work) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert len(results) == 4 and all(pdf.startswith(b"%PDF") for pdf in results)
+        assert sum(c.conversions for c in pool.converters) == 4
+    assert list(tmp_path.iterdir()) == []
