@@ -66,6 +66,9 @@ SOFFICE_FLAGS = (
 _POLL_INTERVAL = 0.05  # how often a waiting call checks that soffice is still alive
 _SHUTDOWN_GRACE = 5.0  # seconds soffice gets to exit after desktop.terminate()
 _REAP_TIMEOUT = 10.0  # seconds to wait for a SIGKILLed process to be reaped
+# Where LibreOffice creates the socket of a named pipe (sal/osl/unx/pipe.cxx); it
+# is left behind when soffice is killed.
+_OSL_PIPE_DIRS = (Path("/tmp"), Path("/var/tmp"))
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,7 @@ class _Session:
     soffice: subprocess.Popen
     bridge: subprocess.Popen
     profile: Path
+    pipe_name: str
     replies: queue.Queue = field(default_factory=queue.Queue)
     next_id: int = 0
 
@@ -221,6 +225,8 @@ class _Session:
             with contextlib.suppress(OSError):
                 stream.close()
         shutil.rmtree(self.profile, ignore_errors=True)
+        for directory in _OSL_PIPE_DIRS:
+            (directory / f"OSL_PIPE_{os.getuid()}_{self.pipe_name}").unlink(missing_ok=True)
 
 
 def _pump_lines(stream: IO[bytes], sink: queue.Queue) -> None:
@@ -436,7 +442,7 @@ class Converter:
                 _kill_group(soffice)
                 shutil.rmtree(profile, ignore_errors=True)
                 raise ConverterUnavailable(f"cannot run {settings.uno_python!r}: {exc.strerror}") from exc
-        session = _Session(soffice=soffice, bridge=bridge, profile=profile)
+        session = _Session(soffice=soffice, bridge=bridge, profile=profile, pipe_name=pipe_name)
         self._resources.session = session
         session.start_reader()
         try:

@@ -329,13 +329,15 @@ def _configure_styles(doc) -> None:
 
     _paragraph_style(doc, "Table Text", after=0)
     doc.styles["Table Text"].paragraph_format.line_spacing = 1.0
+    # Signature blocks sit in rows that cannot split; keep-with-next inside them would chain
+    # the rows together and push the whole table (with its heading) onto a later page.
     _paragraph_style(doc, "Signature Label", size=8.5, bold=True, color=GREY, after=2,
-                     keep_next=True, caps=True, spacing=0.5)
-    space = _paragraph_style(doc, "Signature Space", after=0, exact=SIGNATURE_SPACE.pt, keep_next=True)
+                     caps=True, spacing=0.5)
+    space = _paragraph_style(doc, "Signature Space", after=0, exact=SIGNATURE_SPACE.pt)
     paragraph_border(space.element.get_or_add_pPr(), "bottom", 6, "404040", space=1)
-    _paragraph_style(doc, "Seal Space", after=0, exact=SEAL_SPACE.pt, keep_next=True)
-    _paragraph_style(doc, "Signature Name", bold=True, before=3, after=0, keep_next=True)
-    _paragraph_style(doc, "Signature Detail", size=9.5, color=GREY, after=0, keep_next=True)
+    _paragraph_style(doc, "Seal Space", after=0, exact=SEAL_SPACE.pt)
+    _paragraph_style(doc, "Signature Name", bold=True, before=3, after=0)
+    _paragraph_style(doc, "Signature Detail", size=9.5, color=GREY, after=0)
     _paragraph_style(doc, "Signature Date", size=9.5, before=6, after=0)
 
     for name in ("Header", "Footer"):
@@ -488,13 +490,10 @@ def looped_table(doc, headings: list[str], widths: list[int], loop: str, cells: 
     row_properties(header, cant_split=True, header=True)
     for cell, label in zip(header.cells, headings):
         text(cell, label, "Table Text")
-    text(start.cells[0], "{%tr " + loop + " %}", "Table Text")
     for cell, content in zip(body.cells, cells):
         text(cell, content, "Table Text")
-    text(end.cells[0], "{%tr endfor %}", "Table Text")
-    for row in (start, end):
-        for cell in row.cells[1:]:
-            text(cell, "", "Table Text")
+    for row, statement in ((start, loop), (end, "endfor")):
+        text(row.cells[0].merge(row.cells[-1]), "{%tr " + statement + " %}", "Table Text")
     return table
 
 
@@ -522,8 +521,7 @@ def add_row(table, *, cant_split: bool = True):
 def loop_row(table, statement: str) -> None:
     """A table row that only holds a docxtpl row tag; docxtpl removes the row."""
     row = add_row(table, cant_split=False)
-    text(row.cells[0], "{%tr " + statement + " %}", "Table Text")
-    text(row.cells[1], "", "Table Text")
+    text(row.cells[0].merge(row.cells[1]), "{%tr " + statement + " %}", "Table Text")
 
 
 def signature_block(cell, *, label: str, bookmark: str, bookmark_id: int, name: str,
