@@ -307,7 +307,7 @@ def _fts_terms(text: str) -> list[str]:
     """User words and "quoted phrases" as FTS5 strings: no FTS syntax passes through."""
     terms = []
     for phrase, word in _TOKEN.findall(text):
-        value = phrase or word
+        value = phrase or word.replace('"', "")
         prefix = not phrase and value.endswith("*") and len(value) > 1
         value = value.rstrip("*") if prefix else value
         if not re.search(r"\w", value):

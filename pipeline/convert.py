@@ -22,6 +22,7 @@ package; keep the two in step.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import queue
@@ -66,8 +67,8 @@ SOFFICE_FLAGS = (
 _POLL_INTERVAL = 0.05  # how often a waiting call checks that soffice is still alive
 _SHUTDOWN_GRACE = 5.0  # seconds soffice gets to exit after desktop.terminate()
 _REAP_TIMEOUT = 10.0  # seconds to wait for a SIGKILLed process to be reaped
-# Where LibreOffice creates the socket of a named pipe (sal/osl/unx/pipe.cxx); it
-# is left behind when soffice is killed.
+# Where LibreOffice creates the sockets of its named pipes (sal/osl/unx/pipe.cxx);
+# a killed soffice leaves them behind.
 _OSL_PIPE_DIRS = (Path("/tmp"), Path("/var/tmp"))
 
 
@@ -123,6 +124,23 @@ def _kill_group(proc: subprocess.Popen) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=_REAP_TIMEOUT)
+
+
+def _remove_pipe_sockets(profile: Path, accept_pipe: str | None = None) -> None:
+    """Delete the pipe sockets an instance on ``profile`` created (soffice removes them only on a clean exit).
+
+    Besides the ``--accept`` pipe there is the single-instance pipe, named
+    after the MD5 of the profile URL in UTF-16, hex digits not zero-padded
+    (desktop/source/app/officeipcthread.cxx).
+    """
+    digest = hashlib.md5(profile.as_uri().encode("utf-16-le"), usedforsecurity=False).digest()
+    names = ["SingleOfficeIPC_" + "".join(f"{byte:x}" for byte in digest)]
+    if accept_pipe is not None:
+        names.append(accept_pipe)
+    for directory in _OSL_PIPE_DIRS:
+        for name in names:
+            with contextlib.suppress(OSError):
+                (directory / f"OSL_PIPE_{os.getuid()}_{name}").unlink(missing_ok=True)
 
 
 def _child_env() -> dict[str, str]:
@@ -225,8 +243,7 @@ class _Session:
             with contextlib.suppress(OSError):
                 stream.close()
         shutil.rmtree(self.profile, ignore_errors=True)
-        for directory in _OSL_PIPE_DIRS:
-            (directory / f"OSL_PIPE_{os.getuid()}_{self.pipe_name}").unlink(missing_ok=True)
+        _remove_pipe_sockets(self.profile, self.pipe_name)
 
 
 def _pump_lines(stream: IO[bytes], sink: queue.Queue) -> None:
@@ -572,4 +589,5 @@ def cold_convert(
             raise ConversionError(f"LibreOffice conversion timed out after {timeout:g} s") from None
         finally:
             _kill_group(proc)  # soffice exits 0 even on failure, and may leave children behind
+            _remove_pipe_sockets(root / "profile")
         return _read_pdf(root / "out" / "document.pdf")

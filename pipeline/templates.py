@@ -189,7 +189,7 @@ def template_paths(docx_path: Path) -> set[str]:
     env = make_environment()
     tpl.init_docx()
     sources = [tpl.patch_xml(tpl.get_xml())]
-    for part in tpl.get_headers_footers(tpl.HEADER_URI) + tpl.get_headers_footers(tpl.FOOTER_URI):
+    for part in [*tpl.get_headers_footers(tpl.HEADER_URI), *tpl.get_headers_footers(tpl.FOOTER_URI)]:
         sources.append(tpl.patch_xml(tpl.get_part_xml(part[1])))
     found: set[str] = set()
     for source in sources:
@@ -200,7 +200,10 @@ def template_paths(docx_path: Path) -> set[str]:
 def _collect(node: Any, scope: dict[str, str], found: set[str], nodes: Any) -> None:
     if isinstance(node, nodes.For):
         _collect(node.iter, scope, found, nodes)
-        base = _path_of(node.iter, scope, nodes)
+        source = node.iter
+        while isinstance(source, nodes.Filter):  # parties|batch(2), terms|sort(...)
+            source = source.node
+        base = _path_of(source, scope, nodes)
         inner = dict(scope)
         if base is not None:
             for target in _names(node.target, nodes):
@@ -238,9 +241,12 @@ def _path_of(node: Any, scope: dict[str, str], nodes: Any) -> str | None:
         if base is None or base == "":
             return None if base is None else ""
         return f"{base}.{node.attr}"
-    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
         base = _path_of(node.node, scope, nodes)
-        return None if not base else f"{base}.{node.arg.value}"
+        if not base:
+            return None
+        # item["name"] is a field; pair[0] is an item of a batch, which stays at the list's path
+        return f"{base}.{node.arg.value}" if isinstance(node.arg.value, str) else base
     return None
 
 

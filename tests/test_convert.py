@@ -101,13 +101,17 @@ def pdf_text(pdf: bytes, tmp_path: Path) -> str:
     ).stdout.decode("utf-8")
 
 
+def pipe_name(converter: Converter) -> str:
+    cmdline = " ".join(psutil.Process(converter.pid).cmdline())
+    return re.search(r"pipe,name=([^;]+);", cmdline).group(1)
+
+
 def instance_processes(converter: Converter) -> list[psutil.Process]:
     """soffice (oosplash, soffice.bin) and the bridge of one converter, found by its pipe name."""
-    cmdline = " ".join(psutil.Process(converter.pid).cmdline())
-    pipe_name = re.search(r"pipe,name=([^;]+);", cmdline).group(1)
+    name = pipe_name(converter)
     found = []
     for proc in psutil.process_iter(["cmdline"]):
-        if pipe_name in " ".join(proc.info["cmdline"] or []):
+        if name in " ".join(proc.info["cmdline"] or []):
             found.append(proc)
     return found
 
@@ -264,12 +268,15 @@ def test_timeouts_exhaust_retries_and_leave_nothing_behind(tmp_path, docx_bytes)
     with Converter(settings) as conv:
         conv.start()
         first_procs = instance_processes(conv)
+        socket = Path("/tmp") / f"OSL_PIPE_{os.getuid()}_{pipe_name(conv)}"
+        assert socket.exists()
         with pytest.raises(ConversionError, match=r"after 2 attempt\(s\): conversion timed out") as info:
             conv.convert(docx_bytes)
         assert "Zo" not in str(info.value)
         assert conv.restarts == 1
         assert wait_gone(first_procs) == []
         assert not conv.alive()  # the last attempt's instance was killed too
+        assert not socket.exists()  # a killed soffice's pipe socket is cleaned up
     assert list(tmp_path.iterdir()) == []
 
 

@@ -239,13 +239,30 @@ class TestDeclarations:
 # --------------------------------------------------------------------------------------------
 
 
-def test_the_committed_templates_are_what_the_script_builds():
-    """templates/*.docx are the output of tools/make_templates.py (run it after editing it)."""
+def make_templates():
+    """tools/make_templates.py, imported as a module."""
     spec = importlib.util.spec_from_file_location("make_templates", ROOT / "tools" / "make_templates.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_the_committed_templates_are_what_the_script_builds():
+    """templates/*.docx are the output of tools/make_templates.py (run it after editing it)."""
+    module = make_templates()
     for name in TEMPLATE_NAMES:
         assert module.build(name) == (TEMPLATES / f"{name}.docx").read_bytes(), name
+
+
+@pytest.mark.parametrize("name", TEMPLATE_NAMES)
+def test_the_template_xml_is_in_schema_order(name):
+    """Word calls a file corrupt when property elements come in the wrong order."""
+    from lxml import etree
+
+    module = make_templates()
+    blob = (TEMPLATES / f"{name}.docx").read_bytes()
+    for xml in ["word/document.xml", "word/styles.xml", "word/header1.xml", "word/footer1.xml"]:
+        assert module.misordered(etree.fromstring(part(blob, xml).encode())) == [], xml
 
 
 @pytest.mark.parametrize("name", TEMPLATE_NAMES)
@@ -256,10 +273,20 @@ def test_the_template_sets_no_document_properties_from_data(name):
     assert "{" not in part((TEMPLATES / f"{name}.docx").read_bytes(), "docProps/core.xml")
 
 
+@pytest.fixture(scope="module")
+def agreement() -> bytes:
+    return render("resolution-agreement", example("resolution-agreement"))
+
+
+@pytest.fixture(scope="module")
+def mou() -> bytes:
+    return render("mou", example("mou"))
+
+
 class TestRenderResolutionAgreement:
-    @pytest.fixture(scope="class")
-    def rendered(self):
-        return render("resolution-agreement", example("resolution-agreement"))
+    @pytest.fixture
+    def rendered(self, agreement):
+        return agreement
 
     def test_names_and_affiliations_survive_escaping(self, rendered):
         """Accents, apostrophes, & and < come out exactly as typed."""
@@ -335,9 +362,9 @@ class TestRenderResolutionAgreement:
 
 
 class TestRenderMou:
-    @pytest.fixture(scope="class")
-    def rendered(self):
-        return render("mou", example("mou"))
+    @pytest.fixture
+    def rendered(self, mou):
+        return mou
 
     def test_parties_and_signatories(self, rendered):
         """Organizations, short names and signatories appear."""
@@ -393,23 +420,22 @@ def to_pdf(blob: bytes, workdir: Path, stem: str) -> Path:
 needs_soffice = pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
 
 
+@pytest.fixture(scope="module")
+def pdfs(tmp_path_factory) -> dict:
+    """The two examples and a three-party agreement, as PDF/A: {stem: (pdf path, data)}."""
+    workdir = tmp_path_factory.mktemp("pdf")
+    cases = {
+        "resolution-agreement": ("resolution-agreement", example("resolution-agreement")),
+        "mou": ("mou", example("mou")),
+        "three-parties": ("resolution-agreement", three_parties()),
+    }
+    return {stem: (to_pdf(render(name, data), workdir, stem), data)
+            for stem, (name, data) in cases.items()}
+
+
 @pytest.mark.slow
 @needs_soffice
 class TestPdf:
-    @pytest.fixture(scope="class")
-    def pdfs(self, tmp_path_factory):
-        workdir = tmp_path_factory.mktemp("pdf")
-        cases = {
-            "resolution-agreement": example("resolution-agreement"),
-            "mou": example("mou"),
-            "three-parties": three_parties(),
-        }
-        return {
-            stem: (to_pdf(render(stem if stem == "mou" else "resolution-agreement", data),
-                          workdir, stem), data)
-            for stem, data in cases.items()
-        }
-
     @pytest.mark.parametrize("stem, template", [("resolution-agreement", "resolution-agreement"),
                                                 ("mou", "mou"),
                                                 ("three-parties", "resolution-agreement")])

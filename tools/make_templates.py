@@ -32,6 +32,7 @@ from pathlib import Path
 
 from docx import Document
 from docx.enum.section import WD_ORIENT
+from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_LINE_SPACING, WD_TAB_ALIGNMENT
 from docx.opc.constants import RELATIONSHIP_TYPE as RT
@@ -76,11 +77,60 @@ def _el(tag: str, **attrs: str) -> OxmlElement:
     return element
 
 
-def _replace(parent, child) -> None:
-    """Put `child` into `parent`, replacing any element with the same tag."""
+# The order in which WordprocessingML (ECMA-376) wants the children of the property elements
+# this script writes; Word calls a file with misordered children corrupt.
+SEQUENCES = {
+    "w:pPr": ("w:pStyle", "w:keepNext", "w:keepLines", "w:pageBreakBefore", "w:framePr",
+              "w:widowControl", "w:numPr", "w:suppressLineNumbers", "w:pBdr", "w:shd", "w:tabs",
+              "w:suppressAutoHyphens", "w:kinsoku", "w:wordWrap", "w:overflowPunct",
+              "w:topLinePunct", "w:autoSpaceDE", "w:autoSpaceDN", "w:bidi", "w:adjustRightInd",
+              "w:snapToGrid", "w:spacing", "w:ind", "w:contextualSpacing", "w:mirrorIndents",
+              "w:suppressOverlap", "w:jc", "w:textDirection", "w:textAlignment",
+              "w:textboxTightWrap", "w:outlineLvl", "w:divId", "w:cnfStyle", "w:rPr", "w:sectPr",
+              "w:pPrChange"),
+    "w:rPr": ("w:rStyle", "w:rFonts", "w:b", "w:bCs", "w:i", "w:iCs", "w:caps", "w:smallCaps",
+              "w:strike", "w:dstrike", "w:outline", "w:shadow", "w:emboss", "w:imprint",
+              "w:noProof", "w:snapToGrid", "w:vanish", "w:webHidden", "w:color", "w:spacing",
+              "w:w", "w:kern", "w:position", "w:sz", "w:szCs", "w:highlight", "w:u", "w:effect",
+              "w:bdr", "w:shd", "w:fitText", "w:vertAlign", "w:rtl", "w:cs", "w:em", "w:lang",
+              "w:eastAsianLayout", "w:specVanish", "w:oMath"),
+    "w:pBdr": ("w:top", "w:left", "w:bottom", "w:right", "w:between", "w:bar"),
+    "w:tblPr": ("w:tblStyle", "w:tblpPr", "w:tblOverlap", "w:bidiVisual",
+                "w:tblStyleRowBandSize", "w:tblStyleColBandSize", "w:tblW", "w:jc",
+                "w:tblCellSpacing", "w:tblInd", "w:tblBorders", "w:shd", "w:tblLayout",
+                "w:tblCellMar", "w:tblLook", "w:tblCaption", "w:tblDescription"),
+    "w:trPr": ("w:cnfStyle", "w:divId", "w:gridBefore", "w:gridAfter", "w:wBefore", "w:wAfter",
+               "w:cantSplit", "w:trHeight", "w:tblHeader", "w:tblCellSpacing", "w:jc", "w:hidden"),
+    "w:tcPr": ("w:cnfStyle", "w:tcW", "w:gridSpan", "w:hMerge", "w:vMerge", "w:tcBorders",
+               "w:shd", "w:noWrap", "w:tcMar", "w:textDirection", "w:tcFitText", "w:vAlign",
+               "w:hideMark"),
+    "w:tcMar": ("w:top", "w:start", "w:left", "w:bottom", "w:end", "w:right"),
+}
+_SEQUENCES = {qn(parent): [qn(tag) for tag in tags] for parent, tags in SEQUENCES.items()}
+
+
+def _put(parent, child) -> None:
+    """Put `child` into `parent` in schema order, replacing any element with the same tag."""
     for old in parent.findall(child.tag):
         parent.remove(old)
+    sequence = _SEQUENCES[parent.tag]
+    later = set(sequence[sequence.index(child.tag) + 1:])
+    for sibling in parent:
+        if sibling.tag in later:
+            sibling.addprevious(child)
+            return
     parent.append(child)
+
+
+def misordered(root) -> list[str]:
+    """Property elements under `root` whose children are out of schema order (should be none)."""
+    problems = []
+    for element in root.iter(*_SEQUENCES):
+        sequence = _SEQUENCES[element.tag]
+        positions = [sequence.index(child.tag) for child in element if child.tag in sequence]
+        if positions != sorted(positions):
+            problems.append(f"{element.tag}: {[child.tag for child in element]}")
+    return problems
 
 
 def add_bookmark(paragraph, name: str, bookmark_id: int) -> None:
@@ -115,36 +165,21 @@ def add_field(paragraph, instruction: str, placeholder: str = "1") -> None:
     run_with(_el("w:fldChar", fldCharType="end"))
 
 
-def paragraph_border(paragraph_format_element, side: str, size: int, color: str, space: int = 1):
+def paragraph_border(ppr, side: str, size: int, color: str, space: int = 1) -> None:
     """Add a single-line border to a w:pPr element (`size` in eighths of a point)."""
-    borders = paragraph_format_element.find(qn("w:pBdr"))
+    borders = ppr.find(qn("w:pBdr"))
     if borders is None:
         borders = OxmlElement("w:pBdr")
-        # w:pBdr must come before w:shd, w:tabs, w:spacing, w:ind, w:jc ... : insert early.
-        successors = ("w:shd", "w:tabs", "w:suppressAutoHyphens", "w:spacing", "w:ind", "w:jc")
-        anchor = next(
-            (paragraph_format_element.find(qn(tag)) for tag in successors
-             if paragraph_format_element.find(qn(tag)) is not None),
-            None,
-        )
-        if anchor is not None:
-            anchor.addprevious(borders)
-        else:
-            paragraph_format_element.append(borders)
-    _replace(borders, _el(f"w:{side}", val="single", sz=str(size), space=str(space), color=color))
+        _put(ppr, borders)
+    _put(borders, _el(f"w:{side}", val="single", sz=str(size), space=str(space), color=color))
 
 
 def set_widths(table, widths: list[int]) -> None:
     """Give `table` a fixed layout with these column widths (twips)."""
     table.autofit = False
     tbl_pr = table._tbl.tblPr
-    _replace(tbl_pr, _el("w:tblW", w=str(sum(widths)), type="dxa"))
-    layout = _el("w:tblLayout", type="fixed")
-    look = tbl_pr.find(qn("w:tblLook"))
-    if look is not None:
-        look.addprevious(layout)
-    else:
-        tbl_pr.append(layout)
+    _put(tbl_pr, _el("w:tblW", w=str(sum(widths)), type="dxa"))
+    _put(tbl_pr, _el("w:tblLayout", type="fixed"))
     grid = table._tbl.tblGrid
     for col, width in zip(grid.findall(qn("w:gridCol")), widths):
         col.set(qn("w:w"), str(width))
@@ -168,9 +203,9 @@ def set_look(table, first_row: bool, first_column: bool) -> None:
 def row_properties(row, *, cant_split: bool = False, header: bool = False) -> None:
     tr_pr = row._tr.get_or_add_trPr()
     if cant_split:
-        _replace(tr_pr, _el("w:cantSplit"))
+        _put(tr_pr, _el("w:cantSplit"))
     if header:
-        _replace(tr_pr, _el("w:tblHeader"))
+        _put(tr_pr, _el("w:tblHeader"))
 
 
 def cell_margins(cell, **margins: int) -> None:
@@ -179,9 +214,9 @@ def cell_margins(cell, **margins: int) -> None:
     mar = tc_pr.find(qn("w:tcMar"))
     if mar is None:
         mar = OxmlElement("w:tcMar")
-        tc_pr.append(mar)
+        _put(tc_pr, mar)
     for side, width in margins.items():
-        _replace(mar, _el(f"w:{side}", w=str(width), type="dxa"))
+        _put(mar, _el(f"w:{side}", w=str(width), type="dxa"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,32 +236,37 @@ def _set_fonts(rpr) -> None:
         fonts.set(qn(f"w:{attr}"), FONT)
 
 
-def _paragraph_style(doc, name: str, *, base: str = "Normal", size: float | None = None,
-                     bold: bool | None = None, color: str | None = None,
-                     before: float = 0, after: float = 0, exact: float | None = None,
-                     keep_next: bool = False, caps: bool = False, spacing: float | None = None):
-    """Create (or reconfigure) a paragraph style."""
-    from docx.enum.style import WD_STYLE_TYPE
+def _paragraph_style(doc, name: str, *, size: float | None = None, bold: bool = False,
+                     color: str | None = None, before: float = 0, after: float = 0,
+                     line: float | None = None, exact: float | None = None,
+                     keep_next: bool = False, caps: bool = False, tracking: float | None = None):
+    """Create, or reconfigure, a paragraph style based on Normal.
 
-    styles = doc.styles
-    style = styles[name] if name in [s.name for s in styles] else styles.add_style(name, WD_STYLE_TYPE.PARAGRAPH)
-    if base:
-        style.base_style = styles[base]
+    `line` is a line-spacing multiple, `exact` a fixed line height in points, `tracking` extra
+    space between letters in points.
+    """
+    try:
+        style = doc.styles[name]
+    except KeyError:
+        style = doc.styles.add_style(name, WD_STYLE_TYPE.PARAGRAPH)
+        style.base_style = doc.styles["Normal"]
     style.quick_style = True
     font = style.font
     if size is not None:
         font.size = Pt(size)
-    if bold is not None:
-        font.bold = bold
+    if bold:
+        font.bold = True
     if color is not None:
         font.color.rgb = RGBColor.from_string(color)
     if caps:
         font.all_caps = True
-    if spacing is not None:
-        _replace(style.element.get_or_add_rPr(), _el("w:spacing", val=str(int(spacing * 20))))
+    if tracking is not None:
+        _put(style.element.get_or_add_rPr(), _el("w:spacing", val=str(int(tracking * 20))))
     fmt = style.paragraph_format
     fmt.space_before = Pt(before)
     fmt.space_after = Pt(after)
+    if line is not None:
+        fmt.line_spacing = line
     if exact is not None:
         fmt.line_spacing_rule = WD_LINE_SPACING.EXACTLY
         fmt.line_spacing = Pt(exact)
@@ -327,12 +367,11 @@ def _configure_styles(doc) -> None:
     _paragraph_style(doc, "Heading 2", size=11, bold=True, color=NAVY, before=8, after=2, keep_next=True)
     _paragraph_style(doc, "List Bullet", after=3)  # indents come from the numbering
 
-    _paragraph_style(doc, "Table Text", after=0)
-    doc.styles["Table Text"].paragraph_format.line_spacing = 1.0
+    _paragraph_style(doc, "Table Text", line=1.0)
     # Signature blocks sit in rows that cannot split; keep-with-next inside them would chain
     # the rows together and push the whole table (with its heading) onto a later page.
     _paragraph_style(doc, "Signature Label", size=8.5, bold=True, color=GREY, after=2,
-                     caps=True, spacing=0.5)
+                     caps=True, tracking=0.5)
     space = _paragraph_style(doc, "Signature Space", after=0, exact=SIGNATURE_SPACE.pt)
     paragraph_border(space.element.get_or_add_pPr(), "bottom", 6, "404040", space=1)
     _paragraph_style(doc, "Seal Space", after=0, exact=SEAL_SPACE.pt)
@@ -405,7 +444,7 @@ def new_document():
     confidential = header.add_run("CONFIDENTIAL")
     confidential.bold = True
     confidential.font.color.rgb = RGBColor.from_string(CONFIDENTIAL_RED)
-    _replace(confidential._r.get_or_add_rPr(), _el("w:spacing", val="20"))
+    _put(confidential._r.get_or_add_rPr(), _el("w:spacing", val="20"))
 
     footer = section.footer.paragraphs[0]
     footer.style = doc.styles["Footer"]
@@ -552,9 +591,9 @@ def pair_of_signatures(table, first: dict, second: dict) -> None:
     row = add_row(table)
     signature_block(row.cells[0], **first)
     right = row.cells[1]
-    tag(right, "if pair|length == 2", "Signature Label")
+    tag(right, "if pair|length == 2")
     signature_block(right, **second)
-    tag(right, "else", "Signature Label")
+    tag(right, "else")
     text(right, "", "Table Text")
     tag(right, "endif", "Table Text")
 

@@ -1,0 +1,152 @@
+"""The catalog: one row per record, found by name with or without accents, by case id, by words of a term."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+import pytest
+
+from pipeline.catalog import MIGRATIONS, Catalog, RecordRow, SearchQuery, _fts_expression
+
+from .conftest import record_of
+
+
+def _ids(results):
+    return [r["record_id"] for r in results]
+
+
+class TestSearchSealedExamples:
+    @pytest.mark.parametrize(
+        "query, template",
+        [
+            ("Zoë Núñez", "resolution-agreement"),
+            ("Nunez", "resolution-agreement"),
+            ("zoe nunez", "resolution-agreement"),
+            ("O'Brien", "resolution-agreement"),
+            ("ADR-2026-0142", "resolution-agreement"),
+            ("bias-awareness workshop", "resolution-agreement"),
+            ('"shared lab spaces"', "resolution-agreement"),
+            ("Tomás Álvarez", "mou"),
+            ("Tomas Alvarez", "mou"),
+            ("MOU-2026-007", "mou"),
+            ("restorative justice referral", "mou"),
+            ("workshop*", "resolution-agreement"),
+        ],
+    )
+    def test_finds(self, sealed_office, query, template):
+        """Names with and without accents, case ids and words of a term find the right record."""
+        results = sealed_office.ingestor.catalog.search(SearchQuery(text=query))
+        assert _ids(results) == [record_of(sealed_office, template)["record_id"]], query
+
+    @pytest.mark.parametrize("query", ["Nobody Here", '"lab workshop shared"', "ADR-2026-9999"])
+    def test_no_false_matches(self, sealed_office, query):
+        """Words or phrases the records do not contain find nothing."""
+        assert sealed_office.ingestor.catalog.search(SearchQuery(text=query)) == []
+
+    @pytest.mark.parametrize("query", ['"', "NEAR(", "a OR", "* ^ :", "parties:", "-", "'); DROP TABLE records; --"])
+    def test_query_syntax_is_inert(self, sealed_office, query):
+        """FTS5 syntax and SQL in a query are taken as words, never as commands or errors."""
+        sealed_office.ingestor.catalog.search(SearchQuery(text=query))
+        assert sealed_office.ingestor.catalog.count() == 2
+
+    def test_no_query_lists_newest_first(self, sealed_office):
+        """Without a query every record is listed, newest first."""
+        results = sealed_office.ingestor.catalog.search(SearchQuery())
+        assert len(results) == 2
+        assert results[0]["created"] >= results[1]["created"]
+
+    def test_filters(self, sealed_office):
+        """Template, case, party and date filters narrow the results."""
+        catalog = sealed_office.ingestor.catalog
+        ra = record_of(sealed_office, "resolution-agreement")["record_id"]
+        assert _ids(catalog.search(SearchQuery(template="resolution-agreement"))) == [ra]
+        assert _ids(catalog.search(SearchQuery(case_id="ADR-2026-0142"))) == [ra]
+        assert _ids(catalog.search(SearchQuery(party="Nunez"))) == [ra]
+        assert _ids(catalog.search(SearchQuery(text="confidential", party="Zoë Núñez"))) == [ra]
+        assert catalog.search(SearchQuery(party="Priya Raman", template="resolution-agreement")) == []
+        assert _ids(catalog.search(SearchQuery(date_from=dt.date(2026, 11, 20), date_to=dt.date(2026, 11, 20)))) == [ra]
+        assert catalog.search(SearchQuery(date_to=dt.date(2020, 1, 1))) == []
+
+    def test_snippet(self, sealed_office):
+        """A text search returns a snippet with the match marked."""
+        (result,) = sealed_office.ingestor.catalog.search(SearchQuery(text="workshop"))
+        assert "[workshop]" in result["snippet"]
+
+    def test_row_fields(self, sealed_office):
+        """The row holds what counsel needs: ids, title, parties, dates, file, size, pages, hash, seal, status."""
+        row = record_of(sealed_office, "resolution-agreement")
+        assert row["case_id"] == "ADR-2026-0142"
+        assert row["parties"] == ["Zoë Núñez", "Daniel O'Brien", "Morgan Lee"]
+        assert row["record_date"] == "2026-11-20"
+        assert row["record_class"] == "resolution-agreement"
+        assert row["signature_level"] == "B-B" and row["status"] == "sealed"
+        assert row["pages"] >= 1 and row["size"] > 10_000 and len(row["sha256"]) == 64
+        mou = record_of(sealed_office, "mou")
+        assert mou["case_id"] == "MOU-2026-007" and mou["record_date"] == "2026-12-01"
+
+
+class TestCatalogFile:
+    def test_wal_and_migrations(self, tmp_path):
+        """A new catalog is in WAL mode with every migration recorded once, and reopening changes nothing."""
+        path = tmp_path / "catalog.db"
+        Catalog(path).close()
+        with Catalog(path) as catalog:
+            assert catalog.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            names = [r[0] for r in catalog.db.execute("SELECT name FROM schema_migrations")]
+            assert names == [name for name, _ in MIGRATIONS]
+
+    def test_duplicate_source_refused(self, tmp_path):
+        """Two rows with the same source hash cannot exist."""
+        from pipeline.errors import CatalogError
+
+        row = RecordRow(
+            record_id="A-1", template="t", record_class="c", case_id="A", title="T", parties=["P"],
+            record_date=None, created="2026-01-01T00:00:00+00:00", pdf_path="a", source_path="b", source_name="n",
+            source_sha256="0" * 64, size=1, pages=1, sha256="1" * 64, signature_level="B-B", signer="S",
+            signature_fields=[],
+        )
+        with Catalog(tmp_path / "c.db") as catalog:
+            catalog.add_record(row, "body")
+            with pytest.raises(CatalogError):
+                catalog.add_record(RecordRow(**{**row.__dict__, "record_id": "A-2"}), "body")
+            assert catalog.count() == 1
+            assert catalog.db.execute("SELECT count(*) FROM records_fts").fetchone()[0] == 1
+
+    @pytest.mark.parametrize(
+        "text, party, expected",
+        [
+            ("Nunez", None, '"Nunez"'),
+            ('"shared lab"', None, '"shared lab"'),
+            ("work*", None, '"work"*'),
+            ('say "hi', None, '"say" AND "hi"'),
+            (None, 'Zoë "Z" Núñez', 'parties : "Zoë  Z  Núñez"'),
+        ],
+    )
+    def test_fts_expression(self, text, party, expected):
+        """User text becomes quoted FTS5 strings; nothing passes through as syntax."""
+        assert _fts_expression(text, party) == expected
+
+    def test_file_private(self, tmp_path):
+        """The catalog file is readable by its owner only."""
+        path = tmp_path / "catalog.db"
+        Catalog(path).close()
+        assert path.stat().st_mode & 0o077 == 0
+
+    def test_concurrent_writers_wait(self, tmp_path):
+        """A second connection waits for the first writer instead of failing (busy timeout)."""
+        path = tmp_path / "catalog.db"
+        first, second = Catalog(path), Catalog(path)
+        try:
+            with first.transaction():
+                first.db.execute("INSERT INTO failures (source_name, sha256, step, reason, failed_at, failed_path) "
+                                 "VALUES ('a', '', 'intake', 'r', 'now', 'p')")
+                second.db.conn.execute("PRAGMA busy_timeout = 100")
+                with pytest.raises(sqlite3.OperationalError, match="locked"):
+                    with second.transaction():
+                        pass
+            with second.transaction():
+                pass
+        finally:
+            first.close()
+            second.close()
