@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from . import archive, inbox
-from .assemble import RecordInfo, assemble
+from .assemble import Assembler, RecordInfo
 from .catalog import Catalog, FailureRow, RecordRow, utc_now
 from .config import Config
 from .errors import (
@@ -75,6 +75,7 @@ class Ingestor:
         self.templates = templates or load_templates(ws.templates)
         self.sealer = sealer or make_sealer(ws, config)
         self.catalog = catalog or Catalog(ws.catalog)
+        self.assembler = Assembler()
 
     def ingest(self, staged: Path) -> Outcome:
         """Process one staged file to its outcome; raise :class:`SystemFault` to stop intake."""
@@ -115,7 +116,7 @@ class Ingestor:
         info = RecordInfo(record_id, case.title, created_at.date(), self.config.office.name)
 
         clock = time.perf_counter()
-        assembled = assemble(case, info)
+        assembled = self.assembler.assemble(case, info)
         timings["assemble"] = time.perf_counter() - clock
 
         clock = time.perf_counter()

@@ -167,7 +167,9 @@ class TestSchemaProblems:
         assert problem in error.problems
 
     @pytest.mark.parametrize(
-        "raw_value", [b"2026-13-45", b'"2026-13-45"'], ids=["unquoted-as-people-write-it", "quoted"]
+        "raw_value",
+        [b"2026-13-45", b"2026-02-30", b'"2026-13-45"'],
+        ids=["unquoted-as-people-write-it", "february-30-unquoted", "quoted"],
     )
     def test_impossible_date(self, raw_value):
         """A date that cannot exist is refused, showing how a date is written."""

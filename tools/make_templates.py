@@ -473,23 +473,16 @@ def new_document():
 # --------------------------------------------------------------------------------------------
 
 
-def text(container, content: str = "", style: str | None = None, *, bold: bool = False,
-         keep_next: bool = False):
-    """Add a paragraph (in the body or a cell); reuses a cell's initial empty paragraph."""
+def text(container, content: str, style: str):
+    """Add a paragraph to the body or a cell (a new cell's bare <w:p/> is used first)."""
     paragraphs = container.paragraphs
     if hasattr(container, "_tc") and len(paragraphs) == 1 and len(paragraphs[0]._p) == 0:
-        paragraph = paragraphs[0]  # a new cell's bare <w:p/>
-    else:
-        paragraph = container.add_paragraph()
-    if style:
+        paragraph = paragraphs[0]
         paragraph.style = style
-    if content:
-        run = paragraph.add_run(content)
-        if bold:
-            run.bold = True
-    if keep_next:
-        paragraph.paragraph_format.keep_with_next = True
-    return paragraph
+        if content:
+            paragraph.add_run(content)
+        return paragraph
+    return container.add_paragraph(content, style=style)
 
 
 def tag(container, statement: str, style: str = "Table Text"):
@@ -515,7 +508,6 @@ def details_table(doc, rows: list[tuple[str, str]]):
     for row, (label, value) in zip(table.rows, rows):
         text(row.cells[0], label, "Table Text")
         text(row.cells[1], value, "Table Text")
-    doc.add_paragraph().paragraph_format.space_after = Pt(0)
     return table
 
 
@@ -545,21 +537,21 @@ def signature_table(doc):
     return table
 
 
-def add_row(table, *, cant_split: bool = True):
+def signature_row(table, *, cant_split: bool = True):
+    """A row of the signature table; the gap between its two columns is split between them."""
     row = table.add_row()
     row_properties(row, cant_split=cant_split)
     widths = [int(col.get(qn("w:w"))) for col in table._tbl.tblGrid.findall(qn("w:gridCol"))]
     for cell, width in zip(row.cells, widths):
         cell.width = Twips(width)
-    if len(widths) == 2:  # a signature row: the gap between the columns, half on each side
-        cell_margins(row.cells[0], right=SIGNATURE_GAP // 2)
-        cell_margins(row.cells[1], left=SIGNATURE_GAP // 2)
+    cell_margins(row.cells[0], right=SIGNATURE_GAP // 2)
+    cell_margins(row.cells[1], left=SIGNATURE_GAP // 2)
     return row
 
 
 def loop_row(table, statement: str) -> None:
     """A table row that only holds a docxtpl row tag; docxtpl removes the row."""
-    row = add_row(table, cant_split=False)
+    row = signature_row(table, cant_split=False)
     text(row.cells[0].merge(row.cells[1]), "{%tr " + statement + " %}", "Table Text")
 
 
@@ -588,7 +580,7 @@ def pair_of_signatures(table, first: dict, second: dict) -> None:
     The right-hand block only appears when the pair is complete (an odd number of parties
     leaves the last right-hand cell empty).
     """
-    row = add_row(table)
+    row = signature_row(table)
     signature_block(row.cells[0], **first)
     right = row.cells[1]
     tag(right, "if pair|length == 2")
@@ -633,10 +625,10 @@ def build_resolution_agreement():
         "This agreement records the terms that the parties named below reached voluntarily "
         "through {{ case.process|humanize }}, an informal resolution process administered by "
         "{{ office.name }}."
-    )
+    ).paragraph_format.space_before = Pt(12)
 
     heading(doc, 1, "Parties")
-    doc.add_paragraph("This agreement is made between the following parties:", style="Normal")
+    doc.add_paragraph("This agreement is made between the following parties:")
     looped_table(
         doc, ["Name", "Role", "Affiliation"], [2900, 2100, TEXT_WIDTH.twips - 5000],
         "for party in parties",
@@ -657,7 +649,7 @@ def build_resolution_agreement():
     )
 
     heading(doc, 3, "Terms")
-    doc.add_paragraph("The parties agree to the following terms.", style="Normal")
+    doc.add_paragraph("The parties agree to the following terms.")
     looped_table(
         doc, ["No.", "Term", "Owner", "Due date"], [650, 5106, 1850, 1800],
         "for term in terms",
@@ -667,11 +659,9 @@ def build_resolution_agreement():
 
     heading(doc, 4, "Follow-up")
     doc.add_paragraph(
-        "{% if follow_up_date %}The coordinator will follow up with the parties on or about "
-        "{{ follow_up_date|longdate }} to confirm that the terms are being kept, and may ask "
-        "each party to show that a term has been completed.{% else %}The coordinator will follow "
-        "up with the parties to confirm that the terms are being kept, and may ask each party to "
-        "show that a term has been completed.{% endif %}"
+        "The coordinator will follow up with the parties{% if follow_up_date %} on or about "
+        "{{ follow_up_date|longdate }}{% endif %} to confirm that the terms are being kept, and "
+        "may ask each party to show that a term has been completed."
     )
 
     heading(doc, 5, "If a term is not kept")
@@ -717,7 +707,7 @@ def build_resolution_agreement():
     pair_of_signatures(table, party(0, "loop.index * 2 - 1"), party(1, "loop.index * 2"))
     loop_row(table, "endfor")
 
-    row = add_row(table)
+    row = signature_row(table)
     signature_block(
         row.cells[0], label="Facilitator, approving for the office", bookmark="sigcoordinator",
         bookmark_id=103, name="{{ facilitator.name }}",
@@ -813,7 +803,7 @@ def build_mou():
     pair_of_signatures(table, party(0, "loop.index * 2 - 1"), party(1, "loop.index * 2"))
     loop_row(table, "endfor")
 
-    row = add_row(table)
+    row = signature_row(table)
     seal_block(row.cells[0], bookmark_id=104)
     text(row.cells[1], "", "Table Text")
     return doc
