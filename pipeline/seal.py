@@ -32,6 +32,8 @@ from .templates import SEAL_BOOKMARK
 SEAL_FIELD = "seal"
 SIGNATURE_BOX = (200.0, 40.0)
 SEAL_BOX = (220.0, 56.0)
+#: Room for the CMS signature (RSA-4096 with a chain of three certificates fits in about 8 KB).
+_SEAL_RESERVED_BYTES = 16384
 #: pyHanko lays text out correctly only with fonts of 1000 units per em (Noto Sans is one).
 _FONT_CANDIDATES = ("/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",)
 
@@ -174,7 +176,10 @@ class Sealer:
         )
         out = io.BytesIO()
         try:
-            pdf_signer.sign_pdf(writer, output=out)
+            # A fixed reservation spares pyHanko a dry-run signature to estimate the size;
+            # with a time-stamp service the token's size is unknown, so pyHanko estimates.
+            reserved = None if self._timestamper else _SEAL_RESERVED_BYTES
+            pdf_signer.sign_pdf(writer, output=out, bytes_reserved=reserved)
         except SigningError as exc:
             raise SealError(f"The office seal could not be applied: {exc}") from None
         return SealedPdf(
