@@ -9,6 +9,7 @@ disk, an unwritable archive, no converter) leaves it staged and is raised as
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import hashlib
@@ -16,7 +17,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Iterator, Protocol
 
 from . import archive, inbox
 from .assemble import Assembler, RecordInfo
@@ -63,8 +64,39 @@ class Outcome:
 _SYSTEM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A case file read, validated and rendered: ready for LibreOffice."""
+
+    staged: Path
+    case: CaseFile
+    created_at: dt.datetime
+    docx: bytes
+    text: str
+    timings: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Converted:
+    """A rendered case file with its archival PDF: ready to seal."""
+
+    prepared: Prepared
+    pdf: bytes
+
+
+@dataclass
+class _Failure:
+    outcome: Outcome | None = None
+
+
 class Ingestor:
-    """Holds what is loaded once per worker: templates, the seal key, the catalog, a converter."""
+    """Holds what is loaded once per worker: templates, the seal key, the catalog, a converter.
+
+    Ingesting is three stages (:meth:`prepare`, :meth:`convert`, :meth:`finish`) so that
+    a worker can overlap one document's conversion with the Python work of the others;
+    :meth:`ingest` runs them in a row. Each stage returns an :class:`Outcome` when the
+    file is done early (failed, or already recorded).
+    """
 
     def __init__(self, ws: Workspace, config: Config, converter: PdfConverter, *,
                  templates: dict[str, TemplateSpec] | None = None, sealer: Sealer | None = None,
@@ -79,88 +111,113 @@ class Ingestor:
 
     def ingest(self, staged: Path) -> Outcome:
         """Process one staged file to its outcome; raise :class:`SystemFault` to stop intake."""
-        name = staged.name
-        timings: dict[str, float] = {}
-        raw = b""
-        step = "intake"
-        try:
+        prepared = self.prepare(staged)
+        if isinstance(prepared, Outcome):
+            return prepared
+        converted = self.convert(prepared)
+        if isinstance(converted, Outcome):
+            return converted
+        return self.finish(converted)
+
+    def prepare(self, staged: Path, catalog: Catalog | None = None) -> Prepared | Outcome:
+        """Read, check and render; ``catalog`` lets another thread use its own connection."""
+        with self._guard(staged, "intake", catalog=catalog) as failure:
             clock = time.perf_counter()
             reason = inbox.refusal(staged)
             if reason:
                 raise IntakeError(reason)
             raw = read_limited(staged, self.config.intake.max_bytes)
-            sha = hashlib.sha256(raw).hexdigest()
-            existing = self.catalog.by_source_sha(sha)
+            existing = (catalog or self.catalog).by_source_sha(hashlib.sha256(raw).hexdigest())
             if existing:
-                return self._duplicate(staged, name, existing)
-            case = parse_case(raw, name, self.templates, self.config.intake.max_bytes)
-            timings["intake"] = time.perf_counter() - clock
-            return self._record(staged, case, timings)
+                return self._duplicate(staged, existing)
+            case = parse_case(raw, staged.name, self.templates, self.config.intake.max_bytes)
+            timings = {"intake": time.perf_counter() - clock}
+
+            clock = time.perf_counter()
+            created_at = dt.datetime.now(dt.timezone.utc)
+            info = RecordInfo(case.record_id, case.title, created_at.date(), self.config.office.name)
+            assembled = self.assembler.assemble(case, info)
+            timings["assemble"] = time.perf_counter() - clock
+            return Prepared(staged, case, created_at, assembled.docx, assembled.text, timings)
+        return failure.outcome
+
+    def convert(self, prepared: Prepared) -> Converted | Outcome:
+        with self._guard(prepared.staged, "convert", prepared.case.raw) as failure:
+            clock = time.perf_counter()
+            pdf = self.converter.convert(prepared.docx)
+            prepared.timings["convert"] = time.perf_counter() - clock
+            return Converted(prepared, pdf)
+        return failure.outcome
+
+    def finish(self, converted: Converted) -> Outcome:
+        """Seal, archive, catalog, then move the input out of staging."""
+        prepared = converted.prepared
+        case, timings = prepared.case, prepared.timings
+        with self._guard(prepared.staged, "seal", case.raw) as failure:
+            existing = self.catalog.by_source_sha(case.sha256)
+            if existing:  # the same bytes twice in one batch: the first one won
+                return self._duplicate(prepared.staged, existing)
+            record_id = case.record_id
+            self._drop_orphan(record_id)
+
+            clock = time.perf_counter()
+            sealed = self.sealer.seal(converted.pdf, record_id)
+            timings["seal"] = time.perf_counter() - clock
+
+            clock = time.perf_counter()
+            stored = archive.write_record(
+                self.ws.archive, record_id, prepared.created_at.year, sealed.pdf, case.raw, case.suffix
+            )
+            timings["archive"] = time.perf_counter() - clock
+
+            clock = time.perf_counter()
+            previous = self.catalog.latest_for(case.template.name, case.subject_id)
+            row = RecordRow(
+                record_id=record_id,
+                template=case.template.name,
+                record_class=case.template.record_class,
+                case_id=case.subject_id,
+                title=case.title,
+                parties=list(case.party_names),
+                record_date=case.record_date.isoformat() if case.record_date else None,
+                created=prepared.created_at.isoformat(timespec="seconds"),
+                pdf_path=str(stored.pdf.relative_to(self.ws.root)),
+                source_path=str(stored.source.relative_to(self.ws.root)),
+                source_name=case.source_name,
+                source_sha256=case.sha256,
+                size=stored.size,
+                pages=sealed.pages,
+                sha256=stored.sha256,
+                signature_level=sealed.level,
+                signer=sealed.signer,
+                signature_fields=list(sealed.signature_fields),
+                supersedes=previous["record_id"] if previous else None,
+            )
+            self.catalog.add_record(row, body=index_text(case, prepared.text))
+            timings["catalog"] = time.perf_counter() - clock
+
+            moved = inbox.finish_processed(self.ws, prepared.staged, case.source_name, prepared.created_at.date())
+            return Outcome(case.source_name, "recorded", moved, record_id=record_id, timings=timings)
+        return failure.outcome
+
+    @contextlib.contextmanager
+    def _guard(self, staged: Path, step: str, raw: bytes = b"", catalog: Catalog | None = None) -> Iterator["_Failure"]:
+        """Turn the file's own faults into a failure outcome; raise system faults as :class:`SystemFault`."""
+        failure = _Failure()
+        try:
+            yield failure
         except (IntakeError, AssemblyError, SealError) as exc:
-            return self._fail(staged, name, raw, exc.step, str(exc))
+            failure.outcome = self._fail(staged, raw, exc.step, str(exc), catalog)
+        except ConverterUnavailable as exc:
+            raise SystemFault(f"LibreOffice is not available: {exc}") from exc
         except ConversionError as exc:
-            if isinstance(exc, ConverterUnavailable):
-                raise SystemFault(f"LibreOffice is not available: {exc}") from exc
-            return self._fail(staged, name, raw, exc.step, str(exc))
+            failure.outcome = self._fail(staged, raw, exc.step, str(exc), catalog)
         except (ArchiveError, CatalogError, PkiError) as exc:
             raise SystemFault(str(exc)) from exc
         except OSError as exc:
-            if exc.errno in _SYSTEM_ERRNOS:
+            if exc.errno in _SYSTEM_ERRNOS or step != "intake":
                 raise SystemFault(f"The workspace cannot be written: {exc.strerror}.") from exc
-            return self._fail(staged, name, raw, step, f"The file could not be read: {exc.strerror}.")
-
-    def _record(self, staged: Path, case: CaseFile, timings: dict[str, float]) -> Outcome:
-        record_id = case.record_id
-        created_at = dt.datetime.now(dt.timezone.utc)
-        self._drop_orphan(record_id)
-        info = RecordInfo(record_id, case.title, created_at.date(), self.config.office.name)
-
-        clock = time.perf_counter()
-        assembled = self.assembler.assemble(case, info)
-        timings["assemble"] = time.perf_counter() - clock
-
-        clock = time.perf_counter()
-        pdf = self.converter.convert(assembled.docx)
-        timings["convert"] = time.perf_counter() - clock
-
-        clock = time.perf_counter()
-        sealed = self.sealer.seal(pdf, record_id)
-        timings["seal"] = time.perf_counter() - clock
-
-        clock = time.perf_counter()
-        stored = archive.write_record(
-            self.ws.archive, record_id, created_at.year, sealed.pdf, case.raw, case.suffix
-        )
-        timings["archive"] = time.perf_counter() - clock
-
-        clock = time.perf_counter()
-        previous = self.catalog.latest_for(case.template.name, case.subject_id)
-        row = RecordRow(
-            record_id=record_id,
-            template=case.template.name,
-            record_class=case.template.record_class,
-            case_id=case.subject_id,
-            title=case.title,
-            parties=list(case.party_names),
-            record_date=case.record_date.isoformat() if case.record_date else None,
-            created=created_at.isoformat(timespec="seconds"),
-            pdf_path=str(stored.pdf.relative_to(self.ws.root)),
-            source_path=str(stored.source.relative_to(self.ws.root)),
-            source_name=case.source_name,
-            source_sha256=case.sha256,
-            size=stored.size,
-            pages=sealed.pages,
-            sha256=stored.sha256,
-            signature_level=sealed.level,
-            signer=sealed.signer,
-            signature_fields=list(sealed.signature_fields),
-            supersedes=previous["record_id"] if previous else None,
-        )
-        self.catalog.add_record(row, body=index_text(case, assembled.text))
-        timings["catalog"] = time.perf_counter() - clock
-
-        moved = inbox.finish_processed(self.ws, staged, case.source_name, created_at.date())
-        return Outcome(case.source_name, "recorded", moved, record_id=record_id, timings=timings)
+            failure.outcome = self._fail(staged, raw, step, f"The file could not be read: {exc.strerror}.", catalog)
 
     def _drop_orphan(self, record_id: str) -> None:
         """An archive folder without a catalog row is what a crash left: it is not a record yet."""
@@ -169,7 +226,8 @@ class Ingestor:
         for folder in self.ws.archive.glob(f"[0-9][0-9][0-9][0-9]/{record_id}"):
             archive.remove_tree(folder)
 
-    def _duplicate(self, staged: Path, name: str, existing: dict) -> Outcome:
+    def _duplicate(self, staged: Path, existing: dict) -> Outcome:
+        name = staged.name
         note = (
             f"{name} was not recorded again: the same file was recorded as {existing['record_id']} "
             f"on {existing['created'][:10]}."
@@ -177,7 +235,8 @@ class Ingestor:
         moved = inbox.finish_processed(self.ws, staged, name, dt.date.today(), note=note)
         return Outcome(name, "duplicate", moved, record_id=existing["record_id"], reason=note)
 
-    def _fail(self, staged: Path, name: str, raw: bytes, step: str, message: str) -> Outcome:
+    def _fail(self, staged: Path, raw: bytes, step: str, message: str, catalog: Catalog | None = None) -> Outcome:
+        name = staged.name
         reason = inbox.FailureReason(
             step=step,
             reason=message,
@@ -187,7 +246,7 @@ class Ingestor:
         )
         try:
             moved = inbox.finish_failed(self.ws, staged, reason)
-            self.catalog.add_failure(
+            (catalog or self.catalog).add_failure(
                 FailureRow(name, reason.sha256, step, message, reason.failed_at, str(moved.relative_to(self.ws.root)))
             )
         except OSError as exc:

@@ -126,7 +126,7 @@ def _template_for(data: dict[str, Any], templates: dict[str, TemplateSpec]) -> T
     if name is None:
         raise IntakeError(f"template is missing: say which template this file is for ({known}).")
     if not isinstance(name, str) or name not in templates:
-        shown = name if isinstance(name, str) and len(name) <= 60 and not _CONTROL.search(name) else "(not shown)"
+        shown = name if isinstance(name, str) and SAFE_ID.match(name) else "(a name that is not shown)"
         raise IntakeError(f"Unknown template {shown!r}; the templates are: {known}.")
     return templates[name]
 
@@ -135,7 +135,16 @@ def _template_for(data: dict[str, Any], templates: dict[str, TemplateSpec]) -> T
 
 
 class _SafeLoader(yaml.SafeLoader):
-    """YAML's safe loader, further refusing aliases (no alias bombs) and duplicate keys."""
+    """YAML's safe loader, further refusing aliases (no alias bombs) and duplicate keys.
+
+    Dates stay text here: the schema checks them and names the field (PyYAML itself
+    would raise a bare error on an impossible date such as 2026-02-30).
+    """
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
     def compose_node(self, parent, index):  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
@@ -168,6 +177,9 @@ def _load_yaml(text: str) -> Any:
         raise IntakeError(
             f"The file uses a YAML tag that is not allowed (line {line}); case files hold plain values only."
         ) from None
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise IntakeError(f"The file contains a character that cannot appear in a case file (line {line}).") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" on line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -175,6 +187,8 @@ def _load_yaml(text: str) -> Any:
         raise IntakeError(f"The file is not valid YAML{where}: {problem}.") from None
     except RecursionError:
         raise IntakeError("The file is nested too deeply to be a case file.") from None
+    except (ValueError, TypeError) as exc:
+        raise IntakeError(f"The file holds a value that cannot be read ({type(exc).__name__}).") from None
     if len(docs) != 1:
         raise IntakeError("The file must hold exactly one YAML document.")
     return docs[0]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from . import archive, inbox
-from .ingest import Ingestor, Outcome, SystemFault
+from .ingest import Ingestor, Outcome
+from .worker import Worker
 from .workspace import Workspace
 
 
@@ -39,23 +41,34 @@ def pending(ws: Workspace) -> tuple[list[Path], list[Path]]:
 def process_inbox(ws: Workspace, ingestor: Ingestor, *,
                   on_start: Callable[[int], None] | None = None,
                   on_outcome: Callable[[Outcome], None] | None = None) -> RunSummary:
-    """Process everything in the inbox once; stop at the first system fault, leaving the rest in place."""
+    """Process everything in the inbox once with one worker; stop taking files at a system fault."""
     prepare(ws)
     resumed, waiting = pending(ws)
     if on_start:
         on_start(len(resumed) + len(waiting))
     summary = RunSummary()
-    work: list[tuple[Path, bool]] = [(p, True) for p in resumed] + [(p, False) for p in waiting]
-    for path, is_staged in work:
-        staged = path if is_staged else inbox.claim(ws, path)
-        if staged is None:
-            continue
-        try:
-            outcome = ingestor.ingest(staged)
-        except SystemFault as fault:
-            summary.stopped = str(fault)
-            break
-        summary.outcomes.append(outcome)
+    lock = threading.Lock()
+
+    def collect(outcome: Outcome) -> None:
+        with lock:
+            summary.outcomes.append(outcome)
         if on_outcome:
             on_outcome(outcome)
+
+    worker = Worker(ingestor, collect)
+    try:
+        for path in resumed:
+            if worker.fault:
+                break
+            worker.submit(path)
+        for path in waiting:
+            if worker.fault:
+                break
+            staged = inbox.claim(ws, path)
+            if staged is not None:
+                worker.submit(staged)
+        worker.wait_idle()
+    finally:
+        worker.close()
+    summary.stopped = worker.fault
     return summary

@@ -9,9 +9,9 @@ corrections and symbolic links are handled safely.
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import hashlib
 import io
+import itertools
 import json
 import os
 import random
@@ -55,7 +55,7 @@ def process(office):
     """Run one pass; a raw Python error escaping the run is a failure of the pipeline, reported as such."""
     try:
         return office.process()
-    except Exception as exc:  # the bug this guards against: the whole run crashing on one bad file
+    except Exception as exc:  # noqa: BLE001 - the bug this guards against: the whole run crashing on one bad file
         pytest.fail(f"process_inbox let {type(exc).__name__} escape instead of failing the file: {exc}")
 
 
@@ -86,7 +86,7 @@ def small_office(workspace, converter):
 def _alias_bomb(_tmp: Path) -> bytes:
     lines = ['a: &a ["lol", "lol"]']
     names = "abcdefghij"
-    for prev, cur in zip(names, names[1:]):
+    for prev, cur in itertools.pairwise(names):
         lines.append(f"{cur}: &{cur} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]")
     return ("\n".join(lines) + "\n").encode()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import itertools
 import json
 import time
 from pathlib import Path
@@ -54,7 +55,7 @@ def refusal(raw: bytes, name: str = "case.yaml", max_bytes: int = LIMIT) -> Inta
         case = parse(raw, name, max_bytes)
     except IntakeError as error:
         return error
-    except Exception as exc:  # the bug this guards against: a raw Python error instead of plain words
+    except Exception as exc:  # noqa: BLE001 - the bug this guards against: a raw Python error instead of plain words
         pytest.fail(f"parse_case let {type(exc).__name__} escape instead of an IntakeError: {exc}")
     pytest.fail(f"parse_case accepted the file as {case.record_id}")
 
@@ -294,9 +295,13 @@ class TestUnreadableFiles:
         error = refusal(b'{"template": "mou",\n  "mou": }', "case.json")
         assert "not valid JSON (line 2" in str(error)
 
-    def test_latin1_text_is_not_utf8(self):
+    @pytest.mark.parametrize(
+        "raw",
+        [example_bytes().replace("Zoë".encode(), "Zoë".encode("latin-1")), b"\xff\xfetemplate: Zo\xeb\n"],
+        ids=["latin1-example", "leading-ff-fe"],
+    )
+    def test_latin1_text_is_not_utf8(self, raw):
         """Text saved as Latin-1 (Zo\\xeb) is refused as not UTF-8, with a hint to save as UTF-8."""
-        raw = example_bytes().replace("Zoë".encode(), "Zoë".encode("latin-1"))
         error = refusal(raw)
         assert "not UTF-8" in str(error)
         assert "save it as UTF-8" in str(error)
@@ -391,7 +396,7 @@ class TestHostileYaml:
         """A billion-laughs alias bomb (9 levels) is refused, mentioning aliases, in under a second."""
         lines = ['a: &a ["x", "x"]']
         names = "abcdefghij"
-        for prev, cur in zip(names, names[1:]):
+        for prev, cur in itertools.pairwise(names):
             lines.append(f"{cur}: &{cur} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]")
         started = time.perf_counter()
         error = refusal("\n".join(lines).encode() + b"\n")
@@ -467,7 +472,8 @@ class TestHostileYaml:
     def test_raw_control_character_in_yaml_value(self):
         """A raw BEL character inside a YAML value is refused."""
         raw = example_bytes().replace(b"Morgan Lee", b"Morgan\x07Lee")
-        assert "not valid YAML" in str(refusal(raw))
+        line = example_bytes()[: example_bytes().index(b"Morgan Lee")].count(b"\n") + 1
+        assert f"character that cannot appear in a case file (line {line})" in str(refusal(raw))
 
     @pytest.mark.parametrize(
         "raw, name",

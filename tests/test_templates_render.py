@@ -2,8 +2,8 @@
 
 Rendering follows the assembly step's rules: docxtpl with a sandboxed, autoescaping Jinja
 environment and StrictUndefined; optional fields missing from the data are present as None;
-the context is the case data plus `record` and `office`. The filters are defined here until
-the assembly module exists.
+the context is the case data plus `record` and `office`. The filters and the filling of
+optional fields are restated here, so that this file tests the templates alone.
 """
 
 from __future__ import annotations
@@ -40,11 +40,10 @@ MONTHS = ["January", "February", "March", "April", "May", "June", "July", "Augus
           "September", "October", "November", "December"]
 PDF_EXPORT = ('pdf:writer_pdf_Export:{"SelectPdfVersion":{"type":"long","value":"2"},'
               '"ExportBookmarksToPDFDestination":{"type":"boolean","value":"true"}}')
-W_NS = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 
 # --------------------------------------------------------------------------------------------
-# What the assembly step does (stand-ins until pipeline/assemble.py exists)
+# What intake and assembly do, restated
 # --------------------------------------------------------------------------------------------
 
 
@@ -249,9 +248,14 @@ def make_templates():
 
 def test_the_committed_templates_are_what_the_script_builds():
     """templates/*.docx are the output of tools/make_templates.py (run it after editing it)."""
+    def members(blob: bytes) -> dict[str, bytes]:
+        # compared uncompressed: another zlib may deflate the same parts to other bytes
+        with zipfile.ZipFile(io.BytesIO(blob)) as docx:
+            return {name: docx.read(name) for name in docx.namelist()}
+
     module = make_templates()
     for name in TEMPLATE_NAMES:
-        assert module.build(name) == (TEMPLATES / f"{name}.docx").read_bytes(), name
+        assert members(module.build(name)) == members((TEMPLATES / f"{name}.docx").read_bytes()), name
 
 
 @pytest.mark.parametrize("name", TEMPLATE_NAMES)
@@ -465,6 +469,30 @@ class TestPdf:
             margin = 2.5 / 2.54 * 72
             assert float(dest.left) >= margin - 1 and right <= width - margin + 1, name
             assert bottom >= margin - 1 and float(dest.top) <= height - margin + 1, name
+
+    @pytest.mark.parametrize("stem", ["resolution-agreement", "mou", "three-parties"])
+    def test_nothing_is_printed_where_a_field_or_the_seal_goes(self, pdfs, stem):
+        """No word of the document lies inside a signature field's or the seal's rectangle."""
+        if shutil.which("pdftotext") is None:
+            pytest.skip("poppler-utils is not installed")
+        from pypdf import PdfReader
+
+        pdf, _ = pdfs[stem]
+        layout = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"],
+                                capture_output=True, text=True, check=True).stdout
+        pages = [re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)',
+                            page) for page in layout.split("<page ")[1:]]
+        reader = PdfReader(pdf)
+        for name, dest in reader.named_destinations.items():
+            number = reader.get_destination_page_number(dest)
+            height = float(reader.pages[number].mediabox.height)
+            seal = name.lstrip("/") == "seal"
+            x0, y0 = float(dest.left), height - float(dest.top)  # pdftotext measures from the top
+            x1, y1 = x0 + (220 if seal else 200), y0 + (56 if seal else 40)
+            inside = [word for *box, word in pages[number]
+                      if float(box[0]) < x1 and float(box[2]) > x0
+                      and float(box[1]) < y1 and float(box[3]) > y0]
+            assert inside == [], (name, inside)
 
     @pytest.mark.parametrize("stem", ["resolution-agreement", "mou", "three-parties"])
     def test_fonts_are_embedded_and_text_is_exact(self, pdfs, stem):

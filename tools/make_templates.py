@@ -56,6 +56,7 @@ MARGIN = Cm(2.5)
 TEXT_WIDTH = Twips(PAGE_WIDTH.twips - 2 * MARGIN.twips)  # 9406 twips, about 470 pt
 HALF = TEXT_WIDTH.twips // 2  # each signature column: 4703 twips, about 235 pt
 SIGNATURE_GAP = 360  # twips (18 pt) between the two signature columns
+CELL_PADDING = 100  # twips, left and right, in the bordered tables
 
 SIGNATURE_SPACE = Pt(42)  # the field is 40 pt tall, drawn from the bookmark's top-left corner
 SEAL_SPACE = Pt(60)  # the seal stamp is 56 pt tall
@@ -174,11 +175,17 @@ def paragraph_border(ppr, side: str, size: int, color: str, space: int = 1) -> N
     _put(borders, _el(f"w:{side}", val="single", sz=str(size), space=str(space), color=color))
 
 
-def set_widths(table, widths: list[int]) -> None:
-    """Give `table` a fixed layout with these column widths (twips)."""
+def set_widths(table, widths: list[int], indent: int = 0) -> None:
+    """Give `table` a fixed layout with these column widths (twips).
+
+    `indent` is the cell padding, so that the table's edges (not its text) line up with the
+    page margins: Word (in the compatibility mode of this file) and LibreOffice measure the
+    indent to the text of the first cell.
+    """
     table.autofit = False
     tbl_pr = table._tbl.tblPr
     _put(tbl_pr, _el("w:tblW", w=str(sum(widths)), type="dxa"))
+    _put(tbl_pr, _el("w:tblInd", w=str(indent), type="dxa"))
     _put(tbl_pr, _el("w:tblLayout", type="fixed"))
     grid = table._tbl.tblGrid
     for col, width in zip(grid.findall(qn("w:gridCol")), widths):
@@ -289,9 +296,9 @@ TABLE_STYLES = f"""
       </w:tblBorders>
       <w:tblCellMar>
         <w:top w:w="60" w:type="dxa"/>
-        <w:left w:w="100" w:type="dxa"/>
+        <w:left w:w="{CELL_PADDING}" w:type="dxa"/>
         <w:bottom w:w="60" w:type="dxa"/>
-        <w:right w:w="100" w:type="dxa"/>
+        <w:right w:w="{CELL_PADDING}" w:type="dxa"/>
       </w:tblCellMar>
     </w:tblPr>
     <w:tblStylePr w:type="firstRow">
@@ -504,7 +511,7 @@ def details_table(doc, rows: list[tuple[str, str]]):
     table = doc.add_table(rows=len(rows), cols=2)
     table.style = doc.styles["Accord Details"]
     set_look(table, first_row=False, first_column=True)
-    set_widths(table, [2300, TEXT_WIDTH.twips - 2300])
+    set_widths(table, [2300, TEXT_WIDTH.twips - 2300], indent=CELL_PADDING)
     for row, (label, value) in zip(table.rows, rows):
         text(row.cells[0], label, "Table Text")
         text(row.cells[1], value, "Table Text")
@@ -516,7 +523,7 @@ def looped_table(doc, headings: list[str], widths: list[int], loop: str, cells: 
     table = doc.add_table(rows=4, cols=len(headings))
     table.style = doc.styles["Accord Table"]
     set_look(table, first_row=True, first_column=False)
-    set_widths(table, widths)
+    set_widths(table, widths, indent=CELL_PADDING)
     header, start, body, end = table.rows
     row_properties(header, cant_split=True, header=True)
     for cell, label in zip(header.cells, headings):
