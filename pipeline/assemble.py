@@ -143,6 +143,7 @@ def assemble(case: CaseFile, record: RecordInfo, env: SandboxedEnvironment | Non
     props.author = record.office_name
     props.comments = ""
     props.identifier = record.record_id
+    _renumber_bookmarks(tpl.docx.element.body)
     text = _text_of(tpl.docx.element.body)
     out = io.BytesIO()
     tpl.save(out)
@@ -153,6 +154,23 @@ def _undefined_name(exc: UndefinedError) -> str:
     # Jinja's message names the template's variable, never a case value.
     message = str(exc.message or "")
     return message.split(" is undefined")[0].strip("'") if "is undefined" in message else "a missing value"
+
+
+def _renumber_bookmarks(body: Any) -> None:
+    """Give every bookmark a unique id: a template loop copies the same ids into each repetition,
+    which LibreOffice tolerates but Word reports as damage."""
+    attr = _W + "id"
+    open_by_old: dict[str, list[str]] = {}
+    counter = 0
+    for node in body.iter(_W + "bookmarkStart", _W + "bookmarkEnd"):
+        old = node.get(attr)
+        if node.tag == _W + "bookmarkStart":
+            counter += 1
+            new = str(counter)
+            open_by_old.setdefault(old, []).append(new)
+            node.set(attr, new)
+        elif open_by_old.get(old):
+            node.set(attr, open_by_old[old].pop(0))
 
 
 def document_text(docx: bytes) -> str:
