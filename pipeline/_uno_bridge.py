@@ -26,6 +26,7 @@ goes to stderr).
 
 import json
 import os
+import signal
 import sys
 import time
 
@@ -139,10 +140,11 @@ def describe(exc, paths=()):
 
 def main(argv):
     if len(argv) < 2:
-        sys.stderr.write("usage: _uno_bridge.py PIPE_NAME [START_TIMEOUT]\n")
+        sys.stderr.write("usage: _uno_bridge.py PIPE_NAME [START_TIMEOUT [SOFFICE_PID]]\n")
         return 2
     pipe_name = argv[1]
     start_timeout = float(argv[2]) if len(argv) > 2 else 60.0
+    soffice_pid = int(argv[3]) if len(argv) > 3 else None
 
     # Keep the protocol channel private: stray prints from UNO go to stderr.
     proto = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
@@ -189,7 +191,30 @@ def main(argv):
                 return 4
         else:
             reply({"id": request_id, "ok": True})
+    # End of input without "quit": our parent died (even by kill -9). Take LibreOffice with us.
+    shut_down(desktop, soffice_pid)
     return 0
+
+
+def shut_down(desktop, soffice_pid):
+    """Ask LibreOffice to quit; kill its process group if it is still there after a grace period."""
+    try:
+        desktop.terminate()
+    except Exception:
+        pass
+    if soffice_pid is None:
+        return
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        try:
+            os.kill(soffice_pid, 0)
+        except OSError:
+            return
+        time.sleep(0.1)
+    try:
+        os.killpg(soffice_pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

@@ -125,8 +125,28 @@ def _m0001_records(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX failures_at ON failures(failed_at)")
 
 
+def _m0002_events(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            case_id TEXT NOT NULL,
+            event TEXT NOT NULL,
+            date TEXT NOT NULL,
+            note TEXT NOT NULL,
+            source_name TEXT NOT NULL,
+            source_sha256 TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            UNIQUE (case_id, event, date)
+        )
+        """
+    )
+    db.execute("CREATE INDEX events_case ON events(case_id, date)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_records", _m0001_records),
+    ("0002_events", _m0002_events),
 ]
 
 
@@ -224,6 +244,28 @@ class Catalog:
 
     def count(self) -> int:
         return self.db.execute("SELECT count(*) FROM records").fetchone()[0]
+
+    def has_case(self, case_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM records WHERE case_id = ? LIMIT 1", [case_id]).fetchone() is not None
+
+    # --- events ---------------------------------------------------------------------------
+
+    def add_events(self, events: list, source_name: str, source_sha256: str) -> int:
+        """Record case events in one transaction; returns how many were new (repeats are kept once)."""
+        now = _now()
+        with self.transaction():
+            before = self.db.execute("SELECT count(*) FROM events").fetchone()[0]
+            for e in events:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO events (case_id, event, date, note, source_name, source_sha256, recorded_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [e.case_id, e.event, e.date.isoformat(), e.note, source_name, source_sha256, now],
+                )
+            return self.db.execute("SELECT count(*) FROM events").fetchone()[0] - before
+
+    def events_for(self, case_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM events WHERE case_id = ? ORDER BY date, id", [case_id])
+        return [dict(r) for r in rows]
 
     # --- failures -------------------------------------------------------------------------
 

@@ -120,9 +120,11 @@ def process(ws: Workspace, quiet: bool) -> None:
     finally:
         ingestor.close()
         converter.close()
+    for line in summary.reconciled:
+        click.echo(f"reconcile: {line}")
     click.echo(
         f"{summary.count('recorded')} recorded, {summary.count('duplicate')} already recorded, "
-        f"{summary.count('failed')} failed."
+        f"{summary.count('events')} event file(s), {summary.count('failed')} failed."
     )
     if summary.stopped:
         raise click.ClickException(f"Stopped: {summary.stopped} The remaining files are untouched; run again when fixed.")
@@ -136,6 +138,8 @@ def _outcome_line(outcome: Any) -> str:
         return f"recorded  {outcome.source_name} -> {outcome.record_id} ({total:.2f} s)"
     if outcome.status == "duplicate":
         return f"duplicate {outcome.source_name} (already {outcome.record_id})"
+    if outcome.status == "events":
+        return f"events    {outcome.source_name}: {outcome.reason}"
     return f"FAILED    {outcome.source_name}: {outcome.reason}"
 
 

@@ -37,6 +37,27 @@ class IntakeSettings:
 
 
 @dataclass(frozen=True)
+class WatchSettings:
+    stable_seconds: float = 1.0
+    """A file is taken once its size and modification time have not changed for this long."""
+
+    poll_seconds: float = 0.0
+    """Look for files by polling every so many seconds (network shares); 0 means native file events."""
+
+    rescan_seconds: float = 30.0
+    """A full look at the inbox this often, as a safety net for missed events."""
+
+    workers: int = 0
+    """Documents converted at once, each with its own LibreOffice; 0 means one per processor core."""
+
+    retry_after_fault_seconds: float = 10.0
+    """After a system fault (full disk, unwritable archive), try again after this long (doubling to 5 minutes)."""
+
+    status_seconds: float = 2.0
+    """How often the watcher writes its status for ``accord status``."""
+
+
+@dataclass(frozen=True)
 class SealSettings:
     certificate: str | None = None
     """A PKCS#12 file with the institution's seal certificate; the local office PKI is used when empty."""
@@ -65,12 +86,18 @@ class Config:
     office: OfficeSettings = field(default_factory=OfficeSettings)
     intake: IntakeSettings = field(default_factory=IntakeSettings)
     converter: ConverterSettings = field(default_factory=ConverterSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
     seal: SealSettings = field(default_factory=SealSettings)
 
     def assert_viable(self) -> None:
         """Cross-field checks, each failing with a full sentence."""
         if self.intake.max_bytes <= 0:
             raise ConfigurationError("intake.max_bytes must be a positive number of bytes.")
+        if self.watch.stable_seconds < 0 or self.watch.poll_seconds < 0 or self.watch.rescan_seconds <= 0:
+            raise ConfigurationError("watch.stable_seconds and watch.poll_seconds must not be negative, "
+                                     "and watch.rescan_seconds must be positive.")
+        if self.watch.workers < 0 or self.watch.workers > 64:
+            raise ConfigurationError("watch.workers must be between 0 (one per core) and 64.")
         if self.seal.passphrase_file and not self.seal.certificate:
             raise ConfigurationError(
                 "seal.passphrase_file is set but seal.certificate is not: name the PKCS#12 file too."
@@ -150,6 +177,13 @@ converter:
   timeout: 60                 # seconds per conversion before LibreOffice is restarted
   recycle_after: 200          # restart LibreOffice after this many documents
   max_retries: 2
+watch:
+  stable_seconds: 1.0         # a file is taken once unchanged this long
+  poll_seconds: 0             # > 0: poll every so many seconds (network shares) instead of file events
+  rescan_seconds: 30          # full look at the inbox, as a safety net
+  workers: 0                  # LibreOffice instances; 0 = one per core
+  retry_after_fault_seconds: 10
+  status_seconds: 2
 seal:
   certificate: null           # institutional PKCS#12 file; null = the local office PKI in pki/
   passphrase_file: null

@@ -448,7 +448,8 @@ class Converter:
                 raise ConverterUnavailable(f"cannot run {settings.soffice!r}: {exc.strerror}") from exc
             try:
                 bridge = subprocess.Popen(
-                    [settings.uno_python, "-I", str(BRIDGE_SCRIPT), pipe_name, str(settings.start_timeout)],
+                    [settings.uno_python, "-I", str(BRIDGE_SCRIPT), pipe_name, str(settings.start_timeout),
+                     str(soffice.pid)],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=log,

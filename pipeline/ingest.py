@@ -27,9 +27,10 @@ from .errors import (
     AccordError, ArchiveError, AssemblyError, CatalogError, ConversionError, ConverterUnavailable,
     IntakeError, PkiError, SealError,
 )
+from .events import is_event_file, parse_events
 from .intake import CaseFile, parse_case, read_limited
 from .pki import ensure_identity, load_signer
-from .seal import Sealer, make_timestamper
+from .seal import SealedPdf, Sealer, make_timestamper
 from .templates import TemplateSpec, load_templates
 from .workspace import Workspace
 
@@ -49,7 +50,7 @@ class Outcome:
     """What became of one input file."""
 
     source_name: str
-    status: str  # "recorded" | "duplicate" | "failed"
+    status: str  # "recorded" | "duplicate" | "events" | "failed"
     moved_to: Path
     record_id: str | None = None
     step: str | None = None
@@ -127,6 +128,8 @@ class Ingestor:
             if reason:
                 raise IntakeError(reason)
             raw = read_limited(staged, self.config.intake.max_bytes)
+            if is_event_file(staged.name, raw):
+                return self._record_events(staged, raw, catalog or self.catalog)
             existing = (catalog or self.catalog).by_source_sha(hashlib.sha256(raw).hexdigest())
             if existing:
                 return self._duplicate(staged, existing)
@@ -172,27 +175,8 @@ class Ingestor:
 
             clock = time.perf_counter()
             previous = self.catalog.latest_for(case.template.name, case.subject_id)
-            row = RecordRow(
-                record_id=record_id,
-                template=case.template.name,
-                record_class=case.template.record_class,
-                case_id=case.subject_id,
-                title=case.title,
-                parties=list(case.party_names),
-                record_date=case.record_date.isoformat() if case.record_date else None,
-                created=prepared.created_at.isoformat(timespec="seconds"),
-                pdf_path=str(stored.pdf.relative_to(self.ws.root)),
-                source_path=str(stored.source.relative_to(self.ws.root)),
-                source_name=case.source_name,
-                source_sha256=case.sha256,
-                size=stored.size,
-                pages=sealed.pages,
-                sha256=stored.sha256,
-                signature_level=sealed.level,
-                signer=sealed.signer,
-                signature_fields=list(sealed.signature_fields),
-                supersedes=previous["record_id"] if previous else None,
-            )
+            row = record_row(self.ws, case, prepared.created_at, stored, sealed,
+                             supersedes=previous["record_id"] if previous else None)
             self.catalog.add_record(row, body=index_text(case, prepared.text))
             timings["catalog"] = time.perf_counter() - clock
 
@@ -218,6 +202,13 @@ class Ingestor:
             if exc.errno in _SYSTEM_ERRNOS or step != "intake":
                 raise SystemFault(f"The workspace cannot be written: {exc.strerror}.") from exc
             failure.outcome = self._fail(staged, raw, step, f"The file could not be read: {exc.strerror}.", catalog)
+
+    def _record_events(self, staged: Path, raw: bytes, catalog: Catalog) -> Outcome:
+        events = parse_events(raw, staged.name, catalog.has_case)
+        new = catalog.add_events(events, staged.name, hashlib.sha256(raw).hexdigest())
+        note = f"{len(events)} event(s) recorded, {new} of them new."
+        moved = inbox.finish_processed(self.ws, staged, staged.name, dt.date.today(), note=note)
+        return Outcome(staged.name, "events", moved, reason=note)
 
     def _drop_orphan(self, record_id: str) -> None:
         """An archive folder without a catalog row is what a crash left: it is not a record yet."""
@@ -264,6 +255,32 @@ def _file_sha(path: Path) -> str:
         return archive.sha256_file(path)
     except OSError:
         return ""
+
+
+def record_row(ws: Workspace, case: CaseFile, created_at: dt.datetime, stored: archive.ArchivedRecord,
+               sealed: SealedPdf, supersedes: str | None = None) -> RecordRow:
+    """The catalog row of a record: the case's data, the archived files and the seal."""
+    return RecordRow(
+        record_id=case.record_id,
+        template=case.template.name,
+        record_class=case.template.record_class,
+        case_id=case.subject_id,
+        title=case.title,
+        parties=list(case.party_names),
+        record_date=case.record_date.isoformat() if case.record_date else None,
+        created=created_at.isoformat(timespec="seconds"),
+        pdf_path=str(stored.pdf.relative_to(ws.root)),
+        source_path=str(stored.source.relative_to(ws.root)),
+        source_name=case.source_name,
+        source_sha256=case.sha256,
+        size=stored.size,
+        pages=sealed.pages,
+        sha256=stored.sha256,
+        signature_level=sealed.level,
+        signer=sealed.signer,
+        signature_fields=list(sealed.signature_fields),
+        supersedes=supersedes,
+    )
 
 
 def index_text(case: CaseFile, document_text: str) -> str:

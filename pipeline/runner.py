@@ -9,6 +9,7 @@ from typing import Callable
 
 from . import archive, inbox
 from .ingest import Ingestor, Outcome
+from .reconcile import reconcile
 from .worker import Worker
 from .workspace import Workspace
 
@@ -18,6 +19,8 @@ class RunSummary:
     outcomes: list[Outcome] = field(default_factory=list)
     stopped: str | None = None
     """Why the run stopped early (a system fault), or ``None``."""
+    reconciled: list[str] = field(default_factory=list)
+    """What reconciling the archive with the catalog found at the start."""
 
     @property
     def failed(self) -> list[Outcome]:
@@ -43,10 +46,11 @@ def process_inbox(ws: Workspace, ingestor: Ingestor, *,
                   on_outcome: Callable[[Outcome], None] | None = None) -> RunSummary:
     """Process everything in the inbox once with one worker; stop taking files at a system fault."""
     prepare(ws)
+    summary = RunSummary()
+    summary.reconciled = reconcile(ws, ingestor.catalog, ingestor.templates, ingestor.config.office.name).lines()
     resumed, waiting = pending(ws)
     if on_start:
         on_start(len(resumed) + len(waiting))
-    summary = RunSummary()
     lock = threading.Lock()
 
     def collect(outcome: Outcome) -> None:

@@ -191,6 +191,33 @@ class Sealer:
         )
 
 
+def describe_sealed(pdf: bytes) -> SealedPdf:
+    """What a sealed PDF in the archive says about its seal (to rebuild a lost catalog row)."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+    signatures = reader.embedded_regular_signatures
+    seal = next((s for s in signatures if s.field_name == SEAL_FIELD), None)
+    if seal is None:
+        raise SealError("The archived PDF carries no office seal.")
+    subject = seal.signer_cert.subject
+    fields_offered = [name for name, _, _ in fields.enumerate_sig_fields(reader) if name != SEAL_FIELD]
+    return SealedPdf(
+        pdf=pdf,
+        level="B-T" if _has_timestamp(seal) else "B-B",
+        signer=subject.native.get("common_name") or subject.human_friendly,
+        signature_fields=tuple(fields_offered),
+        pages=len(PdfReader(io.BytesIO(pdf)).pages),
+    )
+
+
+def _has_timestamp(signature) -> bool:
+    attrs = signature.signer_info["unsigned_attrs"]
+    if attrs.native is None:
+        return False
+    return any(a["type"].native == "signature_time_stamp_token" for a in attrs)
+
+
 def make_timestamper(url: str | None, username: str | None = None, password: str | None = None):
     """An RFC 3161 client for ``url``, or ``None`` when no service is configured."""
     if not url:

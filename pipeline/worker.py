@@ -47,6 +47,11 @@ class Worker:
         """Why the worker stopped taking work (a system fault), or ``None``."""
         return self._fault
 
+    def clear_fault(self) -> None:
+        """Take work again after a system fault was dealt with."""
+        with self._fault_lock:
+            self._fault = None
+
     def start(self) -> None:
         if not self._started:
             self._started = True

@@ -1,0 +1,90 @@
+"""Reconciling the archive with the catalog after a crash or a lost catalog row.
+
+Every record folder must have its catalog row and every row its folder. A folder
+whose source file is still staged is left alone (processing it again replaces the
+folder). Any other folder without a row is re-indexed from what the archive holds
+(the source case file and the sealed PDF: a record can always be rebuilt from it).
+A row whose archived PDF is missing is reported; ``accord verify`` flags it too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from . import archive, inbox
+from .assemble import Assembler, RecordInfo
+from .catalog import Catalog
+from .errors import AccordError
+from .ingest import index_text, record_row
+from .intake import parse_case
+from .seal import describe_sealed
+from .templates import TemplateSpec
+from .workspace import Workspace
+
+
+@dataclass
+class ReconcileReport:
+    reindexed: list[str] = field(default_factory=list)
+    left_for_staging: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    missing_files: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return (
+            [f"record {r} re-indexed from the archive (its catalog row was missing)" for r in self.reindexed]
+            + [f"record folder {r} left for its staged input to be processed again" for r in self.left_for_staging]
+            + [f"record folder {r} could not be re-indexed: {why}" for r, why in self.unreadable]
+            + [f"record {r}: its archived PDF is missing" for r in self.missing_files]
+        )
+
+
+def record_folders(ws: Workspace) -> list[Path]:
+    return sorted(p for p in ws.archive.glob("[0-9][0-9][0-9][0-9]/*") if p.is_dir() and not p.name.startswith("."))
+
+
+def reconcile(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec], office_name: str = "") -> ReconcileReport:
+    report = ReconcileReport()
+    staged_shas = {archive.sha256_file(p) for p in inbox.staged(ws) if p.is_file() and not p.is_symlink()}
+    for folder in record_folders(ws):
+        record_id = folder.name
+        if catalog.find(record_id):
+            continue
+        sources = list(folder.glob(f"{record_id}.source.*"))
+        if sources and archive.sha256_file(sources[0]) in staged_shas:
+            report.left_for_staging.append(record_id)
+            continue
+        try:
+            _reindex(ws, catalog, templates, folder, office_name)
+            report.reindexed.append(record_id)
+        except (AccordError, OSError, ValueError) as exc:
+            report.unreadable.append((record_id, str(exc)))
+    for record in catalog.all_records():
+        if not (ws.root / record["pdf_path"]).is_file():
+            report.missing_files.append(record["record_id"])
+    return report
+
+
+def _reindex(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec], folder: Path,
+             office_name: str) -> None:
+    record_id = folder.name
+    pdf_path = folder / f"{record_id}.pdf"
+    (source_path,) = folder.glob(f"{record_id}.source.*")
+    raw = source_path.read_bytes()
+    case = parse_case(raw, source_path.name, templates, max(len(raw), 1))
+    if case.record_id != record_id:
+        raise AccordError("the source file does not belong to this record id")
+    pdf = pdf_path.read_bytes()
+    sealed = describe_sealed(pdf)
+    seal = PdfFileReader(io.BytesIO(pdf), strict=False).embedded_regular_signatures[0]
+    created_at = seal.self_reported_timestamp or dt.datetime.fromtimestamp(pdf_path.stat().st_mtime, dt.timezone.utc)
+    stored = archive.ArchivedRecord(folder, pdf_path, source_path, hashlib.sha256(pdf).hexdigest(), len(pdf))
+    text = Assembler().assemble(case, RecordInfo(record_id, case.title, created_at.date(), office_name)).text
+    previous = catalog.latest_for(case.template.name, case.subject_id)
+    row = record_row(ws, case, created_at, stored, sealed, supersedes=previous["record_id"] if previous else None)
+    catalog.add_record(row, body=index_text(case, text))
