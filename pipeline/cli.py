@@ -7,6 +7,7 @@ import functools
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__
+from . import __version__, logformat
 from .catalog import Catalog, SearchQuery
 from .errors import AccordError, RecordNotFound
 from .workspace import Workspace, init_workspace, resolve_workspace
@@ -51,21 +52,19 @@ def _print_json(data: Any) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="accord")
-def cli() -> None:
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Log lines for people (text) or for log collectors (json).")
+@click.option("--verbose", "-v", is_flag=True, help="Log every document, not only problems.")
+def cli(log_format: str, verbose: bool) -> None:
     """Accord: sealed, archived and searchable agreements for an ADR office.
 
     \b
     Example:
         accord process            # everything in inbox/, once
         accord search "Núñez"     # find a record
+        accord watch              # the coordinator's everyday entry point
     """
-    _configure_logging()
-
-
-def _configure_logging() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # fontTools complains about harmless font header dates while subsetting the seal's font.
-    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    logformat.configure(logging.INFO if verbose else logging.WARNING, log_format)
 
 
 @cli.command()
@@ -173,6 +172,70 @@ def _make_converter(config: Any) -> Any:
     from .convert import Converter
 
     return Converter(config.converter)
+
+
+@cli.command()
+@workspace_option
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="LibreOffice instances working at once (default: watch.workers, else one per core).")
+@click.option("--poll", "poll", type=click.FloatRange(min=0.1), default=None,
+              help="Poll the inbox every SECONDS instead of using file events (network shares).")
+def watch(ws: Workspace, workers: int | None, poll: float | None) -> None:
+    """Watch the inbox and process every file saved into it, until stopped.
+
+    Files already in the inbox are taken at start; a file is taken once it has stopped
+    changing. SIGTERM or Ctrl-C finishes the documents in hand and takes no new ones.
+    Each document is logged with its outcome and timings (add --log-format json).
+
+    \b
+    Example:
+        accord --log-format json watch --workers 2
+        accord watch --poll 5        # an inbox on a network share
+    """
+    from .watcher import Watcher
+
+    logging.getLogger("accord").setLevel(min(logging.getLogger("accord").level, logging.INFO))
+    watcher = Watcher(ws, ws.load_config(), workers=workers, poll_seconds=poll)
+    previous = {sig: signal.signal(sig, lambda *_: watcher.stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        stats = watcher.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(stats.outcomes.items())) or "no files"
+    click.echo(f"Stopped. {counts}.", err=True)
+
+
+@cli.command()
+@workspace_option
+@json_option
+def status(ws: Workspace, as_json: bool) -> None:
+    """What is queued, in progress, processed and failed today; the last errors; the converters.
+
+    \b
+    Example:
+        accord status
+        accord status --json
+    """
+    from .status import workspace_status
+
+    data = workspace_status(ws)
+    if as_json:
+        _print_json(data)
+        return
+    watcher = data["watcher"]
+    click.echo(f"Inbox: {data['queued']} waiting, {data['in_progress']} in progress")
+    click.echo(f"Today: {data['processed_today']} processed, {data['failed_today']} failed")
+    if watcher["running"]:
+        conv = ", ".join(f"pid {c['pid']} {'up' if c['alive'] else 'DOWN'} ({c['conversions']} documents)"
+                         for c in watcher["converters"])
+        click.echo(f"Watcher: running (pid {watcher['pid']}); converters: {conv or 'none'}")
+        if watcher.get("fault"):
+            click.echo(f"Intake stopped: {watcher['fault']}")
+    else:
+        click.echo("Watcher: not running")
+    for err in data["last_errors"]:
+        click.echo(f"  {err['failed_at']}  {err['source_name']}  [{err['step']}] {err['reason']}")
 
 
 @cli.command()

@@ -12,6 +12,7 @@ import datetime as dt
 import fnmatch
 import json
 import os
+import shutil
 import stat
 import tempfile
 from dataclasses import asdict, dataclass
@@ -57,11 +58,12 @@ def candidates(ws: Workspace) -> list[Path]:
     return sorted(found, key=lambda p: (_mtime(p), p.name))
 
 
-def staged(ws: Workspace) -> list[Path]:
+def staged(ws: Workspace, tidy: bool = False) -> list[Path]:
     """Files claimed earlier and not finished (after a crash): resumed first.
 
-    Each claim has a folder of its own in staging, so the file keeps its name;
-    an empty claim folder (a crash before the rename) is removed.
+    Each claim has a folder of its own in staging, so the file keeps its name.
+    With ``tidy`` (only when nothing else is claiming), an empty claim folder
+    left by a crash before the rename is removed.
     """
     if not ws.staging.is_dir():
         return []
@@ -70,7 +72,7 @@ def staged(ws: Workspace) -> list[Path]:
         if not slot.is_dir() or slot.is_symlink():
             continue
         entries = list(slot.iterdir())
-        if not entries:
+        if not entries and tidy:
             slot.rmdir()
         found.extend(entries)
     return found
@@ -124,7 +126,7 @@ def claim(ws: Workspace, path: Path) -> Path | None:
     try:
         os.rename(path, target)
     except FileNotFoundError:
-        slot.rmdir()
+        shutil.rmtree(slot, ignore_errors=True)
         return None
     return target
 

@@ -38,7 +38,7 @@ def prepare(ws: Workspace) -> None:
 
 def pending(ws: Workspace) -> tuple[list[Path], list[Path]]:
     """(files already staged, files waiting in the inbox)."""
-    return inbox.staged(ws), inbox.candidates(ws)
+    return inbox.staged(ws, tidy=True), inbox.candidates(ws)
 
 
 def process_inbox(ws: Workspace, ingestor: Ingestor, *,

@@ -258,8 +258,9 @@ class Watcher:
             log.warning("failed %s at %s: %s", outcome.source_name, outcome.step, outcome.reason,
                         extra={"accord": {**fields, "reason": outcome.reason}})
         else:
+            detail = timings if outcome.status == "recorded" else (outcome.reason or "")
             log.info("%s %s%s %s", outcome.status, outcome.source_name,
-                     f" -> {outcome.record_id}" if outcome.record_id else "", timings, extra={"accord": fields})
+                     f" -> {outcome.record_id}" if outcome.record_id else "", detail, extra={"accord": fields})
         if self._on_outcome:
             self._on_outcome(outcome)
 
