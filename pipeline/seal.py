@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pyhanko.pdf_utils import layout as pdf_layout
-from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
+from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.sign import fields, signers, timestamps
@@ -32,8 +32,8 @@ from .templates import SEAL_BOOKMARK
 SEAL_FIELD = "seal"
 SIGNATURE_BOX = (200.0, 40.0)
 SEAL_BOX = (220.0, 56.0)
-#: Room for the CMS signature (RSA-4096 with a chain of three certificates fits in about 8 KB).
-_SEAL_RESERVED_BYTES = 16384
+#: Room left beside the measured size of the office's signature (its length varies by a few bytes).
+_RESERVE_MARGIN = 512
 #: pyHanko lays text out correctly only with fonts of 1000 units per em (Noto Sans is one).
 _FONT_CANDIDATES = ("/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",)
 
@@ -121,6 +121,22 @@ def field_places(pdf: bytes) -> tuple[list[FieldPlace], int]:
     return places, len(reader.pages)
 
 
+class _PresubsetAccumulator(GlyphAccumulator):
+    """Embeds the stamp font as it is: it is already a small subset, made once per process
+    (:func:`stamp_font`), so subsetting it again for every seal would only cost time."""
+
+    def _extract_subset(self, options=None) -> None:
+        return None
+
+
+class _PresubsetFactory(GlyphAccumulatorFactory):
+    def create_font_engine(self, writer, obj_stream=None) -> GlyphAccumulator:
+        fh = open(self.font_file, "rb")  # noqa: SIM115  (pyHanko reads it while writing)
+        if obj_stream is None and writer.stream_xrefs and self.create_objstream_if_needed:
+            obj_stream = writer.prepare_object_stream()
+        return _PresubsetAccumulator(writer=writer, font_handle=fh, font_size=self.font_size, obj_stream=obj_stream)
+
+
 class Sealer:
     """Applies the office seal; holds the loaded key and the stamp style for the whole process."""
 
@@ -130,7 +146,8 @@ class Sealer:
         self._office = office_name
         self._digest = digest
         self._timestamper = timestamper
-        self._font = GlyphAccumulatorFactory(stamp_font(), font_size=9)
+        self._font = _PresubsetFactory(stamp_font(), font_size=8)
+        self._reserved: int | None = None
 
     @property
     def signer_name(self) -> str:
@@ -176,12 +193,14 @@ class Sealer:
         )
         out = io.BytesIO()
         try:
-            # A fixed reservation spares pyHanko a dry-run signature to estimate the size;
-            # with a time-stamp service the token's size is unknown, so pyHanko estimates.
-            reserved = None if self._timestamper else _SEAL_RESERVED_BYTES
+            # Knowing the signature's size spares pyHanko a dry-run signature per document;
+            # with a time-stamp service the token's size varies, so pyHanko estimates each time.
+            reserved = None if self._timestamper else self._reserved
             pdf_signer.sign_pdf(writer, output=out, bytes_reserved=reserved)
         except SigningError as exc:
             raise SealError(f"The office seal could not be applied: {exc}") from None
+        if self._reserved is None and not self._timestamper:
+            self._reserved = 2 * _signature_size(out.getvalue()) + _RESERVE_MARGIN  # hex digits
         return SealedPdf(
             pdf=out.getvalue(),
             level="B-T" if self._timestamper else "B-B",
@@ -209,6 +228,13 @@ def describe_sealed(pdf: bytes) -> SealedPdf:
         signature_fields=tuple(fields_offered),
         pages=len(PdfReader(io.BytesIO(pdf)).pages),
     )
+
+
+def _signature_size(pdf: bytes) -> int:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    (signature,) = PdfFileReader(io.BytesIO(pdf), strict=False).embedded_regular_signatures
+    return len(signature.pkcs7_content)
 
 
 def _has_timestamp(signature) -> bool:
