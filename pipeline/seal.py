@@ -13,10 +13,12 @@ import io
 import os
 import subprocess
 import tempfile
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils import layout as pdf_layout
 from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -122,11 +124,33 @@ def field_places(pdf: bytes) -> tuple[list[FieldPlace], int]:
 
 
 class _PresubsetAccumulator(GlyphAccumulator):
-    """Embeds the stamp font as it is: it is already a small subset, made once per process
-    (:func:`stamp_font`), so subsetting it again for every seal would only cost time."""
+    """Embeds the stamp font file as it is: it is already a small subset, made once per
+    process (:func:`stamp_font`); subsetting or re-compiling it for every seal cost
+    more than the rest of the seal together."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        font_file = kwargs["font_handle"].name
+        descriptor = self.cidfont_obj._font_descriptor
+
+        def set_font_file(writer):
+            stream = generic.StreamObject(
+                {generic.NameObject("/Filter"): generic.NameObject("/FlateDecode")},
+                encoded_data=_compressed_font(font_file),
+            )
+            ref = writer.add_object(stream)
+            descriptor[generic.NameObject("/FontFile2")] = ref
+            return ref
+
+        self.cidfont_obj.set_font_file = set_font_file
 
     def _extract_subset(self, options=None) -> None:
         return None
+
+
+@lru_cache(maxsize=4)
+def _compressed_font(path: str) -> bytes:
+    return zlib.compress(Path(path).read_bytes(), 6)
 
 
 class _PresubsetFactory(GlyphAccumulatorFactory):
