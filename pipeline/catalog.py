@@ -18,6 +18,8 @@ from typing import Any, Callable, Iterator
 
 import sqlite_utils
 
+from . import audit
+from .audit import AuditEntry
 from .errors import CatalogError, RecordNotFound
 
 BUSY_TIMEOUT_MS = 30_000
@@ -55,6 +57,8 @@ class SearchQuery:
     template: str | None = None
     case_id: str | None = None
     party: str | None = None
+    record_class: str | None = None
+    status: str | None = None
     date_from: dt.date | None = None
     date_to: dt.date | None = None
     limit: int = 50
@@ -147,6 +151,7 @@ def _m0002_events(db: sqlite_utils.Database) -> None:
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_records", _m0001_records),
     ("0002_events", _m0002_events),
+    ("0003_audit", audit.migrate),
 ]
 
 
@@ -200,8 +205,9 @@ class Catalog:
 
     # --- records --------------------------------------------------------------------------
 
-    def add_record(self, row: RecordRow, body: str) -> None:
-        """Insert a record and its full-text entry in one transaction."""
+    def add_record(self, row: RecordRow, body: str, actor: str = "accord") -> None:
+        """Insert a record, its full-text entry and its audit entry in one transaction;
+        the record it supersedes (if any) gets the status ``superseded``."""
         values = asdict(row)
         values["parties"] = json.dumps(row.parties, ensure_ascii=False)
         values["signature_fields"] = json.dumps(row.signature_fields)
@@ -212,6 +218,13 @@ class Catalog:
                     {"rowid": rowid, "title": row.title, "case_id": row.case_id,
                      "parties": " ; ".join(row.parties), "body": body}
                 )
+                if row.supersedes:
+                    self.db.execute("UPDATE records SET status = 'superseded' WHERE record_id = ?", [row.supersedes])
+                audit.append(self.db.conn, AuditEntry(
+                    actor, "ingest", "ok", row.record_id, row.case_id,
+                    details={"template": row.template, "sha256": row.sha256, "source_sha256": row.source_sha256,
+                             "signature_level": row.signature_level, "supersedes": row.supersedes},
+                ))
         except sqlite3.IntegrityError as exc:
             raise CatalogError(f"Record {row.record_id} could not be added: {exc}.") from None
 
@@ -238,8 +251,10 @@ class Catalog:
         ).fetchone()
         return _decode(row) if row else None
 
-    def all_records(self) -> Iterator[dict[str, Any]]:
-        for row in self.db.execute("SELECT * FROM records ORDER BY created, rowid"):
+    def all_records(self, visible: tuple[str, list[Any]] = ("1", [])) -> Iterator[dict[str, Any]]:
+        """Every record (or those matching the SQL condition ``visible`` on ``r``), oldest first."""
+        sql = f"SELECT r.* FROM records r WHERE {visible[0]} ORDER BY r.created, r.rowid"
+        for row in self.db.execute(sql, list(visible[1])):
             yield _decode(row)
 
     def count(self) -> int:
@@ -250,17 +265,22 @@ class Catalog:
 
     # --- events ---------------------------------------------------------------------------
 
-    def add_events(self, events: list, source_name: str, source_sha256: str) -> int:
+    def add_events(self, events: list, source_name: str, source_sha256: str, actor: str = "accord") -> int:
         """Record case events in one transaction; returns how many were new (repeats are kept once)."""
         now = _now()
         with self.transaction():
             before = self.db.execute("SELECT count(*) FROM events").fetchone()[0]
             for e in events:
-                self.db.execute(
+                cursor = self.db.execute(
                     "INSERT OR IGNORE INTO events (case_id, event, date, note, source_name, source_sha256, recorded_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [e.case_id, e.event, e.date.isoformat(), e.note, source_name, source_sha256, now],
                 )
+                if cursor.rowcount:
+                    audit.append(self.db.conn, AuditEntry(
+                        actor, "event", "ok", case_id=e.case_id,
+                        details={"event": e.event, "date": e.date.isoformat(), "source_sha256": source_sha256},
+                    ))
             return self.db.execute("SELECT count(*) FROM events").fetchone()[0] - before
 
     def events_for(self, case_id: str) -> list[dict[str, Any]]:
@@ -269,52 +289,70 @@ class Catalog:
 
     # --- failures -------------------------------------------------------------------------
 
-    def add_failure(self, failure: FailureRow) -> None:
+    def add_failure(self, failure: FailureRow, actor: str = "accord") -> None:
         with self.transaction():
             self.db.execute(
                 "INSERT INTO failures (source_name, sha256, step, reason, failed_at, failed_path) VALUES (?, ?, ?, ?, ?, ?)",
                 [failure.source_name, failure.sha256, failure.step, failure.reason, failure.failed_at, failure.failed_path],
             )
+            audit.append(self.db.conn, AuditEntry(
+                actor, "failure", "failed",
+                details={"file": failure.source_name, "sha256": failure.sha256, "step": failure.step,
+                         "reason": failure.reason},
+            ))
+
+    def audit(self, entry: AuditEntry) -> int:
+        """Append one audit entry in its own transaction."""
+        with self.transaction():
+            return audit.append(self.db.conn, entry)
 
     # --- search ---------------------------------------------------------------------------
 
-    def search(self, query: SearchQuery) -> list[dict[str, Any]]:
+    def search(self, query: SearchQuery, visible: tuple[str, list[Any]] = ("1", [])) -> list[dict[str, Any]]:
         """Records matching the query: by relevance when there is text, else newest first."""
-        where: list[str] = []
-        params: list[Any] = []
-        match = _fts_expression(query.text, query.party)
-        if query.template:
-            where.append("r.template = ?")
-            params.append(query.template)
-        if query.case_id:
-            where.append("r.case_id = ?")
-            params.append(query.case_id)
+        return self.search_page(query, visible, count=False)[0]
+
+    def search_page(self, query: SearchQuery, visible: tuple[str, list[Any]] = ("1", []),
+                    count: bool = True) -> tuple[list[dict[str, Any]], int | None]:
+        """One page of results and the total number of matches, among the records in ``visible``.
+
+        ``visible`` is an SQL condition on ``r`` (from :func:`pipeline.access.search_filter`):
+        what the user may not see is neither listed nor counted.
+        """
+        where, params = [visible[0]], list(visible[1])
+        for column, value in (("template", query.template), ("case_id", query.case_id),
+                              ("record_class", query.record_class), ("status", query.status)):
+            if value:
+                where.append(f"r.{column} = ?")
+                params.append(value)
         if query.date_from:
             where.append("coalesce(r.record_date, substr(r.created, 1, 10)) >= ?")
             params.append(query.date_from.isoformat())
         if query.date_to:
             where.append("coalesce(r.record_date, substr(r.created, 1, 10)) <= ?")
             params.append(query.date_to.isoformat())
+        match = _fts_expression(query.text, query.party)
         if match:
-            sql = (
-                "SELECT r.*, snippet(records_fts, 3, '[', ']', '…', 12) AS snippet "
-                "FROM records_fts JOIN records r ON r.rowid = records_fts.rowid "
-                "WHERE records_fts MATCH ?"
-            )
+            source = "records_fts JOIN records r ON r.rowid = records_fts.rowid"
+            where.insert(0, "records_fts MATCH ?")
             params.insert(0, match)
+            columns = "r.*, snippet(records_fts, 3, '[', ']', '…', 12) AS snippet"
             order = "ORDER BY bm25(records_fts), r.created DESC"
         else:
-            sql = "SELECT r.*, NULL AS snippet FROM records r WHERE 1"
+            source = "records r"
+            columns = "r.*, NULL AS snippet"
             order = "ORDER BY r.created DESC, r.rowid DESC"
-        for clause in where:
-            sql += f" AND {clause}"
-        sql += f" {order} LIMIT ? OFFSET ?"
-        params += [max(1, query.limit), max(0, query.offset)]
+        condition = " AND ".join(where)
         try:
-            cursor = self.db.execute(sql, params)
+            rows = self.db.execute(
+                f"SELECT {columns} FROM {source} WHERE {condition} {order} LIMIT ? OFFSET ?",
+                params + [max(1, query.limit), max(0, query.offset)],
+            ).fetchall()
+            total = self.db.execute(f"SELECT count(*) FROM {source} WHERE {condition}", params).fetchone()[0] \
+                if count else None
         except sqlite3.OperationalError as exc:
             raise CatalogError(f"The search could not be run: {exc}.") from None
-        return [_decode(row) for row in cursor.fetchall()]
+        return [_decode(row) for row in rows], total
 
 
 def _decode(row: Any) -> dict[str, Any]:

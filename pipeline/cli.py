@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__, logformat
-from .catalog import Catalog, SearchQuery
+from .catalog import SearchQuery
 from .errors import AccordError, RecordNotFound
 from .workspace import Workspace, init_workspace, resolve_workspace
 
@@ -76,8 +76,10 @@ def init(path: Path) -> None:
     Example:
         accord init /srv/accord
     """
+    from .access import current_actor
+
     try:
-        ws = init_workspace(path)
+        ws = init_workspace(path, owner=current_actor().name)
     except AccordError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Created workspace {ws.root}")
@@ -246,10 +248,14 @@ def status(ws: Workspace, as_json: bool) -> None:
 @click.option("--party", help="Only records naming this party.")
 @click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="Record date on or after (YYYY-MM-DD).")
 @click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Record date on or before (YYYY-MM-DD).")
+@click.option("--class", "record_class", help="Only records of this record class.")
+@click.option("--status", help="Only records with this status (sealed, executed, superseded...).")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--page", default=1, show_default=True, type=click.IntRange(1, None), help="Page of results.")
 @json_option
 def search(ws: Workspace, query: str | None, template: str | None, case_id: str | None, party: str | None,
-           date_from: dt.datetime | None, date_to: dt.datetime | None, limit: int, as_json: bool) -> None:
+           date_from: dt.datetime | None, date_to: dt.datetime | None, record_class: str | None,
+           status: str | None, limit: int, page: int, as_json: bool) -> None:
     """Search the catalog; without QUERY, list every record, newest first.
 
     Accents are optional: "Nunez" finds "Núñez". Put phrases in double quotes.
@@ -261,21 +267,27 @@ def search(ws: Workspace, query: str | None, template: str | None, case_id: str 
         accord search --case ADR-2026-0142 --json
     """
     q = SearchQuery(
-        text=query, template=template, case_id=case_id, party=party,
-        date_from=date_from.date() if date_from else None, date_to=date_to.date() if date_to else None, limit=limit,
+        text=query, template=template, case_id=case_id, party=party, record_class=record_class, status=status,
+        date_from=date_from.date() if date_from else None, date_to=date_to.date() if date_to else None,
+        limit=limit, offset=(page - 1) * limit,
     )
-    with Catalog(ws.catalog) as catalog:
-        results = catalog.search(q)
+    with _session(ws) as session:
+        found = session.search(q)
+    results = found.records
     if as_json:
         _print_json([_public(r) for r in results])
         return
     if not results:
         click.echo("No records found.")
         return
-    table = Table("Record", "Template", "Case", "Title", "Parties", "Created")
+    table = Table("Record", "Template", "Case", "Title", "Parties", "Status", "Created")
     for r in results:
-        table.add_row(r["record_id"], r["template"], r["case_id"], r["title"], ", ".join(r["parties"]), r["created"][:10])
+        table.add_row(r["record_id"], r["template"], r["case_id"], r["title"], ", ".join(r["parties"]),
+                      r["status"], r["created"][:10])
     console.print(table)
+    shown_to = found.offset + len(results)
+    click.echo(f"Records {found.offset + 1}-{shown_to} of {found.total}"
+               + (f"; next page: --page {page + 1}" if shown_to < found.total else "") + ".")
 
 
 _PUBLIC_FIELDS = (
@@ -283,6 +295,14 @@ _PUBLIC_FIELDS = (
     "pages", "size", "sha256", "signature_level", "signer", "signature_fields", "supersedes", "source_name",
     "pdf_path", "snippet",
 )
+
+
+def _session(ws: Workspace) -> Any:
+    """The workspace opened for the operating-system user running this command."""
+    from .access import current_actor
+    from .office import OfficeSession
+
+    return OfficeSession(ws, current_actor())
 
 
 def _public(record: dict[str, Any]) -> dict[str, Any]:
@@ -300,8 +320,8 @@ def show(ws: Workspace, record_id: str, as_json: bool) -> None:
     Example:
         accord show ADR-2026-0142-1a2b3c4d
     """
-    with Catalog(ws.catalog) as catalog:
-        record = catalog.get(record_id)
+    with _session(ws) as session:
+        record = session.show(record_id)
     data = _public(record)
     if as_json:
         _print_json(data)
@@ -317,19 +337,21 @@ def show(ws: Workspace, record_id: str, as_json: bool) -> None:
 @click.argument("record_id")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the sealed PDF.")
+@click.option("--purpose", required=True, help="The legitimate interest in this record (recorded as a disclosure).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
-def get(ws: Workspace, record_id: str, output: Path, force: bool) -> None:
+def get(ws: Workspace, record_id: str, output: Path, purpose: str, force: bool) -> None:
     """Write a record's sealed PDF to a file, after checking its checksum and seal.
+
+    The request is recorded with its purpose in the record of disclosures.
 
     \b
     Example:
-        accord get ADR-2026-0142-1a2b3c4d -o agreement.pdf
+        accord get ADR-2026-0142-1a2b3c4d -o agreement.pdf --purpose "Appeal review, case 2027-11"
     """
-    from .retrieve import retrieve
-
-    data = retrieve(ws, record_id)
     if output.exists() and not force:
         raise click.ClickException(f"{output} exists; use --force to overwrite it.")
+    with _session(ws) as session:
+        data = session.retrieve(record_id, purpose).data
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
@@ -349,11 +371,10 @@ def verify(ws: Workspace, record_id: str | None, all_records: bool, as_json: boo
         accord verify ADR-2026-0142-1a2b3c4d
         accord verify --all --json
     """
-    from .retrieve import verify_records
-
     if not record_id and not all_records:
         raise click.UsageError("Name a RECORD_ID or use --all.")
-    reports = verify_records(ws, None if all_records else record_id)
+    with _session(ws) as session:
+        reports = session.verify(None if all_records else record_id)
     if as_json:
         _print_json([r.as_dict() for r in reports])
     else:
@@ -380,6 +401,113 @@ def _print_report(report: Any) -> None:
         )
     for problem in report.problems:
         console.print(f"    [red]problem:[/red] {problem}")
+
+
+@cli.group()
+def audit() -> None:
+    """The tamper-evident audit log and the record of disclosures."""
+
+
+@audit.command("verify")
+@workspace_option
+@json_option
+def audit_verify(ws: Workspace, as_json: bool) -> None:
+    """Check the whole hash chain and every anchor; name the first broken entry.
+
+    \b
+    Example:
+        accord audit verify
+    """
+    with _session(ws) as session:
+        report = session.verify_audit()
+    chain = report.chain
+    if as_json:
+        _print_json({"ok": report.ok, "entries": chain.entries, "head_seq": chain.head_seq,
+                     "head_hash": chain.head_hash, "first_broken": chain.first_broken, "problem": chain.problem,
+                     "anchors": report.anchors, "anchor_problems": report.anchor_problems})
+    else:
+        if chain.ok:
+            click.echo(f"Chain intact: {chain.entries} entries, head {chain.head_seq} {chain.head_hash}.")
+        else:
+            click.echo(f"CHAIN BROKEN at entry {chain.first_broken}: {chain.problem}.")
+        click.echo(f"Anchors checked: {len(report.anchors)}.")
+        for problem in report.anchor_problems:
+            click.echo(f"  anchor problem: {problem}")
+    if not report.ok:
+        sys.exit(1)
+
+
+@audit.command("anchor")
+@workspace_option
+def audit_anchor(ws: Workspace) -> None:
+    """Seal the log's head (number, hash, time) into a document under archive/anchors/.
+
+    \b
+    Example:
+        accord audit anchor
+    """
+    from .ingest import make_sealer
+
+    config = ws.load_config()
+    converter = _make_converter(config)
+    try:
+        with _session(ws) as session:
+            written = session.write_anchor(converter, make_sealer(ws, config))
+    finally:
+        converter.close()
+    click.echo(f"Anchored entry {written.head_seq} ({written.head_hash}) in {written.path}.")
+
+
+@audit.command("disclosures")
+@workspace_option
+@click.argument("record_id")
+@json_option
+def audit_disclosures(ws: Workspace, record_id: str, as_json: bool) -> None:
+    """The record of requests for and disclosures of one record (FERPA 34 CFR 99.32).
+
+    \b
+    Example:
+        accord audit disclosures ADR-2026-0142-1a2b3c4d
+    """
+    with _session(ws) as session:
+        rows = session.disclosures(record_id)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        click.echo("No requests or disclosures recorded.")
+    for r in rows:
+        what = r["details"].get("released") or r["details"].get("reason") or ""
+        click.echo(f"{r['at'][:19]}  {r['actor']:<12} {r['action']:<8} {r['outcome']:<8} "
+                   f"purpose: {r['purpose'] or '-'}  {what}")
+
+
+@audit.command("log")
+@workspace_option
+@click.option("--actor", help="Only entries by this user.")
+@click.option("--action", help="Only this action (ingest, failure, search, view, retrieve, event, anchor...).")
+@click.option("--record", "record_id", help="Only entries about this record.")
+@click.option("--since", help="From this time (ISO 8601, e.g. 2026-11-01).")
+@click.option("--until", help="Up to this time (ISO 8601).")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
+@json_option
+def audit_log(ws: Workspace, actor: str | None, action: str | None, record_id: str | None, since: str | None,
+              until: str | None, limit: int, as_json: bool) -> None:
+    """Read the audit log, newest first, with filters.
+
+    \b
+    Example:
+        accord audit log --action retrieve --since 2026-11-01
+    """
+    with _session(ws) as session:
+        rows = session.audit_log(actor=actor, action=action, record_id=record_id, since=since, until=until,
+                                 limit=limit)
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['seq']:>7}  {r['at'][:19]}  {r['actor']:<12} {r['action']:<14} {r['outcome']:<8} "
+                   f"{r['record_id'] or r['case_id'] or ''}")
 
 
 @cli.group()

@@ -82,7 +82,11 @@ def resolve_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
 
 
 def init_workspace(path: Path, owner: str | None = None) -> Workspace:
-    """Create a new workspace at ``path`` with the default templates and policies."""
+    """Create a new workspace at ``path`` with the default templates and policies.
+
+    ``owner`` (the operating-system user running ``accord init``) is written into
+    ``access.yaml`` holding every role, so a one-person office works at once.
+    """
     root = path.expanduser().resolve()
     if (root / "templates").exists() or (root / CONFIG_NAME).exists():
         raise ConfigurationError(f"{root} already holds a workspace; nothing was changed.")
@@ -90,9 +94,24 @@ def init_workspace(path: Path, owner: str | None = None) -> Workspace:
     shutil.copytree(CHECKOUT / "templates", root / "templates", ignore=_ignore_private)
     shutil.copytree(CHECKOUT / "retention_policies", root / "retention_policies", ignore=_ignore_private)
     (root / CONFIG_NAME).write_text(default_config_text(), encoding="utf-8")
+    if owner:
+        _write_owner(root / "retention_policies" / "access.yaml", owner)
     ws = Workspace(root)
     ws.ensure_dirs()
     return ws
+
+
+def _write_owner(access: Path, owner: str) -> None:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", owner):
+        raise ConfigurationError("The user name cannot be written into access.yaml; add the owner by hand.")
+    text = access.read_text(encoding="utf-8")
+    line = (f"users:\n  # The owner, written by accord init: holds every role until the roles are split.\n"
+            f"  {owner}: {{roles: [coordinator, counsel, director, records-officer, auditor]}}")
+    if "\nusers: {}" not in text:
+        raise ConfigurationError("access.yaml has no empty 'users: {}' line to fill; add the owner by hand.")
+    access.write_text(text.replace("\nusers: {}", "\n" + line, 1), encoding="utf-8")
 
 
 def _ignore_private(_dir: str, names: list[str]) -> list[str]:

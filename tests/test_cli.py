@@ -100,11 +100,12 @@ class TestReadCommands:
         assert result.exit_code == 0, result.output
         assert all(r["ok"] for r in json.loads(result.output))
         out = tmp_path / "copy.pdf"
-        got = run("get", record["record_id"], "-o", str(out), "-w", ws)
+        assert run("get", record["record_id"], "-o", str(out), "-w", ws).exit_code == 2  # --purpose is required
+        got = run("get", record["record_id"], "-o", str(out), "--purpose", "Appeal review", "-w", ws)
         assert got.exit_code == 0, got.output
         assert out.read_bytes() == (sealed_office.ws.root / record["pdf_path"]).read_bytes()
         assert stat.S_IMODE(out.stat().st_mode) == 0o600
-        again = run("get", record["record_id"], "-o", str(out), "-w", ws)
+        again = run("get", record["record_id"], "-o", str(out), "--purpose", "Appeal review", "-w", ws)
         assert again.exit_code != 0 and "--force" in again.output
 
     def test_verify_needs_target(self, sealed_office):

@@ -1,0 +1,178 @@
+"""The audit log: one append-only, hash-chained table in the catalog for every event.
+
+Each entry holds the SHA-256 of the entry before it, computed over a canonical JSON
+encoding, so editing or deleting an entry breaks the chain at that position.
+Cutting off the newest entries is caught by anchors: the head's sequence number and
+hash, written into a document sealed by the office and archived (see ``anchor.py``).
+Triggers refuse UPDATE and DELETE; whoever drops them is still caught by the chain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    actor: str
+    action: str
+    outcome: str = "ok"
+    record_id: str | None = None
+    case_id: str | None = None
+    purpose: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    entries: int
+    head_seq: int
+    head_hash: str
+    first_broken: int | None = None
+    problem: str | None = None
+    anchors_checked: int = 0
+    anchor_problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.first_broken is None and not self.anchor_problems
+
+
+def migrate(db: Any) -> None:
+    db.execute(
+        """
+        CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            record_id TEXT,
+            case_id TEXT,
+            purpose TEXT,
+            details TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX audit_record ON audit(record_id, seq)")
+    db.execute("CREATE INDEX audit_actor ON audit(actor, seq)")
+    db.execute("CREATE INDEX audit_action ON audit(action, seq)")
+    for op in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER audit_no_{op.lower()} BEFORE {op} ON audit "
+            "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+        )
+    db.execute(
+        """
+        CREATE TABLE anchors (
+            id INTEGER PRIMARY KEY,
+            head_seq INTEGER NOT NULL,
+            head_hash TEXT NOT NULL,
+            at TEXT NOT NULL,
+            pdf_path TEXT NOT NULL,
+            sha256 TEXT NOT NULL
+        )
+        """
+    )
+
+
+def canonical(seq: int, at: str, entry: AuditEntry, prev_hash: str) -> bytes:
+    body = {"seq": seq, "at": at, "prev_hash": prev_hash, **asdict(entry)}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def entry_hash(seq: int, at: str, entry: AuditEntry, prev_hash: str) -> str:
+    return hashlib.sha256(canonical(seq, at, entry, prev_hash)).hexdigest()
+
+
+def append(conn: sqlite3.Connection, entry: AuditEntry, at: str | None = None) -> int:
+    """Append one entry; call inside a write transaction (``BEGIN IMMEDIATE``) so the chain stays linear."""
+    at = at or dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+    last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    conn.execute(
+        "INSERT INTO audit (seq, at, actor, action, outcome, record_id, case_id, purpose, details, prev_hash, hash) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [seq, at, entry.actor, entry.action, entry.outcome, entry.record_id, entry.case_id, entry.purpose,
+         json.dumps(entry.details, sort_keys=True, ensure_ascii=False), prev, entry_hash(seq, at, entry, prev)],
+    )
+    return seq
+
+
+def _entry_of(row: Any) -> AuditEntry:
+    return AuditEntry(row["actor"], row["action"], row["outcome"], row["record_id"], row["case_id"],
+                      row["purpose"], json.loads(row["details"]))
+
+
+def verify_chain(conn: sqlite3.Connection) -> ChainReport:
+    """Walk the whole log; name the first entry whose hash or link does not hold."""
+    expected_seq, prev, count, head = 1, GENESIS, 0, (0, GENESIS)
+    for row in conn.execute("SELECT * FROM audit ORDER BY seq"):
+        count += 1
+        seq = row["seq"]
+        if seq != expected_seq:
+            return ChainReport(count, *head, first_broken=expected_seq,
+                               problem=f"entry {expected_seq} is missing (the log jumps from {expected_seq - 1} to {seq})")
+        if row["prev_hash"] != prev:
+            return ChainReport(count, *head, first_broken=seq,
+                               problem=f"entry {seq} does not link to entry {seq - 1} (an entry was changed or removed)")
+        try:
+            entry = _entry_of(row)
+        except (ValueError, TypeError):
+            return ChainReport(count, *head, first_broken=seq, problem=f"entry {seq} cannot be read")
+        if entry_hash(seq, row["at"], entry, prev) != row["hash"]:
+            return ChainReport(count, *head, first_broken=seq, problem=f"entry {seq} was changed after it was written")
+        prev = row["hash"]
+        head = (seq, prev)
+        expected_seq += 1
+    return ChainReport(count, *head)
+
+
+def entries(conn: sqlite3.Connection, *, actor: str | None = None, action: str | None = None,
+            record_id: str | None = None, since: str | None = None, until: str | None = None,
+            limit: int = 100, newest_first: bool = True) -> Iterator[dict[str, Any]]:
+    where, params = [], []
+    for column, value in (("actor", actor), ("action", action), ("record_id", record_id)):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if since:
+        where.append("at >= ?")
+        params.append(since)
+    if until:
+        where.append("at <= ?")
+        params.append(until)
+    sql = "SELECT * FROM audit" + (" WHERE " + " AND ".join(where) if where else "")
+    sql += f" ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT ?"
+    for row in conn.execute(sql, params + [limit]):
+        item = dict(row)
+        item["details"] = json.loads(item["details"])
+        yield item
+
+
+#: Audit actions that are requests for or disclosures of a record (FERPA 34 CFR 99.32).
+DISCLOSURE_ACTIONS = ("retrieve", "view")
+
+
+def disclosures(conn: sqlite3.Connection, record_id: str) -> list[dict[str, Any]]:
+    """Every request for the record and every disclosure of it: who, when, purpose, outcome, what."""
+    marks = ", ".join("?" * len(DISCLOSURE_ACTIONS))
+    rows = conn.execute(
+        f"SELECT * FROM audit WHERE record_id = ? AND action IN ({marks}) ORDER BY seq",
+        [record_id, *DISCLOSURE_ACTIONS],
+    )
+    result = []
+    for row in rows:
+        item = dict(row)
+        item["details"] = json.loads(item["details"])
+        result.append(item)
+    return result

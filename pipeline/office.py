@@ -1,0 +1,234 @@
+"""A workspace opened for one person: every search, view and retrieval decided and audited.
+
+The command line passes the operating-system user; the portal passes its signed-in
+user. Records the person may not see are neither listed nor counted, and asking for
+one answers exactly as for a record that does not exist. Every request for a record,
+allowed or denied, is written to the audit log (FERPA's record of disclosures).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import anchor, audit
+from .access import AccessDenied, AccessPolicy, Actor, RecordFacts, decide, policy_for, search_filter
+from .audit import AuditEntry, ChainReport
+from .catalog import Catalog, SearchQuery
+from .config import Config
+from .errors import AccordError, RecordNotFound
+from .retrieve import VerificationFailed, trust_roots
+from .verify import VerifyReport, verify_bytes, verify_file
+from .workspace import Workspace
+
+MAX_PURPOSE = 500
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    records: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    record: dict[str, Any]
+    data: bytes
+    report: VerifyReport
+
+
+@dataclass
+class AuditReport:
+    chain: ChainReport
+    anchors: list[str] = field(default_factory=list)
+    anchor_problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and not self.anchor_problems
+
+
+def config_fingerprint(ws: Workspace) -> dict[str, str]:
+    """SHA-256 of every file that configures the workspace."""
+    files = [ws.config_file, *sorted(ws.policies.glob("*.yaml")), *sorted(ws.templates.glob("*.yaml")),
+             *sorted(ws.templates.glob("*.docx"))]
+    return {str(p.relative_to(ws.root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.is_file()}
+
+
+def note_config_change(ws: Workspace, catalog: Catalog, actor: str) -> bool:
+    """Append a ``config-change`` audit entry when the configuration differs from the last one seen."""
+    files = config_fingerprint(ws)
+    last = next(audit.entries(catalog.db.conn, action="config-change", limit=1), None)
+    if last and last["details"].get("files") == files:
+        return False
+    changed = sorted(k for k in files.keys() | (last["details"].get("files", {}).keys() if last else set())
+                     if not last or last["details"]["files"].get(k) != files.get(k))
+    catalog.audit(AuditEntry(actor, "config-change", details={"files": files, "changed": changed}))
+    return True
+
+
+class OfficeSession:
+    """What one person may do with a workspace's records."""
+
+    def __init__(self, ws: Workspace, actor: Actor, *, config: Config | None = None,
+                 policy: AccessPolicy | None = None):
+        self.ws = ws
+        self.actor = actor
+        self.config = config or ws.load_config()
+        self.policy = policy or policy_for(ws.root, ws.policies)
+        self.catalog = Catalog(ws.catalog)
+        note_config_change(ws, self.catalog, actor.name)
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self) -> "OfficeSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- records ----------------------------------------------------------------------------
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        allowed = decide(self.policy, self.actor, "search")
+        if not allowed:
+            self._audit("search", "denied", details={"reason": allowed.reason})
+            raise AccessDenied(f"You may not search this catalog: {allowed.reason}.")
+        visible = search_filter(self.policy, self.actor, "search")
+        records, total = self.catalog.search_page(query, visible)
+        self._audit("search", "ok", details={
+            "query": query.text, "template": query.template, "case_id": query.case_id, "party": query.party,
+            "record_class": query.record_class, "status": query.status,
+            "from": query.date_from.isoformat() if query.date_from else None,
+            "to": query.date_to.isoformat() if query.date_to else None, "results": total,
+        })
+        return SearchResult(records, total or 0, query.limit, query.offset)
+
+    def show(self, record_id: str) -> dict[str, Any]:
+        """A record's metadata; a record the person may not view answers as one that does not exist."""
+        return self._visible(record_id, "view")
+
+    def retrieve(self, record_id: str, purpose: str) -> Retrieval:
+        """The sealed PDF, for a stated purpose, after its checksum and seal verify."""
+        purpose = " ".join((purpose or "").split())
+        if not purpose:
+            raise AccordError("State the purpose of the request (the legitimate interest): --purpose \"...\".")
+        if len(purpose) > MAX_PURPOSE:
+            raise AccordError(f"The purpose may be at most {MAX_PURPOSE} characters.")
+        record = self._visible(record_id, "retrieve", purpose=purpose, audit_allowed=False)
+        path = self.ws.root / record["pdf_path"]
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        report = verify_bytes(record_id, path, data, record["sha256"], record["signature_level"],
+                              trust_roots(self.ws, self.config)) if data else None
+        if report is None or not report.ok:
+            problems = report.problems if report else ["its archived PDF is missing"]
+            self._audit("retrieve", "refused", record, purpose, {"problems": problems})
+            raise VerificationFailed(f"Record {record_id} was not handed over: " + " ".join(problems))
+        self._audit("retrieve", "ok", record, purpose,
+                    {"released": record["pdf_path"].rsplit("/", 1)[-1], "sha256": report.actual_sha256,
+                     "size": len(data)})
+        return Retrieval(record, data, report)
+
+    def verify(self, record_id: str | None = None) -> list[VerifyReport]:
+        roots = trust_roots(self.ws, self.config)
+        if record_id:
+            records = [self._visible(record_id, "view")]
+        else:
+            records = list(self.catalog.all_records(search_filter(self.policy, self.actor, "view")))
+        return [verify_file(r["record_id"], self.ws.root / r["pdf_path"], r["sha256"], r["signature_level"], roots)
+                for r in records]
+
+    def _visible(self, record_id: str, action: str, purpose: str | None = None,
+                 audit_allowed: bool = True) -> dict[str, Any]:
+        record = self.catalog.find(record_id)
+        decision = decide(self.policy, self.actor, action, RecordFacts.of(record)) if record else None
+        if record is None or not decision:
+            reason = decision.reason if decision else "no such record"
+            self._audit(action, "denied", record, purpose, {"requested": record_id, "reason": reason})
+            raise RecordNotFound(f"No record {record_id!r}.")
+        if audit_allowed:
+            self._audit(action, "ok", record, purpose)
+        return record
+
+    # --- audit ------------------------------------------------------------------------------
+
+    def _require(self, action: str) -> None:
+        decision = decide(self.policy, self.actor, action)
+        if not decision:
+            self._audit(action, "denied", details={"reason": decision.reason})
+            raise AccessDenied(f"You may not do this: {decision.reason}.")
+
+    def audit_log(self, **filters: Any) -> list[dict[str, Any]]:
+        self._require("read-audit")
+        self._audit("read-audit", "ok", details={k: v for k, v in filters.items() if v})
+        return list(audit.entries(self.catalog.db.conn, **filters))
+
+    def disclosures(self, record_id: str) -> list[dict[str, Any]]:
+        """FERPA's record of requests for and disclosures of one record."""
+        self._require("read-audit")
+        self._audit("read-audit", "ok", details={"disclosures": record_id})
+        return audit.disclosures(self.catalog.db.conn, record_id)
+
+    def verify_audit(self) -> AuditReport:
+        self._require("read-audit")
+        conn = self.catalog.db.conn
+        chain = audit.verify_chain(conn)
+        report = AuditReport(chain)
+        roots = trust_roots(self.ws, self.config)
+
+        def hash_at(seq: int) -> str | None:
+            row = conn.execute("SELECT hash FROM audit WHERE seq = ?", [seq]).fetchone()
+            return row[0] if row else None
+
+        for path in anchor.anchor_files(self.ws.archive):
+            report.anchors.append(path.name)
+            report.anchor_problems.extend(anchor.check_anchor(path, roots, hash_at))
+        return report
+
+    def write_anchor(self, converter: Any, sealer: Any) -> anchor.AnchorFile:
+        """Seal the log's head into an anchor document under ``archive/anchors/``."""
+        user = self.policy.user(self.actor.name)
+        if user is None:
+            raise AccessDenied(f"{self.actor.name} is not a user of this workspace.")
+        return anchor_head(self.ws, self.catalog, converter, sealer, self.config.office.name, self.actor.name)
+
+    def _audit(self, action: str, outcome: str, record: dict[str, Any] | None = None, purpose: str | None = None,
+               details: dict[str, Any] | None = None) -> None:
+        self.catalog.audit(AuditEntry(
+            self.actor.name, action, outcome,
+            record["record_id"] if record else None, record["case_id"] if record else None,
+            purpose, {**(details or {}), "via": self.actor.via},
+        ))
+
+
+def anchor_head(ws: Workspace, catalog: Catalog, converter: Any, sealer: Any, office: str,
+                actor: str) -> anchor.AnchorFile:
+    """Anchor the current head of the audit log (used by ``accord audit anchor`` and every sweep)."""
+    conn = catalog.db.conn
+    chain = audit.verify_chain(conn)
+    if not chain.ok:
+        raise AccordError(f"The audit log is broken ({chain.problem}); it was not anchored.")
+    at = dt.datetime.now(dt.timezone.utc)
+    docx = anchor.anchor_docx(chain.head_seq, chain.head_hash, chain.entries, at, office)
+    pdf = sealer.seal(converter.convert(docx), f"audit-anchor-{chain.head_seq}").pdf
+    written = anchor.write_anchor(ws.archive, pdf, chain.head_seq, chain.head_hash, at)
+    with catalog.transaction():
+        conn.execute(
+            "INSERT INTO anchors (head_seq, head_hash, at, pdf_path, sha256) VALUES (?, ?, ?, ?, ?)",
+            [chain.head_seq, chain.head_hash, at.isoformat(timespec="seconds"),
+             str(written.path.relative_to(ws.root)), written.sha256],
+        )
+        audit.append(conn, AuditEntry(actor, "anchor", "ok", details={
+            "head_seq": chain.head_seq, "head_hash": chain.head_hash, "sha256": written.sha256,
+            "file": written.path.name,
+        }))
+    return written
+
