@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 GENESIS = "0" * 64
@@ -85,8 +85,12 @@ def migrate(db: Any) -> None:
     )
 
 
+_FIELDS = ("actor", "action", "outcome", "record_id", "case_id", "purpose", "details")
+
+
 def canonical(seq: int, at: str, entry: AuditEntry, prev_hash: str) -> bytes:
-    body = {"seq": seq, "at": at, "prev_hash": prev_hash, **asdict(entry)}
+    """The bytes an entry's hash is computed over: sorted-key, compact JSON in UTF-8."""
+    body = {"seq": seq, "at": at, "prev_hash": prev_hash, **{f: getattr(entry, f) for f in _FIELDS}}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
@@ -96,14 +100,24 @@ def entry_hash(seq: int, at: str, entry: AuditEntry, prev_hash: str) -> str:
 
 def append(conn: sqlite3.Connection, entry: AuditEntry, at: str | None = None) -> int:
     """Append one entry; call inside a write transaction (``BEGIN IMMEDIATE``) so the chain stays linear."""
+    return append_many(conn, [entry], at)
+
+
+def append_many(conn: sqlite3.Connection, entries: list[AuditEntry], at: str | None = None) -> int:
+    """Append entries in order, chained; inside a write transaction. Returns the last sequence number."""
     at = at or dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
     last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-    conn.execute(
+    seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+    rows = []
+    for entry in entries:
+        seq += 1
+        digest = entry_hash(seq, at, entry, prev)
+        rows.append([seq, at, entry.actor, entry.action, entry.outcome, entry.record_id, entry.case_id,
+                     entry.purpose, json.dumps(entry.details, sort_keys=True, ensure_ascii=False), prev, digest])
+        prev = digest
+    conn.executemany(
         "INSERT INTO audit (seq, at, actor, action, outcome, record_id, case_id, purpose, details, prev_hash, hash) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [seq, at, entry.actor, entry.action, entry.outcome, entry.record_id, entry.case_id, entry.purpose,
-         json.dumps(entry.details, sort_keys=True, ensure_ascii=False), prev, entry_hash(seq, at, entry, prev)],
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows,
     )
     return seq
 

@@ -12,7 +12,8 @@ import datetime as dt
 import json
 import re
 import sqlite3
-from dataclasses import asdict, dataclass
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -23,6 +24,8 @@ from .audit import AuditEntry
 from .errors import CatalogError, RecordNotFound
 
 BUSY_TIMEOUT_MS = 30_000
+#: Page cache per connection (KiB): index inserts and searches on large catalogs stay in memory.
+CACHE_KIB = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,7 @@ class Catalog:
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA secure_delete = ON")
+            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         except sqlite3.Error as exc:
             raise CatalogError(f"The catalog {path.name} could not be opened: {exc}.") from None
         self.db = sqlite_utils.Database(conn)
@@ -208,25 +212,40 @@ class Catalog:
     def add_record(self, row: RecordRow, body: str, actor: str = "accord") -> None:
         """Insert a record, its full-text entry and its audit entry in one transaction;
         the record it supersedes (if any) gets the status ``superseded``."""
-        values = asdict(row)
-        values["parties"] = json.dumps(row.parties, ensure_ascii=False)
-        values["signature_fields"] = json.dumps(row.signature_fields)
+        self.add_records([(row, body)], actor)
+
+    def add_records(self, batch: list[tuple[RecordRow, str]], actor: str = "accord") -> None:
+        """Insert several records (each with its full-text and audit entries) in one transaction."""
+        columns = [f.name for f in dataclasses.fields(RecordRow)]
+        insert = f"INSERT INTO records (rowid, {', '.join(columns)}) VALUES (?, {', '.join('?' * len(columns))})"
         try:
             with self.transaction():
-                rowid = self.db["records"].insert(values).last_rowid
-                self.db["records_fts"].insert(
-                    {"rowid": rowid, "title": row.title, "case_id": row.case_id,
-                     "parties": " ; ".join(row.parties), "body": body}
+                next_rowid = (self.db.execute("SELECT max(rowid) FROM records").fetchone()[0] or 0) + 1
+                rows, texts, entries = [], [], []
+                for offset, (row, body) in enumerate(batch):
+                    values = [getattr(row, c) for c in columns]
+                    values[columns.index("parties")] = json.dumps(row.parties, ensure_ascii=False)
+                    values[columns.index("signature_fields")] = json.dumps(row.signature_fields)
+                    rows.append([next_rowid + offset, *values])
+                    texts.append([next_rowid + offset, row.title, row.case_id, " ; ".join(row.parties), body])
+                    entries.append(AuditEntry(
+                        actor, "ingest", "ok", row.record_id, row.case_id,
+                        details={"template": row.template, "sha256": row.sha256,
+                                 "source_sha256": row.source_sha256, "signature_level": row.signature_level,
+                                 "supersedes": row.supersedes},
+                    ))
+                self.db.conn.executemany(insert, rows)
+                self.db.conn.executemany(
+                    "INSERT INTO records_fts (rowid, title, case_id, parties, body) VALUES (?, ?, ?, ?, ?)", texts
                 )
-                if row.supersedes:
-                    self.db.execute("UPDATE records SET status = 'superseded' WHERE record_id = ?", [row.supersedes])
-                audit.append(self.db.conn, AuditEntry(
-                    actor, "ingest", "ok", row.record_id, row.case_id,
-                    details={"template": row.template, "sha256": row.sha256, "source_sha256": row.source_sha256,
-                             "signature_level": row.signature_level, "supersedes": row.supersedes},
-                ))
+                superseded = [[row.supersedes] for row, _ in batch if row.supersedes]
+                if superseded:
+                    self.db.conn.executemany("UPDATE records SET status = 'superseded' WHERE record_id = ?",
+                                             superseded)
+                audit.append_many(self.db.conn, entries)
         except sqlite3.IntegrityError as exc:
-            raise CatalogError(f"Record {row.record_id} could not be added: {exc}.") from None
+            raise CatalogError(f"Record {batch[0][0].record_id if len(batch) == 1 else 'batch'} "
+                               f"could not be added: {exc}.") from None
 
     def get(self, record_id: str) -> dict[str, Any]:
         try:
@@ -314,10 +333,14 @@ class Catalog:
 
     def search_page(self, query: SearchQuery, visible: tuple[str, list[Any]] = ("1", []),
                     count: bool = True) -> tuple[list[dict[str, Any]], int | None]:
-        """One page of results and the total number of matches, among the records in ``visible``.
+        """One page of results and the number of matches (capped at :data:`COUNT_CAP` + 1),
+        among the records in ``visible``.
 
         ``visible`` is an SQL condition on ``r`` (from :func:`pipeline.access.search_filter`):
-        what the user may not see is neither listed nor counted.
+        what the user may not see is neither listed nor counted. A text query that is an id
+        finds that case or record by its index; other text is ranked by bm25 among the newest
+        :data:`CANDIDATES` matches, so a name found in a fifth of a million records costs no
+        more than a rare one.
         """
         where, params = [visible[0]], list(visible[1])
         for column, value in (("template", query.template), ("case_id", query.case_id),
@@ -331,28 +354,74 @@ class Catalog:
         if query.date_to:
             where.append("coalesce(r.record_date, substr(r.created, 1, 10)) <= ?")
             params.append(query.date_to.isoformat())
-        match = _fts_expression(query.text, query.party)
-        if match:
-            source = "records_fts JOIN records r ON r.rowid = records_fts.rowid"
-            where.insert(0, "records_fts MATCH ?")
-            params.insert(0, match)
-            columns = "r.*, snippet(records_fts, 3, '[', ']', '…', 12) AS snippet"
-            order = "ORDER BY bm25(records_fts), r.created DESC"
-        else:
-            source = "records r"
-            columns = "r.*, NULL AS snippet"
-            order = "ORDER BY r.created DESC, r.rowid DESC"
-        condition = " AND ".join(where)
+        limit, offset = max(1, query.limit), max(0, query.offset)
+        text = (query.text or "").strip()
         try:
-            rows = self.db.execute(
-                f"SELECT {columns} FROM {source} WHERE {condition} {order} LIMIT ? OFFSET ?",
-                params + [max(1, query.limit), max(0, query.offset)],
-            ).fetchall()
-            total = self.db.execute(f"SELECT count(*) FROM {source} WHERE {condition}", params).fetchone()[0] \
-                if count else None
+            if text and _ID_QUERY.fullmatch(text):
+                by_id = self._page("r.case_id = ? OR r.record_id = ?", [text, text], where, params,
+                                   limit, offset, count)
+                if by_id[1] or by_id[0]:
+                    return by_id
+            match = _fts_expression(text, query.party)
+            if not match:
+                return self._page("1", [], where, params, limit, offset, count)
+            return self._ranked(match, where, params, limit, offset, count)
         except sqlite3.OperationalError as exc:
             raise CatalogError(f"The search could not be run: {exc}.") from None
+
+    def _page(self, extra: str, extra_params: list[Any], where: list[str], params: list[Any], limit: int,
+              offset: int, count: bool) -> tuple[list[dict[str, Any]], int | None]:
+        condition = " AND ".join([f"({extra})", *where])
+        args = extra_params + params
+        rows = self.db.execute(
+            f"SELECT r.*, NULL AS snippet FROM records r WHERE {condition} "
+            "ORDER BY r.created DESC, r.rowid DESC LIMIT ? OFFSET ?", args + [limit, offset],
+        ).fetchall()
+        total = self.db.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM records r WHERE {condition} LIMIT {COUNT_CAP + 1})", args,
+        ).fetchone()[0] if count else None
         return [_decode(row) for row in rows], total
+
+    def _ranked(self, match: str, where: list[str], params: list[Any], limit: int, offset: int,
+                count: bool) -> tuple[list[dict[str, Any]], int | None]:
+        condition = " AND ".join(where)
+        joined = "FROM records_fts f JOIN records r ON r.rowid = f.rowid WHERE records_fts MATCH ?"
+        args = [match] + params
+        bound = self.db.execute(
+            f"SELECT f.rowid {joined} AND {condition} ORDER BY f.rowid DESC LIMIT 1 OFFSET {CANDIDATES - 1}", args,
+        ).fetchone()
+        window = "AND f.rowid >= ?" if bound else ""
+        window_args = [bound[0]] if bound else []
+        ranked = self.db.execute(
+            f"SELECT f.rowid {joined} {window} AND {condition} ORDER BY bm25(records_fts), f.rowid DESC "
+            "LIMIT ? OFFSET ?", [match, *window_args, *params, limit, offset],
+        ).fetchall()
+        rowids = [r[0] for r in ranked]
+        records = []
+        if rowids:
+            marks = ", ".join("?" * len(rowids))
+            found = {
+                row["rowid"]: row for row in self.db.execute(
+                    f"SELECT f.rowid AS rowid, r.*, snippet(records_fts, 3, '[', ']', '…', 12) AS snippet "
+                    f"FROM records_fts f JOIN records r ON r.rowid = f.rowid "
+                    f"WHERE records_fts MATCH ? AND f.rowid IN ({marks})", [match, *rowids],
+                )
+            }
+            for rowid in rowids:
+                record = _decode(found[rowid])
+                record.pop("rowid", None)
+                records.append(record)
+        total = self.db.execute(
+            f"SELECT count(*) FROM (SELECT 1 {joined} AND {condition} LIMIT {COUNT_CAP + 1})", args,
+        ).fetchone()[0] if count else None
+        return records, total
+
+
+#: Text queries are ranked among the newest this many matches (see :meth:`Catalog.search_page`).
+CANDIDATES = 2000
+#: Counts stop here ("10,000 or more").
+COUNT_CAP = 10_000
+_ID_QUERY = re.compile(r"(?=.*\d)(?=.*[-_.])[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def _decode(row: Any) -> dict[str, Any]:
