@@ -17,6 +17,7 @@ from __future__ import annotations
 import fnmatch
 import getpass
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -244,6 +245,11 @@ def parse_policy(raw: Mapping[str, Any], lines: Mapping[str, int] | None = None,
         cases = entry.get("cases") or ()
         if not isinstance(cases, (list, tuple)):
             raise fail(f"{where}.cases", f"cases of user {uname} must be a list of case ids or patterns")
+        for pattern in cases:
+            # Only * and ? as wildcards: they mean the same to Python's fnmatch and to SQLite's GLOB.
+            if not isinstance(pattern, str) or not re.fullmatch(r"[A-Za-z0-9._*?-]{1,64}", pattern):
+                raise fail(f"{where}.cases", f"case pattern {pattern!r} of user {uname} may use letters, digits, "
+                                             "'.', '_', '-' and the wildcards * and ? only")
         users[str(uname)] = User(str(uname), user_roles, tuple(str(c) for c in cases))
 
     rules = []
@@ -257,20 +263,29 @@ def parse_policy(raw: Mapping[str, Any], lines: Mapping[str, int] | None = None,
         role = entry.get("role")
         if role not in roles:
             raise fail(f"{where}.role", f"rule {i + 1} names unknown role '{role}'")
-        actions = tuple(entry.get("actions") or ())
+        actions = _names(entry.get("actions"))
         for action in actions:
             if action not in ACTIONS:
                 raise fail(f"{where}.actions", f"rule {i + 1} names unknown action '{action}' "
                                                f"(actions: {', '.join(ACTIONS)})")
         if not actions:
             raise fail(where, f"rule {i + 1} grants no actions")
-        classes = tuple(str(c) for c in entry.get("record_classes") or (ALL,))
-        statuses = tuple(str(s) for s in entry.get("statuses") or ())
+        classes = _names(entry.get("record_classes")) or (ALL,)
+        statuses = _names(entry.get("statuses"))
         own = entry.get("own_cases", False)
         if not isinstance(own, bool):
             raise fail(f"{where}.own_cases", "own_cases must be true or false")
         rules.append(Rule(str(role), actions, classes, statuses, own))
     return AccessPolicy(roles, users, tuple(rules), owner=workspace_owner)
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """A list of names; a single name written without brackets counts as a list of one."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
 
 
 def folder_owner(path: Path) -> str | None:

@@ -103,6 +103,11 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path)
 
 
+def record_folders(archive: Path) -> list[Path]:
+    """Every record folder (``archive/YYYY/RECORD_ID``), anchors and temporaries left out."""
+    return sorted(p for p in archive.glob("[0-9][0-9][0-9][0-9]/*") if p.is_dir() and not p.name.startswith("."))
+
+
 def clean_temporaries(archive: Path) -> list[Path]:
     """Remove half-written record folders left by a crash (``YYYY/.tmp-*``)."""
     removed = []

@@ -151,10 +151,100 @@ def _m0002_events(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX events_case ON events(case_id, date)")
 
 
+def _m0004_retention(db: sqlite_utils.Database) -> None:
+    for column in ("due_date", "due_reason", "retention_rule", "fixity_checked_at"):
+        db.execute(f"ALTER TABLE records ADD COLUMN {column} TEXT")
+    db.execute("CREATE INDEX records_due ON records(due_date)")
+    db.execute("CREATE INDEX records_fixity ON records(fixity_checked_at)")
+    db.execute("ALTER TABLE failures ADD COLUMN purged_at TEXT")
+    db.execute(
+        """
+        CREATE TABLE holds (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            author TEXT NOT NULL,
+            placed_at TEXT NOT NULL,
+            scope_kind TEXT NOT NULL,
+            scope_value TEXT NOT NULL,
+            released_at TEXT,
+            released_by TEXT,
+            release_reason TEXT
+        )
+        """
+    )
+    db.execute("CREATE TABLE hold_items (hold_id INTEGER NOT NULL, record_id TEXT NOT NULL, "
+               "PRIMARY KEY (hold_id, record_id))")
+    db.execute("CREATE INDEX hold_items_record ON hold_items(record_id)")
+    db.execute(
+        """
+        CREATE TABLE proposals (
+            id INTEGER PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            proposed_by TEXT NOT NULL,
+            status TEXT NOT NULL,
+            decided_by TEXT,
+            decided_at TEXT,
+            executed_at TEXT,
+            certificate_record_id TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE proposal_items (
+            proposal_id INTEGER NOT NULL,
+            record_id TEXT NOT NULL,
+            record_class TEXT NOT NULL,
+            case_id TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            due_date TEXT NOT NULL,
+            action TEXT NOT NULL,
+            result TEXT,
+            PRIMARY KEY (proposal_id, record_id)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE tombstones (
+            record_id TEXT PRIMARY KEY,
+            record_class TEXT NOT NULL,
+            case_id TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            source_sha256 TEXT NOT NULL,
+            created TEXT NOT NULL,
+            due_date TEXT,
+            rule TEXT NOT NULL,
+            action TEXT NOT NULL,
+            approver TEXT NOT NULL,
+            disposed_at TEXT NOT NULL,
+            proposal_id INTEGER,
+            bag TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE fixity (
+            id INTEGER PRIMARY KEY,
+            checked_at TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            expected TEXT,
+            actual TEXT
+        )
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_records", _m0001_records),
     ("0002_events", _m0002_events),
     ("0003_audit", audit.migrate),
+    ("0004_retention", _m0004_retention),
 ]
 
 

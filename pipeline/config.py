@@ -80,6 +80,24 @@ class SealSettings:
     digest: str = "sha256"
     """Message digest of the seal."""
 
+    pkcs11_module: str | None = None
+    """Path of the PKCS#11 module (.so) of a token holding the seal key (which never leaves it); empty: not used."""
+
+    pkcs11_token_label: str | None = None
+    """Label of the token that holds the seal key."""
+
+    pkcs11_key_label: str | None = None
+    """Label of the seal's private key on the token."""
+
+    pkcs11_cert_label: str | None = None
+    """Label of the seal certificate on the token; the key's label when empty."""
+
+    pkcs11_pin_env: str | None = None
+    """Name of the environment variable that holds the token's user PIN."""
+
+    pkcs11_pin_file: str | None = None
+    """File holding the token's user PIN (owner-readable only); instead of ``pkcs11_pin_env``."""
+
 
 @dataclass(frozen=True)
 class Config:
@@ -104,6 +122,41 @@ class Config:
             )
         if self.seal.digest not in ("sha256", "sha384", "sha512"):
             raise ConfigurationError("seal.digest must be one of sha256, sha384, sha512.")
+        self._assert_token_viable()
+
+    def _assert_token_viable(self) -> None:
+        """The seal.pkcs11_* settings: all or nothing, one PIN source, not beside a PKCS#12 file."""
+        seal = self.seal
+        token_keys = ("pkcs11_token_label", "pkcs11_key_label", "pkcs11_cert_label",
+                      "pkcs11_pin_env", "pkcs11_pin_file")
+        if not seal.pkcs11_module:
+            given = [key for key in token_keys if getattr(seal, key)]
+            if given:
+                raise ConfigurationError(
+                    f"seal.{given[0]} is set but seal.pkcs11_module is not: name the token's PKCS#11 module too."
+                )
+            return
+        if seal.certificate:
+            raise ConfigurationError(
+                "seal.certificate and seal.pkcs11_module are both set: the seal key is either in a PKCS#12 file "
+                "or in a token, so keep one of them."
+            )
+        if not seal.pkcs11_token_label:
+            raise ConfigurationError("seal.pkcs11_module is set but seal.pkcs11_token_label is not: name the token.")
+        if not seal.pkcs11_key_label:
+            raise ConfigurationError(
+                "seal.pkcs11_module is set but seal.pkcs11_key_label is not: name the seal key on the token."
+            )
+        if bool(seal.pkcs11_pin_env) == bool(seal.pkcs11_pin_file):
+            raise ConfigurationError(
+                "A seal key in a token needs exactly one PIN source: set either seal.pkcs11_pin_env "
+                "or seal.pkcs11_pin_file, not both and not neither."
+            )
+        if not seal.extra_trust_roots:
+            raise ConfigurationError(
+                "seal.pkcs11_module is set but seal.extra_trust_roots is empty: name the root certificate "
+                "the token's seal certificate chains to, or no seal could be verified."
+            )
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
@@ -190,6 +243,13 @@ seal:
   extra_trust_roots: []
   timestamp_url: null         # RFC 3161 service; with it seals are PAdES B-T
   digest: sha256
+  # The seal key in a PKCS#11 token (HSM, smart card) instead of a PKCS#12 file; with it,
+  # certificate stays null and extra_trust_roots names the root the token's certificate chains to.
+  # pkcs11_module: /usr/lib/softhsm/libsofthsm2.so
+  # pkcs11_token_label: office-seal
+  # pkcs11_key_label: seal
+  # pkcs11_cert_label: seal     # default: the key's label
+  # pkcs11_pin_env: ACCORD_TOKEN_PIN   # or pkcs11_pin_file: a file readable by its owner only
 """
 
 

@@ -27,11 +27,13 @@ from .errors import (
     AccordError, ArchiveError, AssemblyError, CatalogError, ConversionError, ConverterUnavailable,
     IntakeError, PkiError, SealError,
 )
-from .events import is_event_file, parse_events
+from .events import CaseEvent, is_event_file, parse_events
 from .intake import CaseFile, parse_case, read_limited
-from .pki import ensure_identity, load_signer
+from .pki import office_signer
 from .seal import SealedPdf, Sealer, make_timestamper
-from .templates import TemplateSpec, load_templates
+from .retention import load_retention
+from .sweep import recompute_due
+from .templates import TemplateSpec, load_templates, values_at
 from .workspace import Workspace
 
 
@@ -109,6 +111,7 @@ class Ingestor:
         self.sealer = sealer or make_sealer(ws, config)
         self.catalog = catalog or Catalog(ws.catalog)
         self.assembler = Assembler()
+        self.retention = load_retention(ws.policies, {t.record_class for t in self.templates.values()})
 
     def ingest(self, staged: Path) -> Outcome:
         """Process one staged file to its outcome; raise :class:`SystemFault` to stop intake."""
@@ -178,6 +181,9 @@ class Ingestor:
             row = record_row(self.ws, case, prepared.created_at, stored, sealed,
                              supersedes=previous["record_id"] if previous else None)
             self.catalog.add_record(row, body=index_text(case, prepared.text))
+            self._data_events(case)
+            recompute_due(self.catalog, self.retention, actor="accord", why=f"record {record_id} was added",
+                          case_ids=[case.subject_id])
             timings["catalog"] = time.perf_counter() - clock
 
             moved = inbox.finish_processed(self.ws, prepared.staged, case.source_name, prepared.created_at.date())
@@ -203,9 +209,19 @@ class Ingestor:
                 raise SystemFault(f"The workspace cannot be written: {exc.strerror}.") from exc
             failure.outcome = self._fail(staged, raw, step, f"The file could not be read: {exc.strerror}.", catalog)
 
+    def _data_events(self, case: CaseFile) -> None:
+        """Events the record's own data states (an MOU's expiry is its ``agreement-expired``)."""
+        events = [CaseEvent(case.subject_id, name, date, "from the record's data")
+                  for name, path in case.template.events.items()
+                  for date in values_at(case.data, path) if isinstance(date, dt.date)]
+        if events:
+            self.catalog.add_events(events, case.source_name, case.sha256)
+
     def _record_events(self, staged: Path, raw: bytes, catalog: Catalog) -> Outcome:
         events = parse_events(raw, staged.name, catalog.has_case)
         new = catalog.add_events(events, staged.name, hashlib.sha256(raw).hexdigest())
+        recompute_due(catalog, self.retention, actor="accord", why=f"events from {staged.name}",
+                      case_ids=sorted({e.case_id for e in events}))
         note = f"{len(events)} event(s) recorded, {new} of them new."
         moved = inbox.finish_processed(self.ws, staged, staged.name, dt.date.today(), note=note)
         return Outcome(staged.name, "events", moved, reason=note)
@@ -289,8 +305,7 @@ def index_text(case: CaseFile, document_text: str) -> str:
 
 
 def make_sealer(ws: Workspace, config: Config) -> Sealer:
-    identity = ensure_identity(ws.pki, config)
-    signer = load_signer(identity, config.seal.digest)
+    signer = office_signer(ws.pki, config)
     password = None
     if config.seal.timestamp_password_env:
         password = os.environ.get(config.seal.timestamp_password_env)

@@ -151,7 +151,7 @@ class OfficeSession:
         record = self.catalog.find(record_id)
         decision = decide(self.policy, self.actor, action, RecordFacts.of(record)) if record else None
         if record is None or not decision:
-            reason = decision.reason if decision else "no such record"
+            reason = decision.reason if decision is not None else "no such record"
             self._audit(action, "denied", record, purpose, {"requested": record_id, "reason": reason})
             raise RecordNotFound(f"No record {record_id!r}.")
         if audit_allowed:

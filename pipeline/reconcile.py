@@ -44,14 +44,10 @@ class ReconcileReport:
         )
 
 
-def record_folders(ws: Workspace) -> list[Path]:
-    return sorted(p for p in ws.archive.glob("[0-9][0-9][0-9][0-9]/*") if p.is_dir() and not p.name.startswith("."))
-
-
 def reconcile(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec], office_name: str = "") -> ReconcileReport:
     report = ReconcileReport()
     staged_shas = {archive.sha256_file(p) for p in inbox.staged(ws) if p.is_file() and not p.is_symlink()}
-    for folder in record_folders(ws):
+    for folder in archive.record_folders(ws.archive):
         record_id = folder.name
         if catalog.find(record_id):
             continue

@@ -1,0 +1,545 @@
+"""Retention sweeps: what is due, proposals, approved disposition, fixity, certificates.
+
+A sweep computes which records are due (as of now or a given date), leaves out every
+record under a hold, and writes a disposition proposal; nothing is disposed of
+without the approval of a user whose role allows it, unless the schedule says no
+approval is needed. Executing a proposal destroys (the PDF, the source file, every
+copy Accord made, the record's text in the full-text index, with SQLite's secure
+delete), transfers (a BagIt bag, then destroys) or marks for review, keeps a
+tombstone for each record, and ends with a certificate of disposition: a PDF listing
+every record and what was done, sealed by the office and archived as a record of its
+own. Each sweep also checks fixity (a rotating share, so every record is checked at
+least every ``fixity_days``) and anchors the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from docx import Document
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from docx.shared import Pt
+
+from . import archive, audit
+from .audit import AuditEntry
+from .catalog import Catalog, RecordRow, utc_now
+from .errors import AccordError
+from .holds import active_holds_sql
+from .retention import RetentionPolicy, due_for, trigger_dates
+from .workspace import Workspace
+
+CERTIFICATE_CLASS = "disposition-certificate"
+_CHUNK = 2000
+
+
+class SweepError(AccordError):
+    """A sweep or a disposition could not be carried out."""
+
+    step = "sweep"
+
+
+@dataclass(frozen=True)
+class DueItem:
+    record_id: str
+    record_class: str
+    case_id: str
+    sha256: str
+    due_date: str
+    rule: str
+    action: str
+
+
+@dataclass
+class FixityReport:
+    checked: int = 0
+    changed: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    untracked: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.changed or self.missing or self.untracked)
+
+
+@dataclass
+class SweepReport:
+    as_of: dt.date
+    due: int = 0
+    held: int = 0
+    by_action: dict[str, int] = field(default_factory=dict)
+    proposal_id: int | None = None
+    executed_proposal_id: int | None = None
+    sample: list[DueItem] = field(default_factory=list)
+    fixity: FixityReport | None = None
+    failures_purged: int = 0
+    recomputed: int = 0
+    anchored: int | None = None
+    preserved: Any = None
+
+
+@dataclass
+class ExecutionReport:
+    proposal_id: int
+    results: dict[str, str] = field(default_factory=dict)
+    certificate_record_id: str | None = None
+
+
+# --- due dates ---------------------------------------------------------------------------
+
+
+def recompute_due(catalog: Catalog, policy: RetentionPolicy, *, actor: str, why: str,
+                  case_ids: list[str] | None = None) -> int:
+    """Store each record's due date and its reason; an audit entry for every date that moves."""
+    conn = catalog.db.conn
+    where, params = ("WHERE case_id IN (SELECT value FROM json_each(?))", [json.dumps(case_ids)]) \
+        if case_ids is not None else ("", [])
+    events: dict[str, list[tuple[str, dt.date]]] = {}
+    changed = 0
+    updates, entries = [], []
+    cursor = conn.execute(
+        f"SELECT record_id, record_class, case_id, created, due_date, due_reason FROM records {where}", params)
+    for row in cursor:
+        case = row["case_id"]
+        if case not in events:
+            events[case] = [(e["event"], dt.date.fromisoformat(e["date"]))
+                            for e in conn.execute("SELECT event, date FROM events WHERE case_id = ?", [case])]
+        due = due_for(policy.schedule_for(row["record_class"]),
+                      trigger_dates(events[case], dt.date.fromisoformat(row["created"][:10])))
+        new_date = due.date.isoformat() if due.date else None
+        if new_date == row["due_date"] and due.reason == row["due_reason"]:
+            continue
+        updates.append((new_date, due.reason, due.rule, row["record_id"]))
+        if new_date != row["due_date"]:
+            entries.append(AuditEntry(actor, "retention-due", "ok", row["record_id"], case, details={
+                "old": row["due_date"], "new": new_date, "reason": due.reason, "why": why}))
+        changed += 1
+    cursor.close()
+    for start in range(0, len(updates), _CHUNK):
+        with catalog.transaction():
+            conn.executemany("UPDATE records SET due_date = ?, due_reason = ?, retention_rule = ? "
+                             "WHERE record_id = ?", updates[start:start + _CHUNK])
+            if start == 0 and entries:
+                audit.append_many(conn, entries)
+    return changed
+
+
+# --- proposals ---------------------------------------------------------------------------
+
+
+def due_items(catalog: Catalog, as_of: dt.date, policy: RetentionPolicy, *, held: bool = False) -> Iterator[DueItem]:
+    """Records due by ``as_of`` (streamed): not held, or only the held ones with ``held``."""
+    hold = f"{'' if held else 'NOT '}EXISTS ({active_holds_sql('r.case_id', 'r.record_id')})"
+    cursor = catalog.db.conn.execute(
+        "SELECT r.record_id, r.record_class, r.case_id, r.sha256, r.due_date, r.retention_rule FROM records r "
+        "WHERE r.due_date IS NOT NULL AND r.due_date <= ? AND r.status NOT IN ('review') "
+        f"AND {hold} ORDER BY r.due_date, r.record_id",
+        [as_of.isoformat()],
+    )
+    for row in cursor:
+        schedule = policy.schedule_for(row["record_class"])
+        action = schedule.action if schedule else "review"
+        yield DueItem(row["record_id"], row["record_class"], row["case_id"], row["sha256"], row["due_date"],
+                      row["retention_rule"] or "", action)
+
+
+def propose(catalog: Catalog, policy: RetentionPolicy, as_of: dt.date, *, actor: str,
+            dry_run: bool = False, sample: int = 20) -> SweepReport:
+    """What is due; unless ``dry_run``, a proposal awaiting approval and one for the schedules
+    that need none (returned as ``executed_proposal_id`` for the caller to execute)."""
+    report = SweepReport(as_of)
+    report.held = catalog.db.execute(
+        "SELECT count(*) FROM records r WHERE r.due_date IS NOT NULL AND r.due_date <= ? "
+        f"AND EXISTS ({active_holds_sql('r.case_id', 'r.record_id')})", [as_of.isoformat()]).fetchone()[0]
+    buckets: dict[bool, list[DueItem]] = {True: [], False: []}
+    for item in due_items(catalog, as_of, policy):
+        report.due += 1
+        report.by_action[item.action] = report.by_action.get(item.action, 0) + 1
+        if len(report.sample) < sample:
+            report.sample.append(item)
+        if not dry_run:
+            schedule = policy.schedule_for(item.record_class)
+            buckets[schedule.approval if schedule else True].append(item)
+    if dry_run:
+        return report
+    for needs_approval, items in buckets.items():
+        if not items:
+            continue
+        proposal_id = _write_proposal(catalog, items, as_of, actor, needs_approval)
+        if needs_approval:
+            report.proposal_id = proposal_id
+        else:
+            report.executed_proposal_id = proposal_id
+    return report
+
+
+def _write_proposal(catalog: Catalog, items: list[DueItem], as_of: dt.date, actor: str, needs_approval: bool) -> int:
+    conn = catalog.db.conn
+    with catalog.transaction():
+        proposal_id = conn.execute(
+            "INSERT INTO proposals (created_at, as_of, proposed_by, status) VALUES (?, ?, ?, ?)",
+            [utc_now(), as_of.isoformat(), actor, "proposed" if needs_approval else "approved"],
+        ).lastrowid
+        conn.executemany(
+            "INSERT INTO proposal_items (proposal_id, record_id, record_class, case_id, sha256, rule, due_date, action) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(proposal_id, i.record_id, i.record_class, i.case_id, i.sha256, i.rule, i.due_date, i.action)
+             for i in items],
+        )
+        audit.append(conn, AuditEntry(actor, "disposition-proposed", "ok", details={
+            "proposal": proposal_id, "records": len(items), "as_of": as_of.isoformat(),
+            "approval": "required" if needs_approval else "not required by the schedule"}))
+    return proposal_id
+
+
+def proposal(catalog: Catalog, proposal_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    row = catalog.db.execute("SELECT * FROM proposals WHERE id = ?", [proposal_id]).fetchone()
+    if row is None:
+        raise SweepError(f"No disposition proposal {proposal_id}.")
+    items = [dict(r) for r in catalog.db.execute(
+        "SELECT * FROM proposal_items WHERE proposal_id = ? ORDER BY due_date, record_id", [proposal_id])]
+    return dict(row), items
+
+
+def proposals(catalog: Catalog) -> list[dict[str, Any]]:
+    return [dict(r) for r in catalog.db.execute(
+        "SELECT p.*, (SELECT count(*) FROM proposal_items i WHERE i.proposal_id = p.id) AS records "
+        "FROM proposals p ORDER BY id DESC")]
+
+
+def reject(catalog: Catalog, proposal_id: int, *, actor: str, reason: str) -> None:
+    row, _ = proposal(catalog, proposal_id)
+    if row["status"] != "proposed":
+        raise SweepError(f"Proposal {proposal_id} is {row['status']}, not awaiting a decision.")
+    with catalog.transaction():
+        catalog.db.execute("UPDATE proposals SET status = 'rejected', decided_by = ?, decided_at = ? WHERE id = ?",
+                           [actor, utc_now(), proposal_id])
+        audit.append(catalog.db.conn, AuditEntry(actor, "disposition-rejected", "ok",
+                                                 details={"proposal": proposal_id, "reason": reason}))
+
+
+# --- execution ---------------------------------------------------------------------------
+
+
+def execute(ws: Workspace, catalog: Catalog, policy: RetentionPolicy, proposal_id: int, *, approver: str,
+            make_certificate: Callable[[bytes, str], bytes], today: dt.date | None = None) -> ExecutionReport:
+    """Carry out an approved proposal; ``make_certificate(docx, record_id)`` returns the sealed PDF."""
+    row, items = proposal(catalog, proposal_id)
+    if row["status"] not in ("proposed", "approved"):
+        raise SweepError(f"Proposal {proposal_id} is {row['status']}; it cannot be executed.")
+    as_of = dt.date.fromisoformat(row["as_of"])
+    with catalog.transaction():
+        catalog.db.execute("UPDATE proposals SET status = 'executing', decided_by = coalesce(decided_by, ?), "
+                           "decided_at = coalesce(decided_at, ?) WHERE id = ?", [approver, utc_now(), proposal_id])
+        audit.append(catalog.db.conn, AuditEntry(approver, "disposition-approved", "ok",
+                                                 details={"proposal": proposal_id, "records": len(items)}))
+    report = ExecutionReport(proposal_id)
+    copies = _processed_copies(ws)
+    for item in items:
+        report.results[item["record_id"]] = _dispose(ws, catalog, policy, item, as_of, approver, proposal_id, copies)
+    if any(r in ("destroyed", "transferred") for r in report.results.values()):
+        _purge_free_text(catalog)
+    report.certificate_record_id = _certificate(ws, catalog, row, items, report, approver, make_certificate,
+                                                today or dt.date.today())
+    with catalog.transaction():
+        catalog.db.execute("UPDATE proposals SET status = 'executed', executed_at = ?, certificate_record_id = ? "
+                           "WHERE id = ?", [utc_now(), report.certificate_record_id, proposal_id])
+    return report
+
+
+def _dispose(ws: Workspace, catalog: Catalog, policy: RetentionPolicy, item: dict[str, Any], as_of: dt.date,
+             approver: str, proposal_id: int, copies: dict[str, list[Path]]) -> str:
+    conn = catalog.db.conn
+    record = catalog.find(item["record_id"])
+    if record is None:
+        return "already gone"
+    held = conn.execute(active_holds_sql(":case", ":record"),
+                        {"case": record["case_id"], "record": record["record_id"]}).fetchone()
+    if held:
+        _note(catalog, approver, "disposition-skipped", record, proposal_id, "under a legal hold")
+        return "skipped: under a legal hold"
+    if not record["due_date"] or record["due_date"] > as_of.isoformat():
+        _note(catalog, approver, "disposition-skipped", record, proposal_id, "no longer due")
+        return "skipped: no longer due"
+    action = item["action"]
+    if action == "review":
+        with catalog.transaction():
+            conn.execute("UPDATE records SET status = 'review' WHERE record_id = ?", [record["record_id"]])
+            _disposition_audit(conn, approver, record, proposal_id, "review")
+        _set_result(catalog, proposal_id, record["record_id"], "marked for review")
+        return "marked for review"
+    if action not in ("destroy", "transfer"):
+        return f"skipped: action {action}"
+    bag = None
+    if action == "transfer":
+        bag = _transfer_bag(ws, catalog, policy, record)
+    folder = (ws.root / record["pdf_path"]).parent
+    archive.remove_tree(folder)
+    for copy in copies.get(record["source_sha256"], []):
+        copy.unlink(missing_ok=True)
+        copy.with_name(copy.name + ".note.txt").unlink(missing_ok=True)
+    result = "transferred" if bag else "destroyed"
+    with catalog.transaction():
+        rowid = conn.execute("SELECT rowid FROM records WHERE record_id = ?", [record["record_id"]]).fetchone()[0]
+        conn.execute("DELETE FROM records_fts WHERE rowid = ?", [rowid])
+        conn.execute("DELETE FROM records WHERE record_id = ?", [record["record_id"]])
+        conn.execute(
+            "INSERT OR REPLACE INTO tombstones (record_id, record_class, case_id, sha256, source_sha256, created, "
+            "due_date, rule, action, approver, disposed_at, proposal_id, bag) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [record["record_id"], record["record_class"], record["case_id"], record["sha256"],
+             record["source_sha256"], record["created"], record["due_date"], item["rule"], action, approver,
+             utc_now(), proposal_id, str(bag.relative_to(ws.root)) if bag else None],
+        )
+        if not conn.execute("SELECT 1 FROM records WHERE case_id = ? LIMIT 1", [record["case_id"]]).fetchone():
+            conn.execute("DELETE FROM events WHERE case_id = ?", [record["case_id"]])
+        conn.execute("UPDATE proposal_items SET result = ? WHERE proposal_id = ? AND record_id = ?",
+                     [result, proposal_id, record["record_id"]])
+        _disposition_audit(conn, approver, record, proposal_id, result, bag=bag.name if bag else None)
+    return result
+
+
+def _set_result(catalog: Catalog, proposal_id: int, record_id: str, result: str) -> None:
+    with catalog.transaction():
+        catalog.db.execute("UPDATE proposal_items SET result = ? WHERE proposal_id = ? AND record_id = ?",
+                           [result, proposal_id, record_id])
+
+
+def _disposition_audit(conn: Any, actor: str, record: dict[str, Any], proposal_id: int, result: str,
+                       **details: Any) -> None:
+    audit.append(conn, AuditEntry(actor, "disposition", result, record["record_id"], record["case_id"], details={
+        "proposal": proposal_id, "sha256": record["sha256"], "record_class": record["record_class"], **details}))
+
+
+def _note(catalog: Catalog, actor: str, action: str, record: dict[str, Any], proposal_id: int, why: str) -> None:
+    with catalog.transaction():
+        audit.append(catalog.db.conn, AuditEntry(actor, action, "ok", record["record_id"], record["case_id"],
+                                                 details={"proposal": proposal_id, "why": why}))
+        catalog.db.execute("UPDATE proposal_items SET result = ? WHERE proposal_id = ? AND record_id = ?",
+                           [f"skipped: {why}", proposal_id, record["record_id"]])
+
+
+def _processed_copies(ws: Workspace) -> dict[str, list[Path]]:
+    """The inputs Accord kept in ``inbox/processed/``, by SHA-256 (copies to destroy with their record)."""
+    copies: dict[str, list[Path]] = {}
+    for path in ws.processed.glob("*/*"):
+        if path.is_file() and not path.name.endswith(".note.txt"):
+            copies.setdefault(archive.sha256_file(path), []).append(path)
+    return copies
+
+
+def _purge_free_text(catalog: Catalog) -> None:
+    """Merge the full-text index so deleted text leaves its segments, and flush the WAL:
+    with ``secure_delete`` on, freed pages are overwritten, so no text stays in the file."""
+    conn = catalog.db.conn
+    conn.execute("INSERT INTO records_fts(records_fts) VALUES ('optimize')")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _transfer_bag(ws: Workspace, catalog: Catalog, policy: RetentionPolicy, record: dict[str, Any]) -> Path:
+    """A BagIt bag with the record's files, its metadata and its audit history."""
+    import bagit
+
+    target_root = ws.root / policy.transfer_folder
+    target_root.mkdir(parents=True, exist_ok=True, mode=0o750)
+    bag_dir = target_root / record["record_id"]
+    if bag_dir.exists():
+        shutil.rmtree(bag_dir)
+    bag_dir.mkdir(mode=0o750)
+    folder = (ws.root / record["pdf_path"]).parent
+    for path in folder.iterdir():
+        shutil.copy2(path, bag_dir / path.name)
+    history = list(audit.entries(catalog.db.conn, record_id=record["record_id"], limit=1_000_000, newest_first=False))
+    (bag_dir / "metadata.json").write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")
+    (bag_dir / "audit-history.json").write_text(json.dumps(history, ensure_ascii=False, indent=2), encoding="utf-8")
+    bag = bagit.make_bag(str(bag_dir), {
+        "Source-Organization": "Accord",
+        "External-Identifier": record["record_id"],
+        "External-Description": f"{record['record_class']} record of case {record['case_id']}",
+    }, checksums=["sha256"])
+    if not bag.is_valid():
+        raise SweepError(f"The transfer bag for {record['record_id']} did not validate; nothing was destroyed.")
+    return bag_dir
+
+
+# --- the certificate of disposition -------------------------------------------------------
+
+
+def certificate_docx(proposal_row: dict[str, Any], items: list[dict[str, Any]], results: dict[str, str],
+                     approver: str, office: str, when: dt.datetime) -> bytes:
+    doc = Document()
+    doc.styles["Normal"].font.name = "Calibri"
+    doc.styles["Normal"].font.size = Pt(10)
+    doc.add_heading("Certificate of disposition", level=1)
+    doc.add_paragraph(
+        f"{office} certifies that the records listed below were disposed of under its retention schedules, "
+        f"as proposed on {proposal_row['created_at'][:10]} by {proposal_row['proposed_by']} (records due by "
+        f"{proposal_row['as_of']}) and approved by {approver}. Completed {when.isoformat(timespec='seconds')}."
+    )
+    table = doc.add_table(rows=1, cols=6)
+    table.style = "Table Grid"
+    for cell, label in zip(table.rows[0].cells, ("Record", "Class", "Case", "SHA-256", "Rule / due", "Done")):
+        cell.text = label
+    for item in items:
+        cells = table.add_row().cells
+        cells[0].text, cells[1].text, cells[2].text = item["record_id"], item["record_class"], item["case_id"]
+        cells[3].text = item["sha256"]
+        cells[4].text = f"{item['rule']} (due {item['due_date']})"
+        cells[5].text = results.get(item["record_id"], "")
+    doc.add_paragraph()
+    doc.add_paragraph("Sealed by the office").runs[0].bold = True
+    place = doc.add_paragraph()
+    place.paragraph_format.space_after = Pt(60)
+    start, end = OxmlElement("w:bookmarkStart"), OxmlElement("w:bookmarkEnd")
+    start.set(qn("w:id"), "1")
+    start.set(qn("w:name"), "seal")
+    end.set(qn("w:id"), "1")
+    place._p.extend([start, end])
+    doc.core_properties.title = f"Certificate of disposition {proposal_row['id']}"
+    doc.core_properties.subject = "Accord certificate of disposition"
+    doc.core_properties.author = office
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()
+
+
+def _certificate(ws: Workspace, catalog: Catalog, proposal_row: dict[str, Any], items: list[dict[str, Any]],
+                 report: ExecutionReport, approver: str, make_certificate: Callable[[bytes, str], bytes],
+                 today: dt.date) -> str:
+    now = dt.datetime.now(dt.timezone.utc)
+    office = ws.load_config().office.name
+    listing = json.dumps({"proposal": proposal_row["id"], "approver": approver, "items": items,
+                          "results": report.results}, ensure_ascii=False, indent=2).encode("utf-8")
+    source_sha = hashlib.sha256(listing).hexdigest()
+    record_id = f"DISPOSITION-{today.isoformat()}-{proposal_row['id']}-{source_sha[:8]}"
+    pdf = make_certificate(certificate_docx(proposal_row, items, report.results, approver, office, now), record_id)
+    stored = archive.write_record(ws.archive, record_id, now.year, pdf, listing, ".json")
+    from .seal import describe_sealed
+
+    sealed = describe_sealed(pdf)
+    row = RecordRow(
+        record_id=record_id, template=CERTIFICATE_CLASS, record_class=CERTIFICATE_CLASS,
+        case_id=f"DISPOSITION-{proposal_row['id']}", title=f"Certificate of disposition {proposal_row['id']}",
+        parties=[], record_date=today.isoformat(), created=now.isoformat(timespec="seconds"),
+        pdf_path=str(stored.pdf.relative_to(ws.root)), source_path=str(stored.source.relative_to(ws.root)),
+        source_name=f"proposal-{proposal_row['id']}.json", source_sha256=source_sha, size=stored.size,
+        pages=sealed.pages, sha256=stored.sha256, signature_level=sealed.level, signer=sealed.signer,
+        signature_fields=[],
+    )
+    text = "\n".join(f"{i['record_id']} {i['record_class']} {i['case_id']} {report.results.get(i['record_id'], '')}"
+                     for i in items)
+    catalog.add_record(row, body=text, actor=approver)
+    return record_id
+
+
+# --- fixity and failure reports ------------------------------------------------------------
+
+
+def fixity_check(ws: Workspace, catalog: Catalog, as_of: dt.date, fixity_days: int, *, actor: str,
+                 everything: bool = False) -> FixityReport:
+    """Check the records not checked for ``fixity_days - 1`` days (or all): changed, missing, untracked."""
+    report = FixityReport()
+    cutoff = (as_of - dt.timedelta(days=max(fixity_days - 1, 0))).isoformat()
+    where = "" if everything else "WHERE fixity_checked_at IS NULL OR fixity_checked_at < ?"
+    rows = catalog.db.execute(f"SELECT record_id, pdf_path, sha256 FROM records {where}",
+                              [] if everything else [cutoff]).fetchall()
+    now = utc_now()
+    results = []
+    for row in rows:
+        path = ws.root / row["pdf_path"]
+        if not path.is_file():
+            outcome, actual = "missing", None
+            report.missing.append(row["record_id"])
+        else:
+            actual = archive.sha256_file(path)
+            outcome = "ok" if actual == row["sha256"] else "changed"
+            if outcome == "changed":
+                report.changed.append(row["record_id"])
+        results.append((now, row["record_id"], outcome, row["sha256"], actual))
+        report.checked += 1
+    known = {r[0] for r in catalog.db.execute("SELECT record_id FROM records")}
+    for folder in archive.record_folders(ws.archive):
+        if folder.name not in known and not catalog.db.execute(
+                "SELECT 1 FROM tombstones WHERE record_id = ?", [folder.name]).fetchone():
+            report.untracked.append(str(folder.relative_to(ws.root)))
+    with catalog.transaction():
+        catalog.db.conn.executemany("INSERT INTO fixity (checked_at, record_id, outcome, expected, actual) "
+                                    "VALUES (?, ?, ?, ?, ?)", results)
+        catalog.db.conn.executemany("UPDATE records SET fixity_checked_at = ? WHERE record_id = ?",
+                                    [(as_of.isoformat(), r[1]) for r in results])
+        audit.append(catalog.db.conn, AuditEntry(actor, "fixity-check", "ok" if report.ok else "problems", details={
+            "checked": report.checked, "changed": report.changed, "missing": report.missing,
+            "untracked": report.untracked}))
+    return report
+
+
+def purge_failures(ws: Workspace, catalog: Catalog, policy: RetentionPolicy, as_of: dt.date, *, actor: str) -> int:
+    """Failed inputs past their schedule (``failure-report``): the file and its reason files are destroyed."""
+    schedule = policy.schedule_for("failure-report")
+    if schedule is None or schedule.action != "destroy" or schedule.approval:
+        return 0
+    purged = 0
+    for row in catalog.db.execute("SELECT * FROM failures WHERE purged_at IS NULL").fetchall():
+        due = due_for(schedule, {"created": dt.date.fromisoformat(row["failed_at"][:10])})
+        if due.date is None or due.date > as_of:
+            continue
+        path = ws.root / row["failed_path"]
+        for victim in (path, path.with_name(path.name + ".reason.txt"), path.with_name(path.name + ".reason.json")):
+            if victim.is_file() or victim.is_symlink():
+                victim.unlink()
+        with catalog.transaction():
+            catalog.db.execute("UPDATE failures SET purged_at = ?, reason = '' WHERE id = ?", [utc_now(), row["id"]])
+            audit.append(catalog.db.conn, AuditEntry(actor, "disposition", "destroyed", details={
+                "failure": row["id"], "sha256": row["sha256"], "rule": schedule.rule}))
+        purged += 1
+    return purged
+
+
+
+# --- the whole sweep -----------------------------------------------------------------------
+
+
+def policy_fingerprint(ws: Workspace) -> str:
+    from .retention import SCHEDULES_FILE
+
+    path = ws.policies / SCHEDULES_FILE
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+
+
+def recompute_if_policy_changed(ws: Workspace, catalog: Catalog, policy: RetentionPolicy, actor: str) -> int:
+    """Recompute every due date when the schedules differ from those last applied."""
+    fingerprint = policy_fingerprint(ws)
+    last = next(audit.entries(catalog.db.conn, action="retention-policy", limit=1), None)
+    if last and last["details"].get("sha256") == fingerprint:
+        return 0
+    changed = recompute_due(catalog, policy, actor=actor, why="the retention schedules changed")
+    catalog.audit(AuditEntry(actor, "retention-policy", "ok", details={"sha256": fingerprint, "moved": changed}))
+    return changed
+
+
+def run_sweep(ws: Workspace, catalog: Catalog, policy: RetentionPolicy, as_of: dt.date, *, actor: str,
+              dry_run: bool = False, make_certificate: Callable[[bytes, str], bytes] | None = None,
+              anchor: Callable[[], Any] | None = None, preserve: Callable[[], Any] | None = None) -> SweepReport:
+    """One sweep: due dates, a proposal, dispositions that need no approval, failure reports,
+    fixity, preservation of long-term seals, and an anchor of the audit log."""
+    if dry_run:
+        return propose(catalog, policy, as_of, actor=actor, dry_run=True)
+    recomputed = recompute_if_policy_changed(ws, catalog, policy, actor)
+    report = propose(catalog, policy, as_of, actor=actor)
+    report.recomputed = recomputed
+    if report.executed_proposal_id and make_certificate:
+        execute(ws, catalog, policy, report.executed_proposal_id, approver=f"{actor} (no approval required)",
+                make_certificate=make_certificate, today=as_of)
+    report.failures_purged = purge_failures(ws, catalog, policy, as_of, actor=actor)
+    report.fixity = fixity_check(ws, catalog, as_of, policy.fixity_days, actor=actor)
+    if preserve:
+        report.preserved = preserve()
+    if anchor:
+        report.anchored = anchor().head_seq
+    return report
