@@ -293,7 +293,7 @@ def search(ws: Workspace, query: str | None, template: str | None, case_id: str 
 _PUBLIC_FIELDS = (
     "record_id", "template", "record_class", "case_id", "title", "parties", "record_date", "created", "status",
     "pages", "size", "sha256", "signature_level", "signer", "signature_fields", "supersedes", "source_name",
-    "pdf_path", "snippet",
+    "pdf_path", "due_date", "due_reason", "retention_rule", "holds", "held", "snippet",
 )
 
 
@@ -328,6 +328,8 @@ def show(ws: Workspace, record_id: str, as_json: bool) -> None:
         return
     table = Table(show_header=False, box=None)
     for key, value in data.items():
+        if key == "holds":
+            value = [f"#{h['id']} {h['name']} ({h['reason']}, by {h['author']})" for h in value] or "none"
         table.add_row(key, ", ".join(value) if isinstance(value, list) else ("" if value is None else str(value)))
     console.print(table)
 
@@ -508,6 +510,280 @@ def audit_log(ws: Workspace, actor: str | None, action: str | None, record_id: s
     for r in rows:
         click.echo(f"{r['seq']:>7}  {r['at'][:19]}  {r['actor']:<12} {r['action']:<14} {r['outcome']:<8} "
                    f"{r['record_id'] or r['case_id'] or ''}")
+
+
+def _desk(ws: Workspace) -> Any:
+    from .office import RetentionDesk
+
+    return RetentionDesk(_session(ws))
+
+
+@cli.group()
+def event() -> None:
+    """Case events (a closure, an expiry) that start retention clocks."""
+
+
+@event.command("add")
+@workspace_option
+@click.argument("case_id")
+@click.argument("name")
+@click.option("--date", "date", type=click.DateTime(["%Y-%m-%d"]), required=True, help="When it happened.")
+@click.option("--note", default="", help="A short note (no case content).")
+def event_add(ws: Workspace, case_id: str, name: str, date: dt.datetime, note: str) -> None:
+    """Record an event against a case; the case's due dates are recomputed.
+
+    \b
+    Example:
+        accord event add ADR-2026-0142 closed --date 2026-12-15
+    """
+    desk = _desk(ws)
+    try:
+        new = desk.add_event(case_id, name, date.date(), note)
+    finally:
+        desk.session.close()
+    click.echo("Recorded." if new else "Already recorded.")
+
+
+@cli.group()
+def case() -> None:
+    """Cases: everything Accord holds about one case."""
+
+
+@case.command("show")
+@workspace_option
+@click.argument("case_id")
+@json_option
+def case_show(ws: Workspace, case_id: str, as_json: bool) -> None:
+    """A case's timeline: events, records with status, versions and due dates, holds, disclosures.
+
+    \b
+    Example:
+        accord case show ADR-2026-0142
+    """
+    desk = _desk(ws)
+    try:
+        timeline = desk.case(case_id)
+    finally:
+        desk.session.close()
+    if as_json:
+        _print_json(timeline)
+        return
+    click.echo(f"Case {case_id}")
+    for e in timeline["events"]:
+        click.echo(f"  {e['date']}  event   {e['event']}  {e['note']}")
+    for r in timeline["records"]:
+        click.echo(f"  {r['created'][:10]}  record  {r['record_id']}  {r['template']}  [{r['status']}]"
+                   + (f"  supersedes {r['supersedes']}" if r["supersedes"] else ""))
+        click.echo(f"              retention: {r.get('due_reason') or 'not computed yet'}")
+        for h in r["holds"]:
+            click.echo(f"              HELD by #{h['id']} {h['name']}: {h['reason']}")
+    for t in timeline["tombstones"]:
+        click.echo(f"  {t['disposed_at'][:10]}  {t['action']:<7} {t['record_id']}  ({t['rule']}, approved by {t['approver']})")
+    for d in timeline.get("disclosures", []):
+        click.echo(f"  {d['at'][:10]}  {d['action']:<7} {d['record_id']} by {d['actor']} ({d['outcome']}): "
+                   f"{d['purpose'] or '-'}")
+
+
+@cli.group()
+def hold() -> None:
+    """Legal holds: nothing under a hold is disposed of."""
+
+
+@hold.command("place")
+@workspace_option
+@click.option("--case", "case_id", help="Hold every record of this case (future ones too).")
+@click.option("--record", "record_id", help="Hold one record.")
+@click.option("--search", "search_text", help="Hold the records this search finds now.")
+@click.option("--name", required=True, help="A short name for the hold.")
+@click.option("--reason", required=True, help="Why (litigation, a FERPA inspection request...).")
+def hold_place(ws: Workspace, case_id: str | None, record_id: str | None, search_text: str | None, name: str,
+               reason: str) -> None:
+    """Place a legal hold on a case, a record or a search.
+
+    \b
+    Example:
+        accord hold place --case ADR-2026-0142 --name "Doe v. Institute" --reason "Litigation notice"
+    """
+    desk = _desk(ws)
+    try:
+        placed = desk.place_hold(name=name, reason=reason, case_id=case_id, record_id=record_id, search=search_text)
+    finally:
+        desk.session.close()
+    click.echo(f"Hold #{placed.id} placed on {placed.scope_kind} {placed.scope_value} ({placed.records} record(s) now).")
+
+
+@hold.command("release")
+@workspace_option
+@click.argument("hold_id", type=int)
+@click.option("--reason", required=True, help="Why the hold ends.")
+def hold_release(ws: Workspace, hold_id: int, reason: str) -> None:
+    """Release a hold (records stay frozen while any other hold covers them).
+
+    \b
+    Example:
+        accord hold release 3 --reason "Case settled"
+    """
+    desk = _desk(ws)
+    try:
+        desk.release_hold(hold_id, reason)
+    finally:
+        desk.session.close()
+    click.echo(f"Hold #{hold_id} released.")
+
+
+@hold.command("list")
+@workspace_option
+@click.option("--all", "include_released", is_flag=True, help="Released holds too.")
+@json_option
+def hold_list(ws: Workspace, include_released: bool, as_json: bool) -> None:
+    """List the holds.
+
+    \b
+    Example:
+        accord hold list --all
+    """
+    desk = _desk(ws)
+    try:
+        rows = desk.holds(include_released)
+    finally:
+        desk.session.close()
+    if as_json:
+        _print_json([h.__dict__ for h in rows])
+        return
+    if not rows:
+        click.echo("No holds.")
+    for h in rows:
+        state = f"released {h.released_at[:10]}" if h.released_at else "active"
+        click.echo(f"#{h.id:<4} {h.name:<30} {h.scope_kind} {h.scope_value}  {h.records} record(s)  "
+                   f"by {h.author} {h.placed_at[:10]}  [{state}]")
+
+
+@cli.group(invoke_without_command=True)
+@workspace_option
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Compute what is due on this date (look ahead); default today.")
+@click.option("--dry-run", is_flag=True, help="Only say what is due; write no proposal.")
+@json_option
+@click.pass_context
+def sweep(ctx: click.Context, ws: Workspace, as_of: dt.datetime | None, dry_run: bool, as_json: bool) -> None:
+    """Retention sweep: propose what is due, check fixity, anchor the audit log.
+
+    Nothing is disposed of without `accord sweep approve`, unless the schedule needs no approval.
+
+    \b
+    Example:
+        accord sweep --as-of 2034-01-01 --dry-run
+        accord sweep && accord sweep approve 4
+    """
+    if ctx.invoked_subcommand:
+        return
+    from .ingest import make_sealer
+
+    day = as_of.date() if as_of else dt.date.today()
+    config = ws.load_config()
+    converter = None if dry_run else _make_converter(config)
+    desk = _desk(ws)
+    try:
+        report = desk.sweep(day, dry_run=dry_run, converter=converter,
+                            sealer=None if dry_run else make_sealer(ws, config))
+    finally:
+        desk.session.close()
+        if converter:
+            converter.close()
+    if as_json:
+        _print_json({"as_of": day.isoformat(), "due": report.due, "held": report.held, "by_action": report.by_action,
+                     "proposal": report.proposal_id, "executed_without_approval": report.executed_proposal_id,
+                     "failures_purged": report.failures_purged,
+                     "fixity": report.fixity.__dict__ if report.fixity else None,
+                     "anchored_entry": report.anchored, "sample": [i.__dict__ for i in report.sample]})
+        return
+    click.echo(f"As of {day}: {report.due} record(s) due ({', '.join(f'{n} {a}' for a, n in report.by_action.items()) or 'none'}), "
+               f"{report.held} held back by legal holds.")
+    for item in report.sample:
+        click.echo(f"  {item.due_date}  {item.action:<8} {item.record_id}  ({item.rule})")
+    if report.proposal_id:
+        click.echo(f"Proposal {report.proposal_id} awaits approval: accord sweep approve {report.proposal_id}")
+    if report.executed_proposal_id:
+        click.echo(f"Proposal {report.executed_proposal_id} needed no approval and was carried out.")
+    if report.fixity:
+        f = report.fixity
+        click.echo(f"Fixity: {f.checked} checked, {len(f.changed)} changed, {len(f.missing)} missing, "
+                   f"{len(f.untracked)} untracked.")
+        for label, items in (("CHANGED", f.changed), ("MISSING", f.missing), ("UNTRACKED", f.untracked)):
+            for item in items:
+                click.echo(f"  {label}: {item}")
+    if report.failures_purged:
+        click.echo(f"Failure reports past their schedule destroyed: {report.failures_purged}.")
+    if report.anchored:
+        click.echo(f"Audit log anchored at entry {report.anchored}.")
+
+
+@sweep.command("list")
+@workspace_option
+@json_option
+def sweep_list(ws: Workspace, as_json: bool) -> None:
+    """List disposition proposals.
+
+    \b
+    Example:
+        accord sweep list
+    """
+    desk = _desk(ws)
+    try:
+        rows = desk.proposals()
+    finally:
+        desk.session.close()
+    if as_json:
+        _print_json(rows)
+        return
+    for p in rows:
+        click.echo(f"#{p['id']:<4} {p['status']:<10} as of {p['as_of']}  {p['records']} record(s)  "
+                   f"proposed by {p['proposed_by']}" + (f", certificate {p['certificate_record_id']}"
+                                                         if p["certificate_record_id"] else ""))
+
+
+@sweep.command("approve")
+@workspace_option
+@click.argument("proposal_id", type=int)
+def sweep_approve(ws: Workspace, proposal_id: int) -> None:
+    """Approve a disposition proposal and carry it out; a sealed certificate is archived.
+
+    \b
+    Example:
+        accord sweep approve 4
+    """
+    from .ingest import make_sealer
+
+    config = ws.load_config()
+    converter = _make_converter(config)
+    desk = _desk(ws)
+    try:
+        report = desk.approve(proposal_id, converter, make_sealer(ws, config))
+    finally:
+        desk.session.close()
+        converter.close()
+    for record_id, result in report.results.items():
+        click.echo(f"  {record_id}: {result}")
+    click.echo(f"Proposal {proposal_id} carried out; certificate of disposition: {report.certificate_record_id}")
+
+
+@sweep.command("reject")
+@workspace_option
+@click.argument("proposal_id", type=int)
+@click.option("--reason", required=True)
+def sweep_reject(ws: Workspace, proposal_id: int, reason: str) -> None:
+    """Reject a disposition proposal.
+
+    \b
+    Example:
+        accord sweep reject 4 --reason "Pending review of the 2019 cases"
+    """
+    desk = _desk(ws)
+    try:
+        desk.reject(proposal_id, reason)
+    finally:
+        desk.session.close()
+    click.echo(f"Proposal {proposal_id} rejected.")
 
 
 @cli.group()

@@ -69,7 +69,7 @@ class SealSettings:
     """PEM files of further roots to trust when verifying (for an institutional certificate)."""
 
     timestamp_url: str | None = None
-    """An RFC 3161 time-stamp service; with it seals are made at PAdES B-T."""
+    """An RFC 3161 time-stamp service; with it seals are made at PAdES B-T (B-LTA with ``revocation``)."""
 
     timestamp_username: str | None = None
     """User for the time-stamp service, if it needs one."""
@@ -79,6 +79,18 @@ class SealSettings:
 
     digest: str = "sha256"
     """Message digest of the seal."""
+
+    revocation: bool = False
+    """Make long-term seals: with a time-stamp service, embed the certificates and revocation data
+    (OCSP, CRLs, fetched online when sealing) for PAdES B-LT and add a document time-stamp (B-LTA).
+    A seal certificate that is revoked, or whose status cannot be learnt, is refused at sealing."""
+
+    preserve_window_days: int = 180
+    """``accord preserve`` renews a record when its newest time-stamp, or a certificate its seal
+    rests on, expires within this many days."""
+
+    weak_digests: tuple[str, ...] = ("sha1", "md5")
+    """Message digests no longer trusted: records sealed or time-stamped with one are renewed."""
 
     pkcs11_module: str | None = None
     """Path of the PKCS#11 module (.so) of a token holding the seal key (which never leaves it); empty: not used."""
@@ -122,6 +134,15 @@ class Config:
             )
         if self.seal.digest not in ("sha256", "sha384", "sha512"):
             raise ConfigurationError("seal.digest must be one of sha256, sha384, sha512.")
+        if self.seal.revocation and not self.seal.timestamp_url:
+            raise ConfigurationError(
+                "seal.revocation is set but seal.timestamp_url is not: long-term seals (PAdES B-LT/B-LTA) "
+                "need a time-stamp service."
+            )
+        if self.seal.preserve_window_days < 1:
+            raise ConfigurationError("seal.preserve_window_days must be at least 1 day.")
+        if self.seal.digest in {d.lower() for d in self.seal.weak_digests}:
+            raise ConfigurationError(f"seal.digest {self.seal.digest} is listed in seal.weak_digests.")
         self._assert_token_viable()
 
     def _assert_token_viable(self) -> None:
@@ -243,6 +264,9 @@ seal:
   extra_trust_roots: []
   timestamp_url: null         # RFC 3161 service; with it seals are PAdES B-T
   digest: sha256
+  revocation: false           # with timestamp_url: embed OCSP/CRLs (B-LT) and a document time-stamp (B-LTA)
+  preserve_window_days: 180   # accord preserve renews what expires within this many days
+  weak_digests: [sha1, md5]   # records sealed or time-stamped with these are renewed
   # The seal key in a PKCS#11 token (HSM, smart card) instead of a PKCS#12 file; with it,
   # certificate stays null and extra_trust_roots names the root the token's certificate chains to.
   # pkcs11_module: /usr/lib/softhsm/libsofthsm2.so

@@ -310,4 +310,12 @@ def make_sealer(ws: Workspace, config: Config) -> Sealer:
     if config.seal.timestamp_password_env:
         password = os.environ.get(config.seal.timestamp_password_env)
     timestamper = make_timestamper(config.seal.timestamp_url, config.seal.timestamp_username, password)
-    return Sealer(signer, office_name=config.office.name, digest=config.seal.digest, timestamper=timestamper)
+    long_term = bool(config.seal.revocation and timestamper)
+    roots = []
+    if long_term:  # B-LT/B-LTA: the seal is validated online against the workspace's roots
+        from .pki import load_certificates
+        from .retrieve import trust_roots
+
+        roots = [cert for path in trust_roots(ws, config) for cert in load_certificates(path)]
+    return Sealer(signer, office_name=config.office.name, digest=config.seal.digest, timestamper=timestamper,
+                  long_term=long_term, trust_roots=roots)

@@ -101,6 +101,10 @@ class OfficeSession:
             raise AccessDenied(f"You may not search this catalog: {allowed.reason}.")
         visible = search_filter(self.policy, self.actor, "search")
         records, total = self.catalog.search_page(query, visible)
+        from .holds import holds_on
+
+        for record in records:
+            record["held"] = bool(holds_on(self.catalog, record))
         self._audit("search", "ok", details={
             "query": query.text, "template": query.template, "case_id": query.case_id, "party": query.party,
             "record_class": query.record_class, "status": query.status,
@@ -110,8 +114,13 @@ class OfficeSession:
         return SearchResult(records, total or 0, query.limit, query.offset)
 
     def show(self, record_id: str) -> dict[str, Any]:
-        """A record's metadata; a record the person may not view answers as one that does not exist."""
-        return self._visible(record_id, "view")
+        """A record's metadata and holds; a record the person may not view answers as one that does not exist."""
+        from .holds import holds_on
+
+        record = self._visible(record_id, "view")
+        record["holds"] = [{"id": h.id, "name": h.name, "reason": h.reason, "author": h.author,
+                            "placed_at": h.placed_at} for h in holds_on(self.catalog, record)]
+        return record
 
     def retrieve(self, record_id: str, purpose: str) -> Retrieval:
         """The sealed PDF, for a stated purpose, after its checksum and seal verify."""
@@ -232,3 +241,122 @@ def anchor_head(ws: Workspace, catalog: Catalog, converter: Any, sealer: Any, of
         }))
     return written
 
+
+
+class RetentionDesk:
+    """Holds, events, sweeps and dispositions for one person (rights checked, everything audited)."""
+
+    def __init__(self, session: OfficeSession):
+        from .retention import load_retention
+        from .templates import load_templates
+
+        self.session = session
+        classes = {t.record_class for t in load_templates(session.ws.templates).values()}
+        self.policy = load_retention(session.ws.policies, classes)
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.session.catalog
+
+    @property
+    def actor(self) -> str:
+        return self.session.actor.name
+
+    def place_hold(self, *, name: str, reason: str, case_id: str | None = None, record_id: str | None = None,
+                   search: str | None = None):
+        from . import holds
+
+        self.session._require("hold")
+        if record_id:
+            self.session._visible(record_id, "view")
+        visible = search_filter(self.session.policy, self.session.actor, "view")
+        return holds.place(self.catalog, name=name, reason=reason, author=self.actor, case_id=case_id,
+                           record_id=record_id, search=search, visible=visible)
+
+    def release_hold(self, hold_id: int, reason: str):
+        from . import holds
+
+        self.session._require("hold")
+        return holds.release(self.catalog, hold_id, by=self.actor, reason=reason)
+
+    def holds(self, include_released: bool = False):
+        from . import holds
+
+        self.session._require("hold")
+        return holds.listing(self.catalog, include_released)
+
+    def add_event(self, case_id: str, event: str, date: dt.date, note: str = "") -> int:
+        from .events import EVENT_NAMES, CaseEvent
+        from .sweep import recompute_due
+
+        self.session._require("hold")
+        name = EVENT_NAMES.get(event.strip().lower())
+        if name is None:
+            raise AccordError(f"Unknown event {event!r}; events: {', '.join(sorted(set(EVENT_NAMES.values())))}.")
+        if not self.catalog.has_case(case_id):
+            raise RecordNotFound(f"No record belongs to case {case_id!r}.")
+        new = self.catalog.add_events([CaseEvent(case_id, name, date, note)], "accord event add", "", actor=self.actor)
+        recompute_due(self.catalog, self.policy, actor=self.actor, why=f"event {name} added by {self.actor}",
+                      case_ids=[case_id])
+        return new
+
+    def case(self, case_id: str) -> dict[str, Any]:
+        """A case's timeline: events, records (status, versions, due dates and why), holds, disclosures."""
+        from . import holds
+
+        visible = search_filter(self.session.policy, self.session.actor, "view")
+        records = [r for r in self.catalog.all_records(visible) if r["case_id"] == case_id]
+        conn = self.catalog.db.conn
+        tombstones = [dict(r) for r in conn.execute("SELECT * FROM tombstones WHERE case_id = ?", [case_id])
+                      if decide(self.session.policy, self.session.actor, "view",
+                                RecordFacts(r["record_id"], r["record_class"], "destroyed", case_id))]
+        if not records and not tombstones:
+            self.session._audit("view", "denied", details={"case": case_id, "reason": "no visible record"})
+            raise RecordNotFound(f"No case {case_id!r}.")
+        for record in records:
+            record["holds"] = [h.__dict__ for h in holds.holds_on(self.catalog, record)]
+        timeline = {
+            "case_id": case_id,
+            "events": self.catalog.events_for(case_id),
+            "records": records,
+            "tombstones": tombstones,
+        }
+        if decide(self.session.policy, self.session.actor, "read-audit"):
+            timeline["disclosures"] = [d for r in records for d in audit.disclosures(conn, r["record_id"])]
+        self.session._audit("view", "ok", details={"case": case_id})
+        return timeline
+
+    def sweep(self, as_of: dt.date, *, dry_run: bool = False, converter: Any = None, sealer: Any = None):
+        from . import sweep
+
+        self.session._require("approve-disposition")
+        make_cert = (lambda docx, rid: sealer.seal(converter.convert(docx), rid).pdf) if converter else None
+        anchor_fn = (lambda: anchor_head(self.session.ws, self.catalog, converter, sealer,
+                                         self.session.config.office.name, self.actor)) if converter else None
+        return sweep.run_sweep(self.session.ws, self.catalog, self.policy, as_of, actor=self.actor,
+                               dry_run=dry_run, make_certificate=make_cert, anchor=anchor_fn)
+
+    def proposals(self):
+        from . import sweep
+
+        self.session._require("approve-disposition")
+        return sweep.proposals(self.catalog)
+
+    def proposal(self, proposal_id: int):
+        from . import sweep
+
+        self.session._require("approve-disposition")
+        return sweep.proposal(self.catalog, proposal_id)
+
+    def approve(self, proposal_id: int, converter: Any, sealer: Any):
+        from . import sweep
+
+        self.session._require("approve-disposition")
+        return sweep.execute(self.session.ws, self.catalog, self.policy, proposal_id, approver=self.actor,
+                             make_certificate=lambda docx, rid: sealer.seal(converter.convert(docx), rid).pdf)
+
+    def reject(self, proposal_id: int, reason: str) -> None:
+        from . import sweep
+
+        self.session._require("approve-disposition")
+        sweep.reject(self.catalog, proposal_id, actor=self.actor, reason=reason)

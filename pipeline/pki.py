@@ -252,11 +252,12 @@ def office_signer(pki_dir: Path, config: Config) -> Signer:
 # --- The seal key in a PKCS#11 token ------------------------------------------------------------
 
 class TokenSigner(PKCS11Signer):
-    """pyHanko's PKCS#11 signer with every call into the token serialised by the token's lock.
+    """pyHanko's PKCS#11 signer with every call into the token made under the token's lock.
 
-    python-pkcs11 initialises a module without locking arguments, so SoftHSM2 (and the
-    PKCS#11 rules) assume one thread at a time; and one session runs one signature at a
-    time. The watcher's workers seal from several threads with one signer.
+    The watcher's workers seal from several threads with one signer. python-pkcs11
+    serialises the operations on one session itself, but it initialises the module
+    without locking arguments (which the PKCS#11 rules read as "one thread at a time"),
+    and closing the session at exit must not cut a signature short.
     """
 
     def __init__(self, session: Any, *, lock: threading.Lock, token_label: str, **kwargs):

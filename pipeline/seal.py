@@ -4,6 +4,11 @@ Empty signature fields are added where the template's bookmarks put them (one pe
 signatory), then the office certifies the document with DocMDP "form filling and
 signing" so the parties can sign later without breaking the seal. PAdES, SHA-256,
 the chain embedded, a visible stamp drawn with an embedded font (PDF/A needs it).
+
+Levels (ETSI EN 319 142): B-B without a time-stamp service; B-T with one; with
+``seal.revocation`` as well, the seal certificate is validated online when sealing
+(a revoked one is refused), its chain and revocation data go into the document
+security store (B-LT) and a document time-stamp covers everything (B-LTA).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Sequence
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils import layout as pdf_layout
@@ -26,9 +32,11 @@ from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.sign import fields, signers, timestamps
 from pyhanko.sign.general import SigningError
 from pyhanko.stamp import TextStampStyle
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator import errors as cv_errors
 from pypdf import PdfReader
 
-from .errors import SealError
+from .errors import PkiError, SealError
 from .templates import SEAL_BOOKMARK
 
 SEAL_FIELD = "seal"
@@ -165,11 +173,18 @@ class Sealer:
     """Applies the office seal; holds the loaded key and the stamp style for the whole process."""
 
     def __init__(self, signer: signers.Signer, *, office_name: str, digest: str = "sha256",
-                 timestamper: timestamps.TimeStamper | None = None):
+                 timestamper: timestamps.TimeStamper | None = None, long_term: bool = False,
+                 trust_roots: Sequence = ()):
+        """``long_term`` (needs ``timestamper`` and ``trust_roots``, asn1crypto certificates):
+        seal at PAdES B-LT and finish at B-LTA, validating the seal certificate online first."""
+        if long_term and (timestamper is None or not trust_roots):
+            raise SealError("Long-term seals need a time-stamp service and the roots to trust.")
         self._signer = signer
         self._office = office_name
         self._digest = digest
         self._timestamper = timestamper
+        self._long_term = long_term
+        self._trust_roots = list(trust_roots)
         self._font = _PresubsetFactory(stamp_font(), font_size=8)
         self._reserved: int | None = None
 
@@ -197,6 +212,7 @@ class Sealer:
             md_algorithm=self._digest,
             reason=f"Accord record {record_id}, sealed by the office",
             location=self._office,
+            **self._long_term_settings(),
         )
         style = TextStampStyle(
             stamp_text=f"Sealed by %(signer)s\nAccord record {record_id}\n%(ts)s",
@@ -222,16 +238,60 @@ class Sealer:
             reserved = None if self._timestamper else self._reserved
             pdf_signer.sign_pdf(writer, output=out, bytes_reserved=reserved)
         except SigningError as exc:
-            raise SealError(f"The office seal could not be applied: {exc}") from None
+            raise _seal_failure(exc) from None
+        except (cv_errors.PathError, cv_errors.ValidationError) as exc:  # the time-stamp service's chain
+            raise PkiError(f"The time-stamp service's certificate could not be validated: {exc} "
+                           "(its root must be in seal.extra_trust_roots).") from None
         if self._reserved is None and not self._timestamper:
             self._reserved = 2 * _signature_size(out.getvalue()) + _RESERVE_MARGIN  # hex digits
         return SealedPdf(
             pdf=out.getvalue(),
-            level="B-T" if self._timestamper else "B-B",
+            level=pdf_level(out.getvalue()) if self._timestamper else "B-B",
             signer=self.signer_name,
             signature_fields=tuple(p.name for p in party_fields),
             pages=pages,
         )
+
+
+    @property
+    def long_term(self) -> bool:
+        return self._long_term
+
+    def _long_term_settings(self) -> dict:
+        """B-LT and B-LTA: validation data fetched now, with a fresh context per document
+        (a shared one would pile up every response it ever fetched into each PDF)."""
+        if not self._long_term:
+            return {}
+        return {
+            "embed_validation_info": True,
+            "use_pades_lta": True,
+            "validation_context": sealing_context(self._trust_roots),
+        }
+
+
+def sealing_context(trust_roots: Sequence, *, revocation_mode: str = "require") -> ValidationContext:
+    """Online validation when sealing: revocation data is fetched and must be found for every
+    certificate (``require``), so a revoked or unverifiable seal certificate is refused."""
+    return ValidationContext(trust_roots=list(trust_roots), allow_fetching=True, revocation_mode=revocation_mode)
+
+
+def _seal_failure(exc: SigningError) -> Exception:
+    """A plain sentence for why pyHanko would not seal: a revoked certificate is the document's
+    failure (``SealError``); unreachable revocation services are a system fault (``PkiError``)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, cv_errors.RevokedError):
+            return SealError(f"The office seal certificate is revoked, so nothing can be sealed with it "
+                             f"({cause}). Replace the seal certificate.")
+        if isinstance(cause, cv_errors.InsufficientRevinfoError):
+            return PkiError(f"The revocation status of the office seal certificate could not be learnt "
+                            f"(OCSP responder or CRL unreachable, or none named in the certificate): {cause}")
+        if isinstance(cause, cv_errors.PathBuildingError):
+            return SealError(f"The office seal certificate does not chain to a trusted root: {cause}")
+        if isinstance(cause, cv_errors.ValidationError):
+            return SealError(f"The office seal certificate is not valid: {cause}")
+        cause = cause.__cause__
+    return SealError(f"The office seal could not be applied: {exc}")
 
 
 def describe_sealed(pdf: bytes) -> SealedPdf:
@@ -244,10 +304,11 @@ def describe_sealed(pdf: bytes) -> SealedPdf:
     if seal is None:
         raise SealError("The archived PDF carries no office seal.")
     subject = seal.signer_cert.subject
-    fields_offered = [name for name, _, _ in fields.enumerate_sig_fields(reader) if name != SEAL_FIELD]
+    fields_offered = [name for name, value, _ in fields.enumerate_sig_fields(reader)
+                      if name != SEAL_FIELD and not _is_document_timestamp(value)]
     return SealedPdf(
         pdf=pdf,
-        level="B-T" if _has_timestamp(seal) else "B-B",
+        level=signature_level(reader, seal),
         signer=subject.native.get("common_name") or subject.human_friendly,
         signature_fields=tuple(fields_offered),
         pages=len(PdfReader(io.BytesIO(pdf)).pages),
@@ -266,6 +327,46 @@ def _has_timestamp(signature) -> bool:
     if attrs.native is None:
         return False
     return any(a["type"].native == "signature_time_stamp_token" for a in attrs)
+
+
+def _is_document_timestamp(value) -> bool:
+    try:
+        return value is not None and value.get_object().get("/Type") == "/DocTimeStamp"
+    except Exception:  # an unreadable value is not a document time-stamp
+        return False
+
+
+def pdf_level(pdf: bytes) -> str:
+    """The PAdES level of the office seal of a PDF (of its first signature when there is no seal)."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+    signatures = reader.embedded_regular_signatures
+    seal = next((s for s in signatures if s.field_name == SEAL_FIELD), signatures[0] if signatures else None)
+    if seal is None:
+        raise SealError("The PDF carries no signature.")
+    return signature_level(reader, seal)
+
+
+def signature_level(reader, signature) -> str:
+    """PAdES level of one signature, from what the file holds: B-B; B-T with a signature
+    time-stamp; B-LT when revocation data is embedded as well (document security store);
+    B-LTA when a document time-stamp was added after it."""
+    if not _has_timestamp(signature):
+        return "B-B"
+    if not has_revocation_data(reader):
+        return "B-T"
+    later = [ts for ts in reader.embedded_timestamp_signatures if ts.signed_revision > signature.signed_revision]
+    return "B-LTA" if later else "B-LT"
+
+
+def has_revocation_data(reader) -> bool:
+    """Whether the document security store holds OCSP responses or CRLs."""
+    dss = reader.root.get("/DSS")
+    if dss is None:
+        return False
+    dss = dss.get_object()
+    return any(len(dss.get(key, generic.ArrayObject()).get_object()) for key in ("/OCSPs", "/CRLs"))
 
 
 def make_timestamper(url: str | None, username: str | None = None, password: str | None = None):

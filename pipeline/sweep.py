@@ -140,7 +140,8 @@ def due_items(catalog: Catalog, as_of: dt.date, policy: RetentionPolicy, *, held
     cursor = catalog.db.conn.execute(
         "SELECT r.record_id, r.record_class, r.case_id, r.sha256, r.due_date, r.retention_rule FROM records r "
         "WHERE r.due_date IS NOT NULL AND r.due_date <= ? AND r.status NOT IN ('review') "
-        f"AND {hold} ORDER BY r.due_date, r.record_id",
+        f"AND {hold} AND NOT EXISTS (SELECT 1 FROM proposal_items i JOIN proposals p ON p.id = i.proposal_id "
+        "WHERE i.record_id = r.record_id AND p.status = 'proposed') ORDER BY r.due_date, r.record_id",
         [as_of.isoformat()],
     )
     for row in cursor:
