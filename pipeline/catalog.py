@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import re
 import sqlite3
+import unicodedata
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -474,44 +475,76 @@ class Catalog:
 
     def _ranked(self, match: str, where: list[str], params: list[Any], limit: int, offset: int,
                 count: bool) -> tuple[list[dict[str, Any]], int | None]:
+        """Text results: ranked by bm25 when the query matches fewer than :data:`CANDIDATES` visible
+        records; when it matches more, the newest come first.
+
+        bm25 needs each word's document frequency, which FTS5 computes by reading the word's whole
+        doclist: 30-50 ms for a name found in a fifth of a million records, against 5-10 ms for
+        taking the newest matches. A query that broad is narrowed by its filters or more words anyway.
+        """
         condition = " AND ".join(where)
-        joined = "FROM records_fts f JOIN records r ON r.rowid = f.rowid WHERE records_fts MATCH ?"
-        args = [match] + params
-        bound = self.db.execute(
-            f"SELECT f.rowid {joined} AND {condition} ORDER BY f.rowid DESC LIMIT 1 OFFSET {CANDIDATES - 1}", args,
-        ).fetchone()
-        window = "AND f.rowid >= ?" if bound else ""
-        window_args = [bound[0]] if bound else []
-        ranked = self.db.execute(
-            f"SELECT f.rowid {joined} {window} AND {condition} ORDER BY bm25(records_fts), f.rowid DESC "
-            "LIMIT ? OFFSET ?", [match, *window_args, *params, limit, offset],
+        newest = self.db.execute(
+            f"SELECT f.rowid FROM records_fts f JOIN records r ON r.rowid = f.rowid "
+            f"WHERE records_fts MATCH ? AND {condition} ORDER BY f.rowid DESC LIMIT {CANDIDATES}",
+            [match, *params],
         ).fetchall()
-        rowids = [r[0] for r in ranked]
+        if len(newest) < CANDIDATES and newest:
+            marks = ", ".join("?" * len(newest))
+            scored = self.db.execute(
+                f"SELECT f.rowid, bm25(records_fts) FROM records_fts f WHERE records_fts MATCH ? "
+                f"AND f.rowid IN ({marks})", [match, *[r[0] for r in newest]],
+            ).fetchall()
+            order = [r[0] for r in sorted(scored, key=lambda c: (c[1], -c[0]))]
+        else:
+            order = [r[0] for r in newest]
+        rowids = order[offset:offset + limit]
         records = []
         if rowids:
             marks = ", ".join("?" * len(rowids))
-            found = {
-                row["rowid"]: row for row in self.db.execute(
-                    f"SELECT f.rowid AS rowid, r.*, snippet(records_fts, 3, '[', ']', '…', 12) AS snippet "
-                    f"FROM records_fts f JOIN records r ON r.rowid = f.rowid "
-                    f"WHERE records_fts MATCH ? AND f.rowid IN ({marks})", [match, *rowids],
-                )
-            }
+            found = {row["rowid_"]: row for row in self.db.execute(
+                f"SELECT r.rowid AS rowid_, r.*, f.body AS body_ FROM records r JOIN records_fts f "
+                f"ON f.rowid = r.rowid WHERE r.rowid IN ({marks})", rowids)}
+            terms = _snippet_terms(match)
             for rowid in rowids:
-                record = _decode(found[rowid])
-                record.pop("rowid", None)
-                records.append(record)
-        total = self.db.execute(
-            f"SELECT count(*) FROM (SELECT 1 {joined} AND {condition} LIMIT {COUNT_CAP + 1})", args,
-        ).fetchone()[0] if count else None
-        return records, total
+                record = dict(found[rowid])
+                body = record.pop("body_")
+                record.pop("rowid_")
+                record["snippet"] = snippet(body, terms)
+                records.append(_decode(record))
+        return records, (len(newest) if count else None)
 
 
 #: Text queries are ranked among the newest this many matches (see :meth:`Catalog.search_page`).
 CANDIDATES = 2000
-#: Counts stop here ("10,000 or more").
-COUNT_CAP = 10_000
+#: Counts stop here ("2,000 or more"): text queries never look past the newest CANDIDATES matches.
+COUNT_CAP = CANDIDATES
 _ID_QUERY = re.compile(r"(?=.*\d)(?=.*[-_.])[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _fold(word: str) -> str:
+    """Lower case without accents, as the index's tokenizer sees a word."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word.lower()) if not unicodedata.combining(c))
+
+
+def _snippet_terms(match: str) -> list[str]:
+    return [_fold(t) for t in re.findall(r"\w+", re.sub(r"\bparties\b\s*:", " ", match))
+            if t not in ("AND", "OR", "NOT")]
+
+
+def snippet(body: str, terms: list[str], width: int = 12) -> str:
+    """A few words of ``body`` around the first query word, matches in [brackets] (accents ignored)."""
+    words = body.split()
+    folded = [_fold(re.sub(r"\W+", "", w)) for w in words]
+    prefixes = [t for t in terms if t]
+    hit = next((i for i, w in enumerate(folded) if any(w == t or w.startswith(t) for t in prefixes)), None)
+    if hit is None:
+        return " ".join(words[:width]) + (" …" if len(words) > width else "")
+    start = max(0, hit - width // 3)
+    shown = []
+    for i in range(start, min(len(words), start + width)):
+        shown.append(f"[{words[i]}]" if any(folded[i] == t or folded[i].startswith(t) for t in prefixes)
+                     else words[i])
+    return ("… " if start else "") + " ".join(shown) + (" …" if start + width < len(words) else "")
 
 
 def _decode(row: Any) -> dict[str, Any]:

@@ -49,11 +49,13 @@ def place(catalog: Catalog, *, name: str, reason: str, author: str, case_id: str
     kind, value = scopes[0]
     if kind == "record" and not catalog.find(value):
         raise HoldError(f"No record {value!r}.")
+    # A search may name people: the hold keeps the records it found and only a hash of the words.
+    stored = f"search sha256:{_digest(value)}" if kind == "search" else value
     now = utc_now()
     with catalog.transaction():
         hold_id = catalog.db.execute(
             "INSERT INTO holds (name, reason, author, placed_at, scope_kind, scope_value) VALUES (?, ?, ?, ?, ?, ?)",
-            [name.strip(), reason.strip(), author, now, kind, value],
+            [name.strip(), reason.strip(), author, now, kind, stored],
         ).lastrowid
         if kind == "search":
             records, _ = catalog.search_page(SearchQuery(text=value, limit=100_000), visible, count=False)

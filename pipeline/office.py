@@ -52,6 +52,10 @@ class AuditReport:
         return self.chain.ok and not self.anchor_problems
 
 
+def _digest(text: str | None) -> str | None:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest() if text else None
+
+
 def config_fingerprint(ws: Workspace) -> dict[str, str]:
     """SHA-256 of every file that configures the workspace."""
     files = [ws.config_file, *sorted(ws.policies.glob("*.yaml")), *sorted(ws.templates.glob("*.yaml")),
@@ -105,8 +109,10 @@ class OfficeSession:
 
         for record in records:
             record["held"] = bool(holds_on(self.catalog, record))
+        # Query words may be names: the log keeps their hash, so text disposed of never lingers here.
         self._audit("search", "ok", details={
-            "query": query.text, "template": query.template, "case_id": query.case_id, "party": query.party,
+            "query_sha256": _digest(query.text), "party_sha256": _digest(query.party),
+            "template": query.template, "case_id": query.case_id,
             "record_class": query.record_class, "status": query.status,
             "from": query.date_from.isoformat() if query.date_from else None,
             "to": query.date_to.isoformat() if query.date_to else None, "results": total,

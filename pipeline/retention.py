@@ -140,14 +140,18 @@ def parse_retention(raw: Mapping[str, Any], record_classes: Iterable[str] = ()) 
     fixity_days = raw.get("fixity_days", 90)
     if not isinstance(fixity_days, int) or not 1 <= fixity_days <= 3650:
         raise ConfigurationError(f"{where}: fixity_days must be a whole number of days between 1 and 3650.")
-    sweep_time = str(raw.get("sweep_time", "02:00"))
+    sweep_time = raw.get("sweep_time", "02:00")
+    if isinstance(sweep_time, int):  # YAML reads an unquoted 14:30 as a number of minutes
+        sweep_time = f"{sweep_time // 60:02d}:{sweep_time % 60:02d}"
+    sweep_time = str(sweep_time)
     try:
         dt.time.fromisoformat(sweep_time)
     except ValueError:
         raise ConfigurationError(f"{where}: sweep_time must be a time of day like 02:00.") from None
     folder = str(raw.get("transfer_folder", "transfers"))
-    if ".." in Path(folder).parts:
-        raise ConfigurationError(f"{where}: transfer_folder must not contain '..'.")
+    if ".." in Path(folder).parts or Path(folder).is_absolute():
+        raise ConfigurationError(f"{where}: transfer_folder must be a folder inside the workspace "
+                                 "(a relative path without '..').")
     return RetentionPolicy(schedules, folder, fixity_days, sweep_time)
 
 

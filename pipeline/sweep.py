@@ -278,9 +278,8 @@ def _dispose(ws: Workspace, catalog: Catalog, policy: RetentionPolicy, item: dic
         return "marked for review"
     if action not in ("destroy", "transfer"):
         return f"skipped: action {action}"
-    bag = None
-    if action == "transfer":
-        bag = _transfer_bag(ws, catalog, policy, record)
+    bag = _transfer_bag(ws, catalog, policy, record) if action == "transfer" else None
+    bag_name = str(bag.relative_to(ws.root)) if bag else None  # before anything is removed
     folder = (ws.root / record["pdf_path"]).parent
     archive.remove_tree(folder)
     for copy in copies.get(record["source_sha256"], []):
@@ -296,7 +295,7 @@ def _dispose(ws: Workspace, catalog: Catalog, policy: RetentionPolicy, item: dic
             "due_date, rule, action, approver, disposed_at, proposal_id, bag) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [record["record_id"], record["record_class"], record["case_id"], record["sha256"],
              record["source_sha256"], record["created"], record["due_date"], item["rule"], action, approver,
-             utc_now(), proposal_id, str(bag.relative_to(ws.root)) if bag else None],
+             utc_now(), proposal_id, bag_name],
         )
         if not conn.execute("SELECT 1 FROM records WHERE case_id = ? LIMIT 1", [record["case_id"]]).fetchone():
             conn.execute("DELETE FROM events WHERE case_id = ?", [record["case_id"]])
@@ -436,6 +435,10 @@ def _certificate(ws: Workspace, catalog: Catalog, proposal_row: dict[str, Any], 
     text = "\n".join(f"{i['record_id']} {i['record_class']} {i['case_id']} {report.results.get(i['record_id'], '')}"
                      for i in items)
     catalog.add_record(row, body=text, actor=approver)
+    from .retention import load_retention
+
+    recompute_due(catalog, load_retention(ws.policies, ()), actor=approver, why="certificate of disposition added",
+                  case_ids=[row.case_id])
     return record_id
 
 
@@ -448,20 +451,26 @@ def fixity_check(ws: Workspace, catalog: Catalog, as_of: dt.date, fixity_days: i
     report = FixityReport()
     cutoff = (as_of - dt.timedelta(days=max(fixity_days - 1, 0))).isoformat()
     where = "" if everything else "WHERE fixity_checked_at IS NULL OR fixity_checked_at < ?"
-    rows = catalog.db.execute(f"SELECT record_id, pdf_path, sha256 FROM records {where}",
+    rows = catalog.db.execute(f"SELECT record_id, pdf_path, sha256, source_path, source_sha256 FROM records {where}",
                               [] if everything else [cutoff]).fetchall()
     now = utc_now()
     results = []
     for row in rows:
-        path = ws.root / row["pdf_path"]
-        if not path.is_file():
-            outcome, actual = "missing", None
+        outcome, actual = "ok", None
+        for label, rel, expected in (("pdf", row["pdf_path"], row["sha256"]),
+                                     ("source", row["source_path"], row["source_sha256"])):
+            path = ws.root / rel
+            if not path.is_file():
+                outcome = "missing"
+                continue
+            digest = archive.sha256_file(path)
+            actual = digest if label == "pdf" else actual
+            if digest != expected and outcome != "missing":
+                outcome = "changed"
+        if outcome == "missing":
             report.missing.append(row["record_id"])
-        else:
-            actual = archive.sha256_file(path)
-            outcome = "ok" if actual == row["sha256"] else "changed"
-            if outcome == "changed":
-                report.changed.append(row["record_id"])
+        elif outcome == "changed":
+            report.changed.append(row["record_id"])
         results.append((now, row["record_id"], outcome, row["sha256"], actual))
         report.checked += 1
     known = {r[0] for r in catalog.db.execute("SELECT record_id FROM records")}
@@ -491,9 +500,13 @@ def purge_failures(ws: Workspace, catalog: Catalog, policy: RetentionPolicy, as_
         if due.date is None or due.date > as_of:
             continue
         path = ws.root / row["failed_path"]
-        for victim in (path, path.with_name(path.name + ".reason.txt"), path.with_name(path.name + ".reason.json")):
-            if victim.is_file() or victim.is_symlink():
-                victim.unlink()
+        # The name may since hold another failed file (a corrected copy that failed again): only the
+        # file with this failure's SHA-256 goes, with its reason files.
+        same = path.is_file() and not path.is_symlink() and archive.sha256_file(path) == row["sha256"]
+        if same or (path.is_symlink() and not row["sha256"]):
+            for victim in (path, path.with_name(path.name + ".reason.txt"), path.with_name(path.name + ".reason.json")):
+                if victim.is_file() or victim.is_symlink():
+                    victim.unlink()
         with catalog.transaction():
             catalog.db.execute("UPDATE failures SET purged_at = ?, reason = '' WHERE id = ?", [utc_now(), row["id"]])
             audit.append(catalog.db.conn, AuditEntry(actor, "disposition", "destroyed", details={
