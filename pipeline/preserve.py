@@ -20,9 +20,10 @@ import io
 import os
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -300,7 +301,7 @@ def record_preservation(catalog: Catalog, record: dict[str, Any], *, new_sha256:
             replace()
 
 
-def _finish_interrupted(ws: Workspace, catalog: Catalog, record: dict[str, Any], data: bytes, actor: str) -> bool:
+def _finish_interrupted(catalog: Catalog, record: dict[str, Any], data: bytes, actor: str) -> bool:
     """A preservation that renamed the file but did not commit leaves a file that begins with
     the catalogued bytes; complete its catalog row rather than calling the file changed."""
     size = record.get("size") or 0
@@ -342,7 +343,7 @@ def preserve(ws: Workspace, catalog: Catalog, config: Config, *, as_of: dt.date 
             items.append(PreserveItem(record_id, "failed", [], "The archived PDF is missing; nothing to preserve."))
             continue
         if hashlib.sha256(data).hexdigest() != record["sha256"]:
-            if _finish_interrupted(ws, catalog, record, data, actor):
+            if _finish_interrupted(catalog, record, data, actor):
                 record = catalog.get(record_id)
             else:
                 items.append(PreserveItem(record_id, "failed", [], "The archived PDF's SHA-256 differs from the "

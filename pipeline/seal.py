@@ -19,10 +19,10 @@ import os
 import subprocess
 import tempfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils import layout as pdf_layout

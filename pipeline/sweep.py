@@ -97,38 +97,42 @@ class ExecutionReport:
 
 def recompute_due(catalog: Catalog, policy: RetentionPolicy, *, actor: str, why: str,
                   case_ids: list[str] | None = None) -> int:
-    """Store each record's due date and its reason; an audit entry for every date that moves."""
+    """Store each record's due date and its reason, in chunks of records (memory stays flat);
+    an audit entry for every due date that moves."""
     conn = catalog.db.conn
-    where, params = ("WHERE case_id IN (SELECT value FROM json_each(?))", [json.dumps(case_ids)]) \
+    scope, scope_params = ("AND case_id IN (SELECT value FROM json_each(?))", [json.dumps(case_ids)]) \
         if case_ids is not None else ("", [])
-    events: dict[str, list[tuple[str, dt.date]]] = {}
-    changed = 0
-    updates, entries = [], []
-    cursor = conn.execute(
-        f"SELECT record_id, record_class, case_id, created, due_date, due_reason FROM records {where}", params)
-    for row in cursor:
-        case = row["case_id"]
-        if case not in events:
-            events[case] = [(e["event"], dt.date.fromisoformat(e["date"]))
-                            for e in conn.execute("SELECT event, date FROM events WHERE case_id = ?", [case])]
-        due = due_for(policy.schedule_for(row["record_class"]),
-                      trigger_dates(events[case], dt.date.fromisoformat(row["created"][:10])))
-        new_date = due.date.isoformat() if due.date else None
-        if new_date == row["due_date"] and due.reason == row["due_reason"]:
-            continue
-        updates.append((new_date, due.reason, due.rule, row["record_id"]))
-        if new_date != row["due_date"]:
-            entries.append(AuditEntry(actor, "retention-due", "ok", row["record_id"], case, details={
-                "old": row["due_date"], "new": new_date, "reason": due.reason, "why": why}))
-        changed += 1
-    cursor.close()
-    for start in range(0, len(updates), _CHUNK):
-        with catalog.transaction():
-            conn.executemany("UPDATE records SET due_date = ?, due_reason = ?, retention_rule = ? "
-                             "WHERE record_id = ?", updates[start:start + _CHUNK])
-            if start == 0 and entries:
-                audit.append_many(conn, entries)
-    return changed
+    changed, last = 0, 0
+    while True:
+        rows = conn.execute(
+            f"SELECT rowid, record_id, record_class, case_id, created, due_date, due_reason FROM records "
+            f"WHERE rowid > ? {scope} ORDER BY rowid LIMIT {_CHUNK}", [last, *scope_params]).fetchall()
+        if not rows:
+            return changed
+        last = rows[-1]["rowid"]
+        cases = sorted({r["case_id"] for r in rows})
+        events: dict[str, list[tuple[str, dt.date]]] = {c: [] for c in cases}
+        for e in conn.execute("SELECT case_id, event, date FROM events WHERE case_id IN "
+                              "(SELECT value FROM json_each(?))", [json.dumps(cases)]):
+            events[e["case_id"]].append((e["event"], dt.date.fromisoformat(e["date"])))
+        updates, entries = [], []
+        for row in rows:
+            due = due_for(policy.schedule_for(row["record_class"]),
+                          trigger_dates(events[row["case_id"]], dt.date.fromisoformat(row["created"][:10])))
+            new_date = due.date.isoformat() if due.date else None
+            if new_date == row["due_date"] and due.reason == row["due_reason"]:
+                continue
+            updates.append((new_date, due.reason, due.rule, row["record_id"]))
+            if row["due_reason"] is not None and new_date != row["due_date"]:  # not a first computation
+                entries.append(AuditEntry(actor, "retention-due", "ok", row["record_id"], row["case_id"], details={
+                    "old": row["due_date"], "new": new_date, "reason": due.reason, "why": why}))
+        if updates:
+            with catalog.transaction():
+                conn.executemany("UPDATE records SET due_date = ?, due_reason = ?, retention_rule = ? "
+                                 "WHERE record_id = ?", updates)
+                if entries:
+                    audit.append_many(conn, entries)
+            changed += len(updates)
 
 
 # --- proposals ---------------------------------------------------------------------------

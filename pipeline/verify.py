@@ -235,12 +235,20 @@ def long_term_verdict(reader: PdfFileReader, signature: Any, trust_roots, at: dt
     """
     from pyhanko.sign.validation.ades import ades_lta_validation
     from pyhanko.sign.validation.policy_decl import (
-        CertificateFetchingRule, LocalKnowledge, PdfSignatureValidationSpec, RevinfoOnlineFetchingRule,
-        RevocationInfoGatheringSpec, SignatureValidationSpec,
+        CertificateFetchingRule,
+        LocalKnowledge,
+        PdfSignatureValidationSpec,
+        RevinfoOnlineFetchingRule,
+        RevocationInfoGatheringSpec,
+        SignatureValidationSpec,
     )
     from pyhanko_certvalidator.context import CertValidationPolicySpec
     from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
-    from pyhanko_certvalidator.policy_decl import REQUIRE_REVINFO, CertRevTrustPolicy, NonRevokedStatusAssertion
+    from pyhanko_certvalidator.policy_decl import (
+        REQUIRE_REVINFO,
+        CertRevTrustPolicy,
+        NonRevokedStatusAssertion,
+    )
     from pyhanko_certvalidator.registry import SimpleTrustManager
 
     roots = [cert for path in trust_roots for cert in load_certificates(path)]

@@ -14,6 +14,7 @@ files are resumed and the archive is reconciled with the catalog.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -97,6 +98,8 @@ class Watcher:
         self._retry_at: float | None = None
         self._backoff = config.watch.retry_after_fault_seconds
         self.observer_kind = ""
+        self._sealer = None
+        self._sweep_thread: threading.Thread | None = None
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -119,8 +122,12 @@ class Watcher:
             self._rescan()
             next_rescan = time.monotonic() + self.config.watch.rescan_seconds
             next_status = 0.0
+            next_sweep = self._next_sweep_time()
             while not self._stop.is_set():
                 now = time.monotonic()
+                if time.time() >= next_sweep:
+                    self._start_sweep()
+                    next_sweep = self._next_sweep_time()
                 if now >= next_rescan:
                     self._rescan()
                     next_rescan = now + self.config.watch.rescan_seconds
@@ -134,6 +141,8 @@ class Watcher:
             log.info("stopping: finishing the documents in hand, taking no new ones")
         finally:
             observer.stop()
+            if self._sweep_thread is not None:
+                self._sweep_thread.join()
             for worker in self._workers:
                 worker.wait_idle()
             for worker in self._workers:
@@ -147,7 +156,7 @@ class Watcher:
 
     def _start_workers(self) -> None:
         templates = load_templates(self.ws.templates)
-        sealer = make_sealer(self.ws, self.config)
+        sealer = self._sealer = make_sealer(self.ws, self.config)
         for n in range(self.worker_count):
             converter = Converter(self.config.converter)
             self._converters.append(converter)
@@ -296,6 +305,51 @@ class Watcher:
             log.info("intake resumed after: %s", self.stats.fault)
         self.stats.fault = None
         self._backoff = self.config.watch.retry_after_fault_seconds
+
+    # --- the daily sweep ---------------------------------------------------------------------
+
+    def _next_sweep_time(self) -> float:
+        """The next moment (epoch seconds) at the retention policy's sweep time of day (local time)."""
+        from .retention import load_retention
+
+        policy = load_retention(self.ws.policies, {t.record_class for t in load_templates(self.ws.templates).values()})
+        hour, minute = (int(x) for x in policy.sweep_time.split(":")[:2])
+        now = dt.datetime.now()
+        at = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if at <= now:
+            at += dt.timedelta(days=1)
+        return at.timestamp()
+
+    def _start_sweep(self) -> None:
+        if self._sweep_thread is not None and self._sweep_thread.is_alive():
+            log.warning("the previous retention sweep is still running; today's is skipped")
+            return
+        self._sweep_thread = threading.Thread(target=self._sweep, name="sweep", daemon=True)
+        self._sweep_thread.start()
+
+    def _sweep(self) -> None:
+        from . import sweep
+        from .office import anchor_head
+        from .retention import load_retention
+
+        converter, sealer = self._converters[0], self._sealer
+        try:
+            policy = load_retention(self.ws.policies,
+                                    {t.record_class for t in load_templates(self.ws.templates).values()})
+            with Catalog(self.ws.catalog) as catalog:
+                report = sweep.run_sweep(
+                    self.ws, catalog, policy, dt.date.today(), actor="accord",
+                    make_certificate=lambda docx, rid: sealer.seal(converter.convert(docx), rid).pdf,
+                    anchor=lambda: anchor_head(self.ws, catalog, converter, sealer, self.config.office.name, "accord"),
+                )
+            fixity = report.fixity
+            log.info("retention sweep: %d due, %d held, proposal %s, fixity %d checked (%d changed, %d missing, "
+                     "%d untracked), audit anchored at %s", report.due, report.held, report.proposal_id or "none",
+                     fixity.checked, len(fixity.changed), len(fixity.missing), len(fixity.untracked), report.anchored,
+                     extra={"accord": {"sweep": {"due": report.due, "held": report.held,
+                                                 "proposal": report.proposal_id}}})
+        except Exception as exc:  # the watcher goes on; the sweep is tried again tomorrow
+            log.error("retention sweep failed: %s: %s", type(exc).__name__, exc)
 
     # --- status ---------------------------------------------------------------------------
 
