@@ -401,6 +401,16 @@ def _print_report(report: Any) -> None:
             f"intact={sig.intact} valid={sig.valid} trusted={sig.trusted} "
             f"changes after it: {sig.modifications or 'none'} ({'allowed' if sig.modifications_allowed else 'NOT allowed'})"
         )
+    for ts in getattr(report, "timestamps", []):
+        console.print(f"    document time-stamp {ts.field}: {ts.time} by {ts.tsa} "
+                      f"({'OK' if ts.ok else 'NOT OK'}; TSA certificate expires {ts.tsa_certificate_expires})")
+    if getattr(report, "ltv_now", None) is not None:
+        console.print(f"    long-term (AdES-LTA) now: {report.ltv_now} - {report.ltv_now_explanation}")
+    if getattr(report, "ltv_at_retention_end", None) is not None:
+        console.print(f"    long-term at the end of retention ({report.retention_end}): {report.ltv_at_retention_end}"
+                      f" - {report.ltv_at_retention_end_explanation}")
+    for note in getattr(report, "notes", []):
+        console.print(f"    note: {note}")
     for problem in report.problems:
         console.print(f"    [red]problem:[/red] {problem}")
 
@@ -516,6 +526,38 @@ def _desk(ws: Workspace) -> Any:
     from .office import RetentionDesk
 
     return RetentionDesk(_session(ws))
+
+
+@cli.command()
+@workspace_option
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Judge expiries as of this date (look ahead); default today.")
+@json_option
+def preserve(ws: Workspace, as_of: dt.datetime | None, as_json: bool) -> None:
+    """Renew long-term seals: fresh validation data and a new archival time-stamp where needed.
+
+    A record is renewed when its newest archival time-stamp, or a certificate its seal rests on,
+    expires within seal.preserve_window_days, or its digest is marked weak. The PDF changes by
+    appending only; each renewal is a preservation event with the old and new SHA-256.
+
+    \b
+    Example:
+        accord preserve --as-of 2029-06-01
+    """
+    desk = _desk(ws)
+    try:
+        report = desk.preserve(as_of.date() if as_of else None)
+    finally:
+        desk.session.close()
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        click.echo(f"As of {report.as_of}: {report.checked} record(s) looked at, {report.not_due} not due, "
+                   f"{len(report.preserved)} renewed, {len(report.cannot)} cannot be, {len(report.failed)} failed.")
+        for item in report.items:
+            click.echo(f"  {item.record_id}: {item.outcome} ({'; '.join(item.reasons)}) {item.message}")
+    if not report.ok:
+        sys.exit(1)
 
 
 @cli.group()

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Protocol
 
+from pyhanko.sign.timestamps import TimestampRequestError
+
 from . import archive, inbox
 from .assemble import Assembler, RecordInfo
 from .catalog import Catalog, FailureRow, RecordRow, utc_now
@@ -204,6 +206,9 @@ class Ingestor:
             failure.outcome = self._fail(staged, raw, exc.step, str(exc), catalog)
         except (ArchiveError, CatalogError, PkiError) as exc:
             raise SystemFault(str(exc)) from exc
+        except TimestampRequestError as exc:
+            raise SystemFault(f"The time-stamp service could not be reached ({type(exc).__name__}); "
+                              "the file stays staged.") from exc
         except OSError as exc:
             if exc.errno in _SYSTEM_ERRNOS or step != "intake":
                 raise SystemFault(f"The workspace cannot be written: {exc.strerror}.") from exc

@@ -158,7 +158,8 @@ class OfficeSession:
             records = [self._visible(record_id, "view")]
         else:
             records = list(self.catalog.all_records(search_filter(self.policy, self.actor, "view")))
-        return [verify_file(r["record_id"], self.ws.root / r["pdf_path"], r["sha256"], r["signature_level"], roots)
+        return [verify_file(r["record_id"], self.ws.root / r["pdf_path"], r["sha256"], r["signature_level"], roots,
+                            retention_end=dt.date.fromisoformat(r["due_date"]) if r.get("due_date") else None)
                 for r in records]
 
     def _visible(self, record_id: str, action: str, purpose: str | None = None,
@@ -340,7 +341,18 @@ class RetentionDesk:
         anchor_fn = (lambda: anchor_head(self.session.ws, self.catalog, converter, sealer,
                                          self.session.config.office.name, self.actor)) if converter else None
         return sweep.run_sweep(self.session.ws, self.catalog, self.policy, as_of, actor=self.actor,
-                               dry_run=dry_run, make_certificate=make_cert, anchor=anchor_fn)
+                               dry_run=dry_run, make_certificate=make_cert, anchor=anchor_fn,
+                               preserve=lambda: self._preserve(as_of))
+
+    def preserve(self, as_of: dt.date | None = None):
+        """Renew the archival time-stamps of records whose protection expires within the window."""
+        self.session._require("approve-disposition")
+        return self._preserve(as_of)
+
+    def _preserve(self, as_of: dt.date | None):
+        from .preserve import preserve
+
+        return preserve(self.session.ws, self.catalog, self.session.config, as_of=as_of, actor=self.actor)
 
     def proposals(self):
         from . import sweep

@@ -330,6 +330,7 @@ class Watcher:
     def _sweep(self) -> None:
         from . import sweep
         from .office import anchor_head
+        from .preserve import preserve
         from .retention import load_retention
 
         converter, sealer = self._converters[0], self._sealer
@@ -341,6 +342,7 @@ class Watcher:
                     self.ws, catalog, policy, dt.date.today(), actor="accord",
                     make_certificate=lambda docx, rid: sealer.seal(converter.convert(docx), rid).pdf,
                     anchor=lambda: anchor_head(self.ws, catalog, converter, sealer, self.config.office.name, "accord"),
+                    preserve=lambda: preserve(self.ws, catalog, self.config, actor="accord"),
                 )
             fixity = report.fixity
             log.info("retention sweep: %d due, %d held, proposal %s, fixity %d checked (%d changed, %d missing, "
