@@ -151,14 +151,22 @@ def main(argv):
     sys.stdout = sys.stderr
 
     def reply(obj):
-        proto.write(json.dumps(obj) + "\n")
-        proto.flush()
+        try:
+            proto.write(json.dumps(obj) + "\n")
+            proto.flush()
+        except (BrokenPipeError, OSError):
+            # Our parent died (even by kill -9) while we worked: take LibreOffice with us.
+            shut_down(desktop_ref[0], soffice_pid)
+            os._exit(0)
+
+    desktop_ref = [None]
 
     try:
         desktop = connect(pipe_name, start_timeout)
     except Exception as exc:
         reply({"ready": False, "error": describe(exc)})
         return 3
+    desktop_ref[0] = desktop
     reply({"ready": True})
 
     for line in sys.stdin:
@@ -199,7 +207,8 @@ def main(argv):
 def shut_down(desktop, soffice_pid):
     """Ask LibreOffice to quit; kill its process group if it is still there after a grace period."""
     try:
-        desktop.terminate()
+        if desktop is not None:
+            desktop.terminate()
     except Exception:
         pass
     if soffice_pid is None:

@@ -56,6 +56,24 @@ class RecordRow:
 
 
 @dataclass(frozen=True)
+class SignatureRow:
+    """One party signature in an executed copy of a record (countersign)."""
+
+    record_id: str
+    field: str
+    signer: str
+    signer_cert_sha256: str
+    signing_time: str | None
+    trusted: bool
+    version: int
+    executed_path: str
+    executed_sha256: str
+    executed_size: int
+    source_name: str
+    received_at: str
+
+
+@dataclass(frozen=True)
 class SearchQuery:
     text: str | None = None
     template: str | None = None
@@ -241,11 +259,42 @@ def _m0004_retention(db: sqlite_utils.Database) -> None:
     )
 
 
+# --- countersign: party signatures (pipeline/countersign.py) --------------------------------
+
+def _m0005_signatures(db: sqlite_utils.Database) -> None:
+    """One row per party signature brought into a record; the record points at its newest executed copy.
+    Rows go with their record (``ON DELETE CASCADE``): a disposed record keeps no signer names."""
+    db.execute("ALTER TABLE records ADD COLUMN executed_path TEXT")
+    db.execute("ALTER TABLE records ADD COLUMN executed_sha256 TEXT")
+    db.execute(
+        """
+        CREATE TABLE signatures (
+            id INTEGER PRIMARY KEY,
+            record_id TEXT NOT NULL REFERENCES records(record_id) ON DELETE CASCADE,
+            field TEXT NOT NULL,
+            signer TEXT NOT NULL,
+            signer_cert_sha256 TEXT NOT NULL,
+            signing_time TEXT,
+            trusted INTEGER NOT NULL,
+            version INTEGER NOT NULL,
+            executed_path TEXT NOT NULL,
+            executed_sha256 TEXT NOT NULL,
+            executed_size INTEGER NOT NULL,
+            source_name TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            UNIQUE (record_id, field)
+        )
+        """
+    )
+    db.execute("CREATE INDEX signatures_executed ON signatures(executed_sha256)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_records", _m0001_records),
     ("0002_events", _m0002_events),
     ("0003_audit", audit.migrate),
     ("0004_retention", _m0004_retention),
+    ("0005_signatures", _m0005_signatures),  # countersign
 ]
 
 
@@ -372,6 +421,78 @@ class Catalog:
 
     def has_case(self, case_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM records WHERE case_id = ? LIMIT 1", [case_id]).fetchone() is not None
+
+    # --- party signatures (countersign) -----------------------------------------------------
+
+    def signatures_for(self, record_id: str) -> list[dict[str, Any]]:
+        """The party signatures of a record, oldest first."""
+        rows = self.db.execute("SELECT * FROM signatures WHERE record_id = ? ORDER BY version, id", [record_id])
+        return [dict(r) for r in rows]
+
+    def executed_version(self, sha256: str) -> dict[str, Any] | None:
+        """The executed copy with this SHA-256 (record, version, path, when it was received), if any."""
+        row = self.db.execute(
+            "SELECT record_id, version, executed_path, executed_sha256, received_at FROM signatures "
+            "WHERE executed_sha256 = ? ORDER BY id LIMIT 1", [sha256],
+        ).fetchone()
+        return dict(row) if row else None
+
+    def executed_versions(self, record_id: str) -> list[dict[str, Any]]:
+        """Every executed copy of a record, oldest first: version, path, SHA-256, size, received_at."""
+        rows = self.db.execute(
+            "SELECT version, executed_path, executed_sha256, executed_size, min(received_at) AS received_at "
+            "FROM signatures WHERE record_id = ? GROUP BY version, executed_path, executed_sha256, executed_size "
+            "ORDER BY version", [record_id],
+        )
+        return [dict(r) for r in rows]
+
+    def preserved_versions(self, record_id: str) -> list[tuple[int, str]]:
+        """(size, SHA-256) of each earlier state of a record's sealed PDF that ``accord preserve`` replaced
+        by appending to it (from the ``preservation`` audit entries)."""
+        found = []
+        for (details,) in self.db.execute(
+                "SELECT details FROM audit WHERE record_id = ? AND action = 'preservation' ORDER BY seq", [record_id]):
+            value = json.loads(details)
+            if isinstance(value.get("old_size"), int) and isinstance(value.get("old_sha256"), str):
+                found.append((value["old_size"], value["old_sha256"]))
+        return found
+
+    def add_signatures(self, record_id: str, based_on: str | None, rows: list[SignatureRow], status: str,
+                       details: dict[str, Any], actor: str = "accord",
+                       replace: Callable[[], None] | None = None) -> None:
+        """Record a new executed copy in one transaction: its signature rows, the record's status and
+        ``executed_path``/``executed_sha256``, and a ``countersign`` audit entry. ``based_on`` is the
+        executed SHA-256 the copy was checked against (``None``: the sealed original); if the record
+        moved on meanwhile nothing is written. ``replace`` (the file's rename) runs inside, last."""
+        newest = rows[-1]
+        with self.transaction() as conn:
+            current = conn.execute("SELECT case_id, status, executed_sha256 FROM records WHERE record_id = ?",
+                                   [record_id]).fetchone()
+            if current is None:
+                raise CatalogError(f"Record {record_id} left the catalog while a signed copy was checked.")
+            if current["executed_sha256"] != based_on:
+                raise CatalogError(f"Record {record_id} received another signed copy meanwhile; nothing was written.")
+            try:
+                self._insert_signatures(conn, rows)
+            except sqlite3.IntegrityError as exc:
+                raise CatalogError(f"The signatures of record {record_id} could not be added: {exc}.") from None
+            # A record under retention review (or superseded meanwhile) keeps that status.
+            new_status = status if current["status"] in ("sealed", "partially-signed", "executed") else current["status"]
+            conn.execute("UPDATE records SET status = ?, executed_path = ?, executed_sha256 = ? WHERE record_id = ?",
+                         [new_status, newest.executed_path, newest.executed_sha256, record_id])
+            audit.append(conn, AuditEntry(actor, "countersign", "ok", record_id, current["case_id"], details=details))
+            if replace is not None:
+                replace()
+
+    @staticmethod
+    def _insert_signatures(conn: sqlite3.Connection, rows: list[SignatureRow]) -> None:
+        conn.executemany(
+            "INSERT INTO signatures (record_id, field, signer, signer_cert_sha256, signing_time, trusted, version, "
+            "executed_path, executed_sha256, executed_size, source_name, received_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [[r.record_id, r.field, r.signer, r.signer_cert_sha256, r.signing_time, int(r.trusted), r.version,
+              r.executed_path, r.executed_sha256, r.executed_size, r.source_name, r.received_at] for r in rows],
+        )
 
     # --- events ---------------------------------------------------------------------------
 

@@ -68,6 +68,10 @@ class SealSettings:
     extra_trust_roots: tuple[str, ...] = ()
     """PEM files of further roots to trust when verifying (for an institutional certificate)."""
 
+    party_trust_roots: tuple[str, ...] = ()
+    """PEM files of the roots that vouch for the parties' own signing certificates; a party-signed copy
+    whose signer chains to none of them is still taken in, its signature recorded as untrusted."""
+
     timestamp_url: str | None = None
     """An RFC 3161 time-stamp service; with it seals are made at PAdES B-T (B-LTA with ``revocation``)."""
 
@@ -262,6 +266,7 @@ seal:
   certificate: null           # institutional PKCS#12 file; null = the local office PKI in pki/
   passphrase_file: null
   extra_trust_roots: []
+  party_trust_roots: []       # roots of the parties' signing certificates; others are recorded as untrusted
   timestamp_url: null         # RFC 3161 service; with it seals are PAdES B-T
   digest: sha256
   revocation: false           # with timestamp_url: embed OCSP/CRLs (B-LT) and a document time-stamp (B-LTA)

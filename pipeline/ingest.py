@@ -30,7 +30,7 @@ from .errors import (
     IntakeError, PkiError, SealError,
 )
 from .events import CaseEvent, is_event_file, parse_events
-from .intake import CaseFile, parse_case, read_limited
+from .intake import CaseFile, is_signed_copy, parse_case, read_limited
 from .pki import office_signer
 from .seal import SealedPdf, Sealer, make_timestamper
 from .retention import load_retention
@@ -54,7 +54,7 @@ class Outcome:
     """What became of one input file."""
 
     source_name: str
-    status: str  # "recorded" | "duplicate" | "events" | "failed"
+    status: str  # "recorded" | "duplicate" | "events" | "signed" (countersign) | "failed"
     moved_to: Path
     record_id: str | None = None
     step: str | None = None
@@ -132,6 +132,10 @@ class Ingestor:
             reason = inbox.refusal(staged)
             if reason:
                 raise IntakeError(reason)
+            if is_signed_copy(staged.name):  # countersign: a party-signed copy of a sealed record
+                from .countersign import take_in
+
+                return take_in(self, staged, catalog or self.catalog)
             raw = read_limited(staged, self.config.intake.max_bytes)
             if is_event_file(staged.name, raw):
                 return self._record_events(staged, raw, catalog or self.catalog)

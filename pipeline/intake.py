@@ -23,6 +23,9 @@ from .templates import TemplateSpec, values_at
 YAML_SUFFIXES = (".yaml", ".yml")
 JSON_SUFFIXES = (".json",)
 CASE_SUFFIXES = YAML_SUFFIXES + JSON_SUFFIXES
+#: Party-signed copies of sealed records (routed to :mod:`pipeline.countersign`; never parsed as case files).
+SIGNED_COPY_SUFFIXES = (".pdf",)
+INPUT_SUFFIXES = CASE_SUFFIXES + SIGNED_COPY_SUFFIXES
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _MAX_PROBLEMS = 20
@@ -47,6 +50,11 @@ class CaseFile:
     def record_id(self) -> str:
         """Deterministic: the same bytes always give the same record id."""
         return f"{self.subject_id}-{self.sha256[:8]}"
+
+
+def is_signed_copy(name: str) -> bool:
+    """Whether an inbox file is a party-signed copy of a record (a PDF), not a case file."""
+    return Path(name).suffix.lower() in SIGNED_COPY_SUFFIXES
 
 
 def read_limited(path: Path, max_bytes: int) -> bytes:

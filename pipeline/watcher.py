@@ -116,7 +116,7 @@ class Watcher:
         self._start_workers()
         observer = self._start_observer()
         try:
-            for staged in inbox.staged(self.ws):
+            for staged in inbox.staged(self.ws, tidy=True):
                 log.info("resuming %s (claimed before the last stop)", staged.name)
                 self._dispatch(staged)
             self._rescan()
@@ -300,6 +300,9 @@ class Watcher:
         fault = next((w.fault for w in self._workers if w.fault), None)
         if fault:
             self._backoff = min(self._backoff * 2, _MAX_BACKOFF)
+            self._retry_at = time.monotonic() + self._backoff  # intake stays stopped until then
+            self.stats.fault = fault
+            log.error("still failing: %s Trying again in %.0f s.", fault, self._backoff)
             return
         if self.stats.fault:
             log.info("intake resumed after: %s", self.stats.fault)
