@@ -390,7 +390,12 @@ class Converter:
             reply = session.request({"in": str(src), "out": str(dst)}, self.settings.timeout)
             if not reply.get("ok"):
                 if reply.get("fatal"):
-                    raise _InstanceLost("LibreOffice stopped answering")
+                    # The bridge lost LibreOffice; say whether it died (it usually has, a moment ago).
+                    deadline = time.monotonic() + 1.0
+                    while not _has_exited(session.soffice) and time.monotonic() < deadline:
+                        time.sleep(_POLL_INTERVAL)
+                    raise _InstanceLost("LibreOffice exited" if _has_exited(session.soffice)
+                                        else "LibreOffice lost its connection")
                 raise ConversionError(
                     f"LibreOffice could not convert the document: {reply.get('error', 'unknown error')}"
                 )

@@ -377,7 +377,7 @@ def take_in(ingestor: "Ingestor", staged: Path, catalog: Catalog) -> "Outcome":
         raise CountersignError(f"Record {record_id} was superseded{' by ' + newer[0] if newer else ''}; "
                                "the parties should sign the newer version.")
     if record["status"] not in _SIGNABLE:
-        raise CountersignError(f"Record {record_id} is {record['status']} and takes no signatures.")
+        raise CountersignError(f"Record {record_id} has the status '{record['status']}' and takes no signatures.")
     if not record["signature_fields"]:
         raise CountersignError(f"Record {record_id} offers no signature fields for parties to sign.")
 
