@@ -125,7 +125,8 @@ def process(ws: Workspace, quiet: bool) -> None:
         click.echo(f"reconcile: {line}")
     click.echo(
         f"{summary.count('recorded')} recorded, {summary.count('duplicate')} already recorded, "
-        f"{summary.count('events')} event file(s), {summary.count('failed')} failed."
+        f"{summary.count('events')} event file(s), {summary.count('signed')} signed copie(s), "
+        f"{summary.count('failed')} failed."
     )
     if summary.stopped:
         raise click.ClickException(f"Stopped: {summary.stopped} The remaining files are untouched; run again when fixed.")
@@ -141,6 +142,8 @@ def _outcome_line(outcome: Any) -> str:
         return f"duplicate {outcome.source_name} (already {outcome.record_id})"
     if outcome.status == "events":
         return f"events    {outcome.source_name}: {outcome.reason}"
+    if outcome.status == "signed":
+        return f"signed    {outcome.source_name} -> {outcome.record_id}: {outcome.reason or ''}"
     return f"FAILED    {outcome.source_name}: {outcome.reason}"
 
 

@@ -326,7 +326,7 @@ def find_base(data: bytes, record: dict[str, Any], catalog: Catalog) -> tuple[_V
 
 # --- taking a copy in ------------------------------------------------------------------------------
 
-def party_roots(config: "Config") -> list:
+def party_roots(config: Config) -> list:
     """The certificates of ``seal.party_trust_roots`` (a root that cannot be read is a system fault)."""
     roots = []
     for entry in config.seal.party_trust_roots:
@@ -338,7 +338,7 @@ def party_roots(config: "Config") -> list:
     return roots
 
 
-def seal_roots(ws: "Workspace", config: "Config") -> list:
+def seal_roots(ws: Workspace, config: Config) -> list:
     from .retrieve import trust_roots
 
     roots = []
@@ -350,7 +350,7 @@ def seal_roots(ws: "Workspace", config: "Config") -> list:
     return roots
 
 
-def take_in(ingestor: "Ingestor", staged: Path, catalog: Catalog) -> "Outcome":
+def take_in(ingestor: Ingestor, staged: Path, catalog: Catalog) -> Outcome:
     """Check a staged signed copy and bring it into its record; a failure raises :class:`CountersignError`
     (the Ingestor's guard sends the file to the failed folder with the reason)."""
     from .ingest import Outcome

@@ -286,9 +286,12 @@ def _dispose(ws: Workspace, catalog: Catalog, policy: RetentionPolicy, item: dic
     bag_name = str(bag.relative_to(ws.root)) if bag else None  # before anything is removed
     folder = (ws.root / record["pdf_path"]).parent
     archive.remove_tree(folder)
-    for copy in copies.get(record["source_sha256"], []):
-        copy.unlink(missing_ok=True)
-        copy.with_name(copy.name + ".note.txt").unlink(missing_ok=True)
+    signed = [r[0] for r in conn.execute("SELECT DISTINCT executed_sha256 FROM signatures WHERE record_id = ?",
+                                         [record["record_id"]])]
+    for sha in [record["source_sha256"], *signed]:  # the inputs kept in processed/, signed copies too
+        for copy in copies.get(sha, []):
+            copy.unlink(missing_ok=True)
+            copy.with_name(copy.name + ".note.txt").unlink(missing_ok=True)
     result = "transferred" if bag else "destroyed"
     with catalog.transaction():
         rowid = conn.execute("SELECT rowid FROM records WHERE record_id = ?", [record["record_id"]]).fetchone()[0]

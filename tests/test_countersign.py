@@ -1,0 +1,357 @@
+"""Party-signed copies dropped into the inbox: checked, kept beside the sealed original, catalogued.
+
+Real parts throughout: the resolution agreement converted by LibreOffice and sealed by the
+office, parties' certificates made with ``cryptography``, signatures made with pyHanko,
+the executed copy checked again by pyHanko and by poppler's ``pdfsig``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import io
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields, signers
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+from pypdf import PdfReader, PdfWriter
+
+from pipeline import audit
+from pipeline.pki import load_certificates
+from pipeline.retrieve import verify_records
+
+from .conftest import make_office, pdfsig, record_of
+
+# --- the parties' PKI ------------------------------------------------------------------------------
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _certificate(subject: str, key, issuer: str, issuer_key, *, ca: bool) -> x509.Certificate:
+    now = dt.datetime.now(dt.timezone.utc)
+    builder = (
+        x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if ca:
+        builder = builder.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                                        critical=True)
+    else:
+        builder = builder.add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+                                        critical=True)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+def _signer(cert: x509.Certificate, key, chain: list[x509.Certificate]) -> signers.SimpleSigner:
+    return signers.SimpleSigner(
+        signing_cert=_asn1(cert),
+        signing_key=asn1_keys.PrivateKeyInfo.load(
+            key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption())),
+        cert_registry=SimpleCertificateStore.from_certs([_asn1(c) for c in chain]),
+    )
+
+
+@dataclasses.dataclass
+class Parties:
+    root_pem: Path
+    zoe: signers.SimpleSigner
+    daniel: signers.SimpleSigner
+    morgan: signers.SimpleSigner
+    stranger: signers.SimpleSigner
+    """Self-signed: chains to no configured root."""
+
+
+@pytest.fixture(scope="module")
+def parties(tmp_path_factory) -> Parties:
+    folder = tmp_path_factory.mktemp("party-pki")
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root = _certificate("Party Root CA", root_key, "Party Root CA", root_key, ca=True)
+    root_pem = folder / "party-root.pem"
+    root_pem.write_bytes(root.public_bytes(serialization.Encoding.PEM))
+
+    def party(cn: str) -> signers.SimpleSigner:
+        key = ec.generate_private_key(ec.SECP256R1())
+        return _signer(_certificate(cn, key, "Party Root CA", root_key, ca=False), key, [root])
+
+    stranger_key = ec.generate_private_key(ec.SECP256R1())
+    stranger = _certificate("Mallory Stranger", stranger_key, "Mallory Stranger", stranger_key, ca=False)
+    return Parties(root_pem, party("Zoë Núñez"), party("Daniel O'Brien"), party("Morgan Lee"),
+                   _signer(stranger, stranger_key, []))
+
+
+@pytest.fixture
+def signing_office(workspace, converter, examples, parties):
+    """A workspace trusting the parties' root, with the resolution agreement sealed (sig1, sig2, sigcoordinator)."""
+    config = workspace.load_config()
+    config = dataclasses.replace(config, seal=dataclasses.replace(config.seal, party_trust_roots=(str(parties.root_pem),)))
+    office = make_office(workspace, converter, config)
+    shutil.copy(examples / "resolution-agreement.yaml", workspace.inbox)
+    (outcome,) = office.process().outcomes
+    assert outcome.status == "recorded", outcome
+    yield office
+    office.ingestor.close()
+
+
+def _sign(pdf: bytes, field: str, signer: signers.Signer, new_field: fields.SigFieldSpec | None = None) -> bytes:
+    out = io.BytesIO()
+    signers.PdfSigner(signers.PdfSignatureMetadata(field_name=field, md_algorithm="sha256"), signer=signer,
+                      new_field_spec=new_field).sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), output=out)
+    return out.getvalue()
+
+
+def _record(office) -> dict:
+    return record_of(office, "resolution-agreement")
+
+
+def _sealed(office) -> bytes:
+    return (office.ws.root / _record(office)["pdf_path"]).read_bytes()
+
+
+def _drop_one(office, name: str, data: bytes):
+    office.drop(name, data)
+    (outcome,) = office.process().outcomes
+    return outcome
+
+
+def _folder(office) -> Path:
+    return (office.ws.root / _record(office)["pdf_path"]).parent
+
+
+def _countersign_entries(office) -> list[dict]:
+    rid = _record(office)["record_id"]
+    return [e for e in audit.entries(office.ingestor.catalog.db.conn, record_id=rid, limit=100, newest_first=False)
+            if e["action"] == "countersign"]
+
+
+def _assert_rejected(office, outcome, *phrases: str) -> None:
+    assert outcome.status == "failed", outcome
+    assert outcome.step == "countersign", outcome
+    for phrase in phrases:
+        assert phrase in outcome.reason, outcome.reason
+    reason_file = outcome.moved_to.with_name(outcome.moved_to.name + ".reason.txt")
+    assert outcome.reason in reason_file.read_text(encoding="utf-8")
+    record = _record(office)
+    assert record["status"] == "sealed" and record["executed_path"] is None
+    assert not list(_folder(office).glob("*.executed-*")), "nothing may be archived for a rejected copy"
+    assert not office.ingestor.catalog.signatures_for(record["record_id"])
+
+
+# --- the path that works ---------------------------------------------------------------------------
+
+def test_two_parties_sign_in_turn(signing_office, parties, nss_db):
+    """Copy 1 (sig1) makes the record partially signed; copy 2 (copy 1 + sig2 + sigcoordinator) executes it."""
+    office = signing_office
+    record = _record(office)
+    rid, original = record["record_id"], _sealed(office)
+    catalog = office.ingestor.catalog
+
+    copy1 = _sign(original, "sig1", parties.zoe)
+    first = _drop_one(office, "agreement-signed-zoe.pdf", copy1)
+    assert first.status == "signed", first
+    assert first.record_id == rid and first.moved_to.parent.parent == office.ws.processed
+    assert first.timings["countersign"] < 5, first.timings
+    record = _record(office)
+    assert record["status"] == "partially-signed"
+    executed1 = _folder(office) / f"{rid}.executed-1.pdf"
+    assert record["executed_path"] == str(executed1.relative_to(office.ws.root))
+    assert record["executed_sha256"] == hashlib.sha256(copy1).hexdigest()
+    assert executed1.read_bytes() == copy1
+
+    copy2 = _sign(_sign(copy1, "sig2", parties.daniel), "sigcoordinator", parties.morgan)
+    second = _drop_one(office, "agreement-signed-all.pdf", copy2)
+    assert second.status == "signed", second
+    record = _record(office)
+    assert record["status"] == "executed"
+    executed2 = _folder(office) / f"{rid}.executed-2.pdf"
+    assert record["executed_path"] == str(executed2.relative_to(office.ws.root))
+    assert record["executed_sha256"] == hashlib.sha256(copy2).hexdigest()
+
+    # The sealed original is kept, unchanged, and stays the record's archived PDF.
+    assert record["pdf_path"].endswith(f"{rid}.pdf")
+    assert _sealed(office) == original and hashlib.sha256(original).hexdigest() == record["sha256"]
+    for path in (executed1, executed2):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o440, path
+    assert not list(_folder(office).glob(".*")), "no temporary file is left in the record folder"
+
+    rows = catalog.signatures_for(rid)
+    assert [(r["field"], r["signer"], r["trusted"], r["version"]) for r in rows] == [
+        ("sig1", "Zoë Núñez", 1, 1), ("sig2", "Daniel O'Brien", 1, 2), ("sigcoordinator", "Morgan Lee", 1, 2)]
+    assert rows[0]["executed_sha256"] == hashlib.sha256(copy1).hexdigest()
+    assert {r["executed_sha256"] for r in rows[1:]} == {hashlib.sha256(copy2).hexdigest()}
+    assert rows[0]["signer_cert_sha256"] == parties.zoe.signing_cert.sha256.hex()
+    assert all(r["signing_time"] and r["received_at"] and r["executed_path"] for r in rows)
+
+    entries = _countersign_entries(office)
+    assert [e["details"]["fields"] for e in entries] == [["sig1"], ["sig2", "sigcoordinator"]]
+    assert entries[1]["details"]["signers"] == ["Daniel O'Brien", "Morgan Lee"]
+    assert entries[1]["details"]["trusted"] == [True, True]
+    assert entries[1]["details"]["sha256"] == hashlib.sha256(copy2).hexdigest()
+    assert audit.verify_chain(catalog.db.conn).first_broken is None
+
+    # The executed copy validates in pyHanko: every signature intact, the seal still allowing what followed.
+    reader = PdfFileReader(io.BytesIO(executed2.read_bytes()))
+    office_roots = load_certificates(office.root_cert)
+    party_roots = load_certificates(parties.root_pem)
+    by_field = {s.field_name: s for s in reader.embedded_regular_signatures}
+    assert set(by_field) == {"seal", "sig1", "sig2", "sigcoordinator"}
+    seal = validate_pdf_signature(by_field["seal"], ValidationContext(trust_roots=office_roots, allow_fetching=False))
+    assert seal.intact and seal.valid and seal.trusted and seal.docmdp_ok
+    assert seal.modification_level == ModificationLevel.FORM_FILLING
+    for name in ("sig1", "sig2", "sigcoordinator"):
+        status = validate_pdf_signature(by_field[name], ValidationContext(trust_roots=party_roots, allow_fetching=False))
+        assert status.intact and status.valid and status.trusted, (name, status.pretty_print_details())
+
+    # ... and in pdfsig (which exits 0 even on a digest mismatch, so its text is read).
+    report = pdfsig(executed2, nss_db)
+    assert report.count("Signature is Valid") == 4, report
+    assert "Digest Mismatch" not in report
+
+    # accord verify is unchanged: it checks the sealed original, which still verifies.
+    (verified,) = verify_records(office.ws, rid)
+    assert verified.ok, verified.problems
+
+
+# --- what is refused -------------------------------------------------------------------------------
+
+def test_changed_page_is_rejected(signing_office, parties):
+    """Text added to page 0 in an incremental update, then signed: the seal does not allow it."""
+    office = signing_office
+    writer = IncrementalPdfFileWriter(io.BytesIO(_sealed(office)))
+    stream = generic.StreamObject(stream_data=b"BT /F1 12 Tf 72 72 Td (All terms void) Tj ET")
+    writer.add_stream_to_page(0, writer.add_object(stream))
+    edited = io.BytesIO()
+    writer.write(edited)
+    outcome = _drop_one(office, "edited.pdf", _sign(edited.getvalue(), "sig1", parties.zoe))
+    _assert_rejected(office, outcome, "changed after the office seal", "OTHER")
+
+
+def test_copy_rebuilt_without_the_seal_is_rejected(signing_office, parties):
+    """The pages rebuilt by pypdf (metadata kept, seal gone) and signed afresh: not the sealed bytes."""
+    office = signing_office
+    source = PdfReader(io.BytesIO(_sealed(office)))
+    writer = PdfWriter()
+    for page in source.pages:
+        writer.add_page(page)
+    writer.add_metadata({"/Subject": source.metadata["/Subject"], "/Keywords": source.metadata["/Keywords"]})
+    rebuilt = io.BytesIO()
+    writer.write(rebuilt)
+    outcome = _drop_one(office, "rebuilt.pdf", _sign(rebuilt.getvalue(), "sig1", parties.zoe))
+    _assert_rejected(office, outcome, f"not a signed copy of record {_record(office)['record_id']}", "rebuilt")
+
+
+def test_signature_in_a_field_not_offered_is_rejected(signing_office, parties):
+    """A new invisible field passes pyHanko's analysis as form filling; Accord compares field names."""
+    office = signing_office
+    copy = _sign(_sealed(office), "extra", parties.zoe, new_field=fields.SigFieldSpec("extra"))
+    reader = PdfFileReader(io.BytesIO(copy))
+    seal = next(s for s in reader.embedded_regular_signatures if s.field_name == "seal")
+    status = validate_pdf_signature(seal, ValidationContext(trust_roots=load_certificates(office.root_cert)))
+    assert status.modification_level == ModificationLevel.FORM_FILLING  # why the field names are compared
+    outcome = _drop_one(office, "extra-field.pdf", copy)
+    _assert_rejected(office, outcome, "extra", "does not offer", "sig1, sig2, sigcoordinator")
+
+
+def test_pdf_naming_no_record_or_an_unknown_one_is_rejected(signing_office):
+    office = signing_office
+    for name, subject, phrase in (
+        ("no-record.pdf", None, "names no Accord record"),
+        ("unknown-record.pdf", "Accord record ADR-2099-0001-deadbeef", "matches no record"),
+    ):
+        writer = PdfWriter()
+        writer.add_blank_page(612, 792)
+        if subject:
+            writer.add_metadata({"/Subject": subject})
+        out = io.BytesIO()
+        writer.write(out)
+        outcome = _drop_one(office, name, out.getvalue())
+        _assert_rejected(office, outcome, phrase)
+    outcome = _drop_one(office, "not-a-pdf.pdf", b"template: resolution-agreement\n")
+    _assert_rejected(office, outcome, "not a PDF")
+    failures = office.ingestor.catalog.db.execute("SELECT step FROM failures").fetchall()
+    assert [f[0] for f in failures] == ["countersign"] * 3
+
+
+def test_copy_of_an_earlier_version_is_rejected(signing_office, parties):
+    """Once sig1 is in, a copy signed on the sealed original would drop it: sign the executed copy instead."""
+    office = signing_office
+    original = _sealed(office)
+    assert _drop_one(office, "zoe.pdf", _sign(original, "sig1", parties.zoe)).status == "signed"
+    outcome = _drop_one(office, "daniel-on-the-original.pdf", _sign(original, "sig2", parties.daniel))
+    assert outcome.status == "failed" and "earlier version" in outcome.reason, outcome
+    assert "executed-1.pdf" in outcome.reason
+    assert _record(office)["status"] == "partially-signed"
+    assert len(office.ingestor.catalog.signatures_for(_record(office)["record_id"])) == 1
+
+
+# --- trust and repeats -----------------------------------------------------------------------------
+
+def test_untrusted_signer_is_recorded_as_untrusted(signing_office, parties):
+    """A sound signature from a certificate no configured root vouches for: taken in, flagged."""
+    office = signing_office
+    outcome = _drop_one(office, "stranger.pdf", _sign(_sealed(office), "sig1", parties.stranger))
+    assert outcome.status == "signed", outcome
+    assert "NOT trusted" in outcome.reason
+    note = outcome.moved_to.with_name(outcome.moved_to.name + ".note.txt").read_text(encoding="utf-8")
+    assert "party_trust_roots" in note
+    record = _record(office)
+    assert record["status"] == "partially-signed"
+    (row,) = office.ingestor.catalog.signatures_for(record["record_id"])
+    assert (row["field"], row["signer"], row["trusted"]) == ("sig1", "Mallory Stranger", 0)
+    (entry,) = _countersign_entries(office)
+    assert entry["details"]["trusted"] == [False]
+
+
+def test_same_signed_copy_twice_is_a_duplicate(signing_office, parties):
+    office = signing_office
+    copy = _sign(_sealed(office), "sig1", parties.zoe)
+    assert _drop_one(office, "signed.pdf", copy).status == "signed"
+    again = _drop_one(office, "signed-again.pdf", copy)
+    assert again.status == "duplicate", again
+    assert again.record_id == _record(office)["record_id"]
+    assert again.moved_to.with_name(again.moved_to.name + ".note.txt").is_file()
+    assert [p.name for p in _folder(office).glob("*.executed-*")] == [f"{_record(office)['record_id']}.executed-1.pdf"]
+    assert len(office.ingestor.catalog.signatures_for(_record(office)["record_id"])) == 1
+    assert len(_countersign_entries(office)) == 1
+
+
+def test_sealed_original_dropped_back_is_rejected(signing_office):
+    office = signing_office
+    outcome = _drop_one(office, "unsigned.pdf", _sealed(office))
+    _assert_rejected(office, outcome, "carries no party signature")
+
+
+def test_signature_rows_go_with_their_record(signing_office, parties):
+    """Migration 0005's rows reference the record: deleting the row (as disposition does) removes them."""
+    office = signing_office
+    catalog = office.ingestor.catalog
+    assert "0005_signatures" in {r[0] for r in catalog.db.execute("SELECT name FROM schema_migrations")}
+    assert {"executed_path", "executed_sha256"} <= {r[1] for r in catalog.db.execute("PRAGMA table_info(records)")}
+    assert _drop_one(office, "zoe.pdf", _sign(_sealed(office), "sig1", parties.zoe)).status == "signed"
+    rid = _record(office)["record_id"]
+    with catalog.transaction() as conn:
+        conn.execute("DELETE FROM records WHERE record_id = ?", [rid])
+    assert catalog.signatures_for(rid) == []
