@@ -16,14 +16,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from docx import Document
-from docx.oxml import OxmlElement
-from docx.oxml.ns import qn
-from docx.shared import Pt
 from pypdf import PdfReader
 
 from . import archive
 from .errors import ArchiveError
+from .generated import add_seal_place, docx_bytes, new_document
 from .verify import check_signatures
 
 ANCHOR_DIR = "anchors"
@@ -40,10 +37,7 @@ class AnchorFile:
 
 def anchor_docx(head_seq: int, head_hash: str, entries: int, at: dt.datetime, office: str) -> bytes:
     """The anchor document: what is anchored, in words and in its metadata."""
-    doc = Document()
-    style = doc.styles["Normal"]
-    style.font.name = "Calibri"
-    style.font.size = Pt(11)
+    doc = new_document()
     doc.add_heading("Audit log anchor", level=1)
     doc.add_paragraph(
         f"{office} certifies that, at the time below, its Accord audit log held {entries} entries "
@@ -60,24 +54,13 @@ def anchor_docx(head_seq: int, head_hash: str, entries: int, at: dt.datetime, of
     ):
         cells = table.add_row().cells
         cells[0].text, cells[1].text = label, value
-    doc.add_paragraph()
-    doc.add_paragraph("Sealed by the office").runs[0].bold = True
-    place = doc.add_paragraph()
-    place.paragraph_format.space_after = Pt(60)
-    start, end = OxmlElement("w:bookmarkStart"), OxmlElement("w:bookmarkEnd")
-    start.set(qn("w:id"), "1")
-    start.set(qn("w:name"), "seal")
-    end.set(qn("w:id"), "1")
-    place._p.append(start)
-    place._p.append(end)
+    add_seal_place(doc)
     props = doc.core_properties
     props.title = f"Accord audit log anchor {head_seq}"
     props.subject = "Accord audit log anchor"
     props.keywords = f"audit-head-seq={head_seq}, audit-head-sha256={head_hash}"
     props.author = office
-    out = io.BytesIO()
-    doc.save(out)
-    return out.getvalue()
+    return docx_bytes(doc)
 
 
 def write_anchor(archive_root: Path, pdf: bytes, head_seq: int, head_hash: str, at: dt.datetime) -> AnchorFile:

@@ -15,6 +15,7 @@ import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .errors import ArchiveError
 
@@ -90,6 +91,29 @@ def write_record(archive: Path, record_id: str, year: int, pdf: bytes, source: b
         sha256=hashlib.sha256(pdf).hexdigest(),
         size=len(pdf),
     )
+
+
+def replace_in_archive(target: Path, data: bytes, commit: Callable[[Callable[[], None]], None]) -> None:
+    """Put ``data`` at ``target`` read-only and atomically: a temporary file in the same folder,
+    flushed and made read-only, renamed into place by the callable ``commit`` receives, so the
+    caller runs the rename inside its catalog transaction (last). A crash leaves the old file or
+    the new one, never half of either."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".tmp", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, FILE_MODE)
+
+        def rename() -> None:
+            os.replace(tmp, target)
+            fsync_dir(target.parent)
+
+        commit(rename)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def remove_tree(path: Path) -> None:

@@ -35,9 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +51,7 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from . import inbox
-from .archive import FILE_MODE, fsync_dir
+from .archive import replace_in_archive
 from .catalog import Catalog, SignatureRow, utc_now
 from .errors import ArchiveError, IntakeError, PkiError
 from .intake import SAFE_ID, read_limited
@@ -416,28 +414,10 @@ def take_in(ingestor: Ingestor, staged: Path, catalog: Catalog) -> Outcome:
 
 
 def write_executed(target: Path, data: bytes, commit) -> None:
-    """Write an executed copy read-only beside the sealed original, atomically: a temporary file in
-    the record folder, flushed, then renamed into place inside ``commit`` (which runs the rename in
-    the catalog transaction, last). A file already at ``target`` that the catalog does not know
-    (left by a crash between rename and commit) is replaced."""
+    """Write an executed copy read-only beside the sealed original, atomically, the rename run by
+    ``commit`` inside the catalog transaction (last). A file already at ``target`` that the catalog
+    does not know (left by a crash between rename and commit) is replaced."""
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".pdf.tmp", dir=target.parent)
+        replace_in_archive(target, data, commit)
     except OSError as exc:
         raise ArchiveError(f"The signed copy could not be written to the archive: {exc.strerror or exc}.") from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, FILE_MODE)
-
-        def replace() -> None:
-            os.replace(tmp, target)
-            fsync_dir(target.parent)
-
-        commit(replace)
-    except OSError as exc:
-        raise ArchiveError(f"The signed copy could not be written to the archive: {exc.strerror or exc}.") from None
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -18,7 +18,6 @@ import datetime as dt
 import hashlib
 import io
 import os
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -32,7 +31,7 @@ from pyhanko.sign.general import extract_certificate_info
 from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
 
 from . import audit
-from .archive import FILE_MODE, fsync_dir
+from .archive import replace_in_archive
 from .audit import AuditEntry
 from .catalog import Catalog
 from .config import Config
@@ -258,25 +257,9 @@ def _office_seal(reader: PdfFileReader) -> Any:
 # --- the archive and the catalog ---------------------------------------------------------------------
 
 def write_preserved(path: Path, new: bytes, commit) -> None:
-    """Replace the read-only archived PDF atomically: a temporary file in the same folder,
-    flushed, made read-only, then renamed over the old one inside ``commit`` (a callable
-    that runs the rename within the catalog transaction)."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".pdf.tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(new)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, FILE_MODE)
-
-        def replace() -> None:
-            os.replace(tmp, path)
-            fsync_dir(path.parent)
-
-        commit(replace)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Replace the read-only archived PDF atomically, the rename run by ``commit`` inside the
+    catalog transaction."""
+    replace_in_archive(path, new, commit)
 
 
 def record_preservation(catalog: Catalog, record: dict[str, Any], *, new_sha256: str, new_size: int, level: str,

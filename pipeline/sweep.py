@@ -16,22 +16,18 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from docx import Document
-from docx.oxml import OxmlElement
-from docx.oxml.ns import qn
-from docx.shared import Pt
 
 from . import archive, audit
 from .audit import AuditEntry
 from .catalog import Catalog, RecordRow, utc_now
 from .errors import AccordError
+from .generated import add_seal_place, docx_bytes, new_document
 from .holds import active_holds_sql
 from .retention import RetentionPolicy, due_for, trigger_dates
 from .workspace import Workspace
@@ -380,9 +376,7 @@ def _transfer_bag(ws: Workspace, catalog: Catalog, policy: RetentionPolicy, reco
 
 def certificate_docx(proposal_row: dict[str, Any], items: list[dict[str, Any]], results: dict[str, str],
                      approver: str, office: str, when: dt.datetime) -> bytes:
-    doc = Document()
-    doc.styles["Normal"].font.name = "Calibri"
-    doc.styles["Normal"].font.size = Pt(10)
+    doc = new_document(size=10)
     doc.add_heading("Certificate of disposition", level=1)
     doc.add_paragraph(
         f"{office} certifies that the records listed below were disposed of under its retention schedules, "
@@ -399,21 +393,11 @@ def certificate_docx(proposal_row: dict[str, Any], items: list[dict[str, Any]], 
         cells[3].text = item["sha256"]
         cells[4].text = f"{item['rule']} (due {item['due_date']})"
         cells[5].text = results.get(item["record_id"], "")
-    doc.add_paragraph()
-    doc.add_paragraph("Sealed by the office").runs[0].bold = True
-    place = doc.add_paragraph()
-    place.paragraph_format.space_after = Pt(60)
-    start, end = OxmlElement("w:bookmarkStart"), OxmlElement("w:bookmarkEnd")
-    start.set(qn("w:id"), "1")
-    start.set(qn("w:name"), "seal")
-    end.set(qn("w:id"), "1")
-    place._p.extend([start, end])
+    add_seal_place(doc)
     doc.core_properties.title = f"Certificate of disposition {proposal_row['id']}"
     doc.core_properties.subject = "Accord certificate of disposition"
     doc.core_properties.author = office
-    out = io.BytesIO()
-    doc.save(out)
-    return out.getvalue()
+    return docx_bytes(doc)
 
 
 def _certificate(ws: Workspace, catalog: Catalog, proposal_row: dict[str, Any], items: list[dict[str, Any]],
