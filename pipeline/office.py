@@ -211,9 +211,7 @@ class OfficeSession:
 
     def write_anchor(self, converter: Any, sealer: Any) -> anchor.AnchorFile:
         """Seal the log's head into an anchor document under ``archive/anchors/``."""
-        user = self.policy.user(self.actor.name)
-        if user is None:
-            raise AccessDenied(f"{self.actor.name} is not a user of this workspace.")
+        self._require("read-audit")
         return anchor_head(self.ws, self.catalog, converter, sealer, self.config.office.name, self.actor.name)
 
     def _audit(self, action: str, outcome: str, record: dict[str, Any] | None = None, purpose: str | None = None,

@@ -920,6 +920,13 @@ class TestAnchors:
         assert not (active_ws.archive / "anchors").exists() or not list((active_ws.archive / "anchors").rglob("*.pdf"))
 
 
+class TestAnchorRights:
+    def test_anchor_needs_read_audit(self, active_ws, converter):
+        """Only a user who may read the audit log may anchor it."""
+        with session(active_ws, "jchen") as s, pytest.raises(AccessDenied):
+            s.write_anchor(converter, make_sealer(active_ws, active_ws.load_config()))
+
+
 # --- 6. configuration changes ------------------------------------------------------------------
 
 
