@@ -100,6 +100,7 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--keep", type=Path, help="Keep (or reuse) the catalog at this path.")
+    parser.add_argument("--users", default="counsel1,coord1", help="Users to measure (comma-separated).")
     args = parser.parse_args()
     rng = random.Random(7)
     path = args.keep or Path(tempfile.mkdtemp(prefix="accord-bench-search-")) / "catalog.db"
@@ -127,7 +128,7 @@ def main() -> int:
         print(f"insert: {count / insert_seconds:,.0f} records/s ({insert_seconds:.0f} s in batches of {args.batch:,}, "
               "records + full-text index + audit entries)   (goal: above 5,000/s)")
     mix = queries(rng, count)
-    for user in ("counsel1", "coord1"):
+    for user in args.users.split(","):
         visible = search_filter(policy, Actor(user), "search")
         by_kind: dict[str, list[float]] = {}
         for kind, text in mix:

@@ -545,14 +545,14 @@ class Catalog:
 
     def search_page(self, query: SearchQuery, visible: tuple[str, list[Any]] = ("1", []),
                     count: bool = True) -> tuple[list[dict[str, Any]], int | None]:
-        """One page of results and the number of matches (capped at :data:`COUNT_CAP` + 1),
-        among the records in ``visible``.
+        """One page of results and the number of matches (text queries count up to
+        :data:`COUNT_CAP`), among the records in ``visible``.
 
         ``visible`` is an SQL condition on ``r`` (from :func:`pipeline.access.search_filter`):
         what the user may not see is neither listed nor counted. A text query that is an id
-        finds that case or record by its index; other text is ranked by bm25 among the newest
-        :data:`CANDIDATES` matches, so a name found in a fifth of a million records costs no
-        more than a rare one.
+        finds that case or record by its index; other text looks at no more than the newest
+        :data:`CANDIDATES` matches (ranked by bm25 when there are fewer), so a name found in a
+        fifth of a million records costs no more than a rare one.
         """
         where, params = [visible[0]], list(visible[1])
         for column, value in (("template", query.template), ("case_id", query.case_id),
@@ -636,8 +636,8 @@ class Catalog:
 
 
 #: Text queries are ranked among the newest this many matches (see :meth:`Catalog.search_page`).
-CANDIDATES = 2000
-#: Counts stop here ("2,000 or more"): text queries never look past the newest CANDIDATES matches.
+CANDIDATES = 500
+#: Counts stop here ("500 or more"): text queries never look past the newest CANDIDATES matches.
 COUNT_CAP = CANDIDATES
 _ID_QUERY = re.compile(r"(?=.*\d)(?=.*[-_.])[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
