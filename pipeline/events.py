@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from .errors import IntakeError
-from .intake import SAFE_ID, _load_json, _load_yaml
+from .intake import SAFE_ID, _load_json, _load_yaml, decode_text
 
 CSV_FIELDS = ("case_id", "event", "date", "note")
 #: Event names Accord knows, with the short forms coordinators write.
@@ -54,14 +54,7 @@ def is_event_file(name: str, raw: bytes) -> bool:
 
 def parse_events(raw: bytes, name: str, known_case: Callable[[str], bool]) -> list[CaseEvent]:
     """Every event of the file, or :class:`IntakeError` naming each bad row."""
-    if not raw.strip():
-        raise IntakeError("The event file is empty.")
-    if b"\x00" in raw:
-        raise IntakeError("The event file is not a text file (it contains binary data).")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise IntakeError(f"The event file is not UTF-8 text (an invalid byte at position {exc.start}).") from None
+    text = decode_text(raw, "event file")
     rows = _csv_rows(text) if name.lower().endswith(".csv") else _mapping_rows(text, name)
     events, problems = [], []
     for label, row in rows:

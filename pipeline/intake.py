@@ -77,16 +77,7 @@ def parse_case(raw: bytes, source_name: str, templates: dict[str, TemplateSpec],
         raise IntakeError(f"Accord reads .yaml, .yml and .json case files; this file ends in {suffix or 'nothing'}.")
     if len(raw) > max_bytes:
         raise IntakeError(f"The file is larger than the limit of {_size(max_bytes)}.")
-    if not raw.strip():
-        raise IntakeError("The file is empty.")
-    if b"\x00" in raw:
-        raise IntakeError("The file is not a text file (it contains binary data).")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise IntakeError(
-            f"The file is not UTF-8 text (an invalid byte at position {exc.start}); save it as UTF-8."
-        ) from None
+    text = decode_text(raw)
     data = _load_json(text) if suffix in JSON_SUFFIXES else _load_yaml(text)
     if not isinstance(data, dict):
         raise IntakeError("The file must hold a mapping of fields (like 'template: ...'), not a list or a single value.")
@@ -118,6 +109,20 @@ def parse_case(raw: bytes, source_name: str, templates: dict[str, TemplateSpec],
         record_date=dates[0] if dates and isinstance(dates[0], dt.date) else None,
         party_names=names,
     )
+
+
+def decode_text(raw: bytes, what: str = "file") -> str:
+    """The bytes of a text input as text: not empty, not binary, UTF-8 (a BOM is allowed)."""
+    if not raw.strip():
+        raise IntakeError(f"The {what} is empty.")
+    if b"\x00" in raw:
+        raise IntakeError(f"The {what} is not a text file (it contains binary data).")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise IntakeError(
+            f"The {what} is not UTF-8 text (an invalid byte at position {exc.start}); save it as UTF-8."
+        ) from None
 
 
 def _check_id(where: str, value: str) -> None:
