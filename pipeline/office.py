@@ -19,8 +19,8 @@ from .audit import AuditEntry, ChainReport
 from .catalog import Catalog, SearchQuery
 from .config import Config
 from .errors import AccordError, RecordNotFound
-from .retrieve import VerificationFailed, trust_roots
-from .verify import VerifyReport, verify_bytes, verify_file
+from .retrieve import VerificationFailed, trust_roots, verified_copy, verify_record
+from .verify import VerifyReport
 from .workspace import Workspace
 
 MAX_PURPOSE = 500
@@ -136,17 +136,11 @@ class OfficeSession:
         if len(purpose) > MAX_PURPOSE:
             raise AccordError(f"The purpose may be at most {MAX_PURPOSE} characters.")
         record = self._visible(record_id, "retrieve", purpose=purpose, audit_allowed=False)
-        path = self.ws.root / record["pdf_path"]
         try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            data = b""
-        report = verify_bytes(record_id, path, data, record["sha256"], record["signature_level"],
-                              trust_roots(self.ws, self.config)) if data else None
-        if report is None or not report.ok:
-            problems = report.problems if report else ["its archived PDF is missing"]
-            self._audit("retrieve", "refused", record, purpose, {"problems": problems})
-            raise VerificationFailed(f"Record {record_id} was not handed over: " + " ".join(problems))
+            data, report = verified_copy(self.ws, record, trust_roots(self.ws, self.config))
+        except VerificationFailed as exc:
+            self._audit("retrieve", "refused", record, purpose, {"problems": exc.problems})
+            raise
         self._audit("retrieve", "ok", record, purpose,
                     {"released": record["pdf_path"].rsplit("/", 1)[-1], "sha256": report.actual_sha256,
                      "size": len(data)})
@@ -158,9 +152,7 @@ class OfficeSession:
             records = [self._visible(record_id, "view")]
         else:
             records = list(self.catalog.all_records(search_filter(self.policy, self.actor, "view")))
-        return [verify_file(r["record_id"], self.ws.root / r["pdf_path"], r["sha256"], r["signature_level"], roots,
-                            retention_end=dt.date.fromisoformat(r["due_date"]) if r.get("due_date") else None)
-                for r in records]
+        return [verify_record(self.ws, r, roots) for r in records]
 
     def _visible(self, record_id: str, action: str, purpose: str | None = None,
                  audit_allowed: bool = True) -> dict[str, Any]:

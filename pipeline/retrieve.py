@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pathlib import Path
 
 from .catalog import Catalog
@@ -17,6 +19,10 @@ class VerificationFailed(AccordError):
 
     step = "verify"
 
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems or [])
+
 
 def trust_roots(ws: Workspace, config: Config) -> tuple[Path, ...]:
     """The roots a seal must chain to: the local office root (if any) and the configured ones."""
@@ -26,8 +32,28 @@ def trust_roots(ws: Workspace, config: Config) -> tuple[Path, ...]:
 
 
 def verify_record(ws: Workspace, record: dict, roots: tuple[Path, ...]) -> VerifyReport:
+    """Checksum and seal of a record's archived PDF, the long-term verdict judged at its retention end."""
+    end = dt.date.fromisoformat(record["due_date"]) if record.get("due_date") else None
     return verify_file(record["record_id"], ws.root / record["pdf_path"], record["sha256"],
-                       record["signature_level"], roots)
+                       record["signature_level"], roots, retention_end=end)
+
+
+def verified_copy(ws: Workspace, record: dict, roots: tuple[Path, ...]) -> tuple[bytes, VerifyReport]:
+    """The archived PDF's bytes and their report; :class:`VerificationFailed` unless both verify.
+
+    What is checked is what is handed over: the bytes are read once.
+    """
+    path = ws.root / record["pdf_path"]
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        problems = ["its archived PDF is missing."]
+        raise VerificationFailed(f"Record {record['record_id']} was not handed over: {problems[0]}", problems) from None
+    report = verify_bytes(record["record_id"], path, data, record["sha256"], record["signature_level"], roots)
+    if not report.ok:
+        problems = report.problems or ["its seal did not validate."]
+        raise VerificationFailed(f"Record {record['record_id']} was not handed over: " + " ".join(problems), problems)
+    return data, report
 
 
 def verify_records(ws: Workspace, record_id: str | None = None) -> list[VerifyReport]:
@@ -40,17 +66,6 @@ def verify_records(ws: Workspace, record_id: str | None = None) -> list[VerifyRe
 
 def retrieve(ws: Workspace, record_id: str) -> bytes:
     """The sealed PDF's bytes, only if checksum and seal verify."""
-    roots = trust_roots(ws, ws.load_config())
     with Catalog(ws.catalog) as catalog:
         record = catalog.get(record_id)
-    path = ws.root / record["pdf_path"]
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise VerificationFailed(f"Record {record_id} was not handed over: its archived PDF is missing.") from None
-    report = verify_bytes(record_id, path, data, record["sha256"], record["signature_level"], roots)
-    if not report.ok:
-        raise VerificationFailed(
-            f"Record {record_id} was not handed over: " + " ".join(report.problems or ["its seal did not validate."])
-        )
-    return data
+    return verified_copy(ws, record, trust_roots(ws, ws.load_config()))[0]
