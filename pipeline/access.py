@@ -299,3 +299,55 @@ def folder_owner(path: Path) -> str | None:
 
 def policy_for(ws_root: Path, policies: Path) -> AccessPolicy:
     return load_policy(policies / ACCESS_FILE, folder_owner(ws_root))
+
+
+def grant(path: Path, name: str, roles: tuple[str, ...], cases: tuple[str, ...] = (),
+          workspace_owner: str | None = None) -> bool:
+    """List ``name`` in ``access.yaml`` with ``roles`` (and ``cases``), keeping the file's comments.
+
+    Returns ``False`` when the user is already listed with those roles. A user listed with
+    other roles is not changed silently: the file is edited by hand for that. While the file
+    lists nobody, its folder's owner holds every role; the owner is written down first so that
+    listing someone else does not take those rights away.
+    """
+    text = path.read_text(encoding="utf-8") if path.exists() else "users: {}\n"
+    policy = load_policy(path, workspace_owner) if path.exists() else AccessPolicy(DEFAULT_ROLES, {}, ())
+    for role in roles:
+        if role not in policy.roles:
+            raise ConfigurationError(f"There is no role '{role}' in {path.name} (roles: {', '.join(policy.roles)}).")
+    existing = policy.users.get(name)
+    if existing is not None:
+        if set(roles) <= set(existing.roles) and set(cases) <= set(existing.cases):
+            return False
+        raise ConfigurationError(f"{name} is already listed in {path.name} with roles {', '.join(existing.roles)}; "
+                                 "edit the file to change them.")
+    for pattern in cases:
+        if not re.fullmatch(r"[A-Za-z0-9._*?-]{1,64}", pattern):
+            raise ConfigurationError(f"Case pattern {pattern!r} may use letters, digits, '.', '_', '-' and * ? only.")
+    entries = []
+    if not policy.users and workspace_owner and workspace_owner != name:
+        entries.append(_user_line(workspace_owner, policy.roles, ()))
+    entries.append(_user_line(name, roles, cases))
+    lines = text.splitlines()
+    at = next((i for i, line in enumerate(lines) if re.match(r"users:\s*(\{\s*\})?\s*(#.*)?$", line)), None)
+    if at is None:
+        raise ConfigurationError(f"{path.name} has no top-level 'users:' line to add {name} under; add them by hand.")
+    lines[at] = "users:"
+    new_text = "\n".join(lines[:at + 1] + ["  " + e for e in entries] + lines[at + 1:]) + "\n"
+    data = yaml.safe_load(new_text)
+    parse_policy(data or {}, None, path.name, workspace_owner)  # refuse to write a file that would not load
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(new_text, encoding="utf-8")
+    if path.exists():
+        os.chmod(tmp, path.stat().st_mode & 0o777)
+    os.replace(tmp, path)
+    return True
+
+
+def _user_line(name: str, roles: tuple[str, ...], cases: tuple[str, ...]) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}(@[A-Za-z0-9.-]{1,128})?", name):
+        raise ConfigurationError("A user name may use letters, digits, '.', '_', '-' (and one @domain).")
+    line = f"{name}: {{roles: [{', '.join(roles)}]"
+    if cases:
+        line += ", cases: [" + ", ".join(f'"{c}"' for c in cases) + "]"
+    return line + "}"

@@ -153,8 +153,12 @@ def verify_chain(conn: sqlite3.Connection) -> ChainReport:
 
 def entries(conn: sqlite3.Connection, *, actor: str | None = None, action: str | None = None,
             record_id: str | None = None, since: str | None = None, until: str | None = None,
-            limit: int = 100, newest_first: bool = True) -> Iterator[dict[str, Any]]:
+            limit: int = 100, newest_first: bool = True, before: int | None = None) -> Iterator[dict[str, Any]]:
+    """Entries matching the filters; ``before`` pages back from an entry's sequence number."""
     where, params = [], []
+    if before is not None:
+        where.append("seq < ?")
+        params.append(before)
     for column, value in (("actor", actor), ("action", action), ("record_id", record_id)):
         if value:
             where.append(f"{column} = ?")

@@ -865,6 +865,172 @@ def templates_check(ws: Workspace, as_json: bool) -> None:
         sys.exit(1)
 
 
+@cli.group()
+def user() -> None:
+    """Portal accounts: a name and an Argon2id-hashed password; roles come from access.yaml."""
+
+
+def _account_store(ws: Workspace) -> Any:
+    from .accounts import Accounts
+
+    return Accounts(ws.accounts, ws.load_config().portal)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _audit_account(ws: Workspace, action: str, name: str, details: dict[str, Any]) -> None:
+    from .access import current_actor
+    from .audit import AuditEntry
+    from .catalog import Catalog
+
+    with Catalog(ws.catalog) as catalog:
+        catalog.audit(AuditEntry(current_actor().name, action, "ok", details={"account": name, **details}))
+
+
+@user.command("add")
+@workspace_option
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, required=True, help="Role from access.yaml (repeat for several).")
+@click.option("--case", "cases", multiple=True, help="A case id or pattern (ADR-2026-*) that is this user's own.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+def user_add(ws: Workspace, name: str, roles: tuple[str, ...], cases: tuple[str, ...], password_stdin: bool) -> None:
+    """Create a portal account and list NAME in access.yaml with its roles.
+
+    \b
+    Example:
+        accord user add jchen --role counsel
+        accord user add mlee --role coordinator --case "ADR-2026-*"
+    """
+    from .access import ACCESS_FILE, folder_owner, grant
+    from .accounts import check_name, check_password
+
+    check_name(name)
+    password = _read_password(password_stdin)
+    check_password(password, name)
+    listed = grant(ws.policies / ACCESS_FILE, name, roles, cases, folder_owner(ws.root))
+    with _account_store(ws) as store:
+        store.add(name, password)
+    _audit_account(ws, "account-add", name, {"roles": list(roles), "cases": list(cases)})
+    click.echo(f"Account {name} created" + (f"; listed in {ACCESS_FILE} as {', '.join(roles)}." if listed
+                                             else f"; already listed in {ACCESS_FILE}."))
+
+
+@user.command("passwd")
+@workspace_option
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+def user_passwd(ws: Workspace, name: str, password_stdin: bool) -> None:
+    """Set a new password for NAME; the account's sessions end.
+
+    \b
+    Example:
+        accord user passwd jchen
+    """
+    with _account_store(ws) as store:
+        store.get(name)
+        store.set_password(name, _read_password(password_stdin))
+    _audit_account(ws, "account-password", name, {})
+    click.echo(f"Password of {name} changed; their sessions have ended.")
+
+
+@user.command("disable")
+@workspace_option
+@click.argument("name")
+def user_disable(ws: Workspace, name: str) -> None:
+    """Stop NAME from signing in; their sessions end at once.
+
+    \b
+    Example:
+        accord user disable jchen
+    """
+    with _account_store(ws) as store:
+        store.disable(name)
+    _audit_account(ws, "account-disable", name, {})
+    click.echo(f"Account {name} disabled.")
+
+
+@user.command("enable")
+@workspace_option
+@click.argument("name")
+def user_enable(ws: Workspace, name: str) -> None:
+    """Let a disabled account sign in again.
+
+    \b
+    Example:
+        accord user enable jchen
+    """
+    with _account_store(ws) as store:
+        store.enable(name)
+    _audit_account(ws, "account-enable", name, {})
+    click.echo(f"Account {name} enabled.")
+
+
+@user.command("list")
+@workspace_option
+@json_option
+def user_list(ws: Workspace, as_json: bool) -> None:
+    """Every portal account, with its roles from access.yaml.
+
+    \b
+    Example:
+        accord user list
+    """
+    from .access import policy_for
+
+    policy = policy_for(ws.root, ws.policies)
+    with _account_store(ws) as store:
+        accounts = store.listing()
+    rows = [{"name": a.name, "roles": list(policy.user(a.name).roles) if policy.user(a.name) else [],
+             "disabled": a.disabled is not None,
+             "created": dt.datetime.fromtimestamp(a.created, dt.timezone.utc).isoformat(timespec="seconds")}
+            for a in accounts]
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        click.echo("No portal accounts; add one with: accord user add NAME --role ROLE")
+    for r in rows:
+        click.echo(f"{r['name']:<20} {', '.join(r['roles']) or '(no role in access.yaml)':<40} "
+                   f"{'disabled' if r['disabled'] else 'active'}")
+
+
+@cli.command()
+@workspace_option
+@click.option("--host", default=None, help="Address to listen on (default: portal.host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default: portal.port, 8080).")
+@click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="Server processes (sessions and throttling are shared through the workspace).")
+def serve(ws: Workspace, host: str | None, port: int | None, workers: int) -> None:
+    """Run the web portal for counsel, the records officer and the auditor.
+
+    It listens on loopback by default: put a TLS reverse proxy in front of it (see README).
+
+    \b
+    Example:
+        accord serve --port 8080
+    """
+    import uvicorn
+
+    config = ws.load_config()
+    host = host or config.portal.host
+    port = port or config.portal.port
+    options = dict(host=host, port=port, proxy_headers=False, server_header=False, access_log=False,
+                   log_level="warning", timeout_graceful_shutdown=10)
+    logging.getLogger("accord").setLevel(min(logging.getLogger("accord").level, logging.INFO))
+    click.echo(f"Accord portal on http://{host}:{port}/ (workspace {ws.root}); Ctrl-C stops it.", err=True)
+    if workers > 1:
+        os.environ["ACCORD_HOME"] = str(ws.root)
+        uvicorn.run("pipeline.portal.app:app_from_environment", factory=True, workers=workers, **options)
+    else:
+        from .portal.app import create_app
+
+        uvicorn.run(create_app(ws, config), **options)
+
+
 def main() -> None:
     try:
         cli(prog_name="accord")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -116,12 +117,45 @@ class SealSettings:
 
 
 @dataclass(frozen=True)
+class PortalSettings:
+    host: str = "127.0.0.1"
+    """Address ``accord serve`` listens on: loopback, behind a reverse proxy that terminates TLS."""
+
+    port: int = 8080
+
+    idle_minutes: int = 30
+    """A signed-in session ends after this long without a request."""
+
+    absolute_hours: int = 12
+    """A session ends this long after sign-in, however busy."""
+
+    max_failures_per_account: int = 5
+    """Failed sign-ins for one account within ``lockout_minutes`` before it is locked for that long."""
+
+    max_failures_per_address: int = 20
+    """Failed sign-ins from one network address within ``lockout_minutes`` before it is refused for that long."""
+
+    lockout_minutes: int = 15
+
+    secure_cookies: bool = False
+    """Mark cookies Secure even on plain HTTP (they are always Secure when the request came over HTTPS)."""
+
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses of the reverse proxies whose ``X-Forwarded-*`` headers (and SSO user header) are believed."""
+
+    sso_header: str | None = None
+    """Header carrying the signed-in user from the institution's proxy (Shibboleth, mod_auth_openidc), e.g.
+    ``X-Remote-User``; accepted only from ``trusted_proxies``, the user mapped to roles by ``access.yaml``."""
+
+
+@dataclass(frozen=True)
 class Config:
     office: OfficeSettings = field(default_factory=OfficeSettings)
     intake: IntakeSettings = field(default_factory=IntakeSettings)
     converter: ConverterSettings = field(default_factory=ConverterSettings)
     watch: WatchSettings = field(default_factory=WatchSettings)
     seal: SealSettings = field(default_factory=SealSettings)
+    portal: PortalSettings = field(default_factory=PortalSettings)
 
     def assert_viable(self) -> None:
         """Cross-field checks, each failing with a full sentence."""
@@ -148,6 +182,23 @@ class Config:
         if self.seal.digest in {d.lower() for d in self.seal.weak_digests}:
             raise ConfigurationError(f"seal.digest {self.seal.digest} is listed in seal.weak_digests.")
         self._assert_token_viable()
+        self._assert_portal_viable()
+
+    def _assert_portal_viable(self) -> None:
+        portal = self.portal
+        if not 0 < portal.port < 65536:
+            raise ConfigurationError("portal.port must be between 1 and 65535.")
+        if portal.idle_minutes < 1 or portal.absolute_hours < 1 or portal.lockout_minutes < 1:
+            raise ConfigurationError("portal.idle_minutes, portal.absolute_hours and portal.lockout_minutes "
+                                     "must be at least 1.")
+        if portal.max_failures_per_account < 1 or portal.max_failures_per_address < 1:
+            raise ConfigurationError("portal.max_failures_per_account and portal.max_failures_per_address "
+                                     "must be at least 1.")
+        if portal.sso_header and not portal.trusted_proxies:
+            raise ConfigurationError("portal.sso_header is set but portal.trusted_proxies is empty: name the "
+                                     "reverse proxy's address, or anyone could claim to be anyone.")
+        if portal.sso_header and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", portal.sso_header):
+            raise ConfigurationError("portal.sso_header must be a header name (letters, digits and '-').")
 
     def _assert_token_viable(self) -> None:
         """The seal.pkcs11_* settings: all or nothing, one PIN source, not beside a PKCS#12 file."""
@@ -279,6 +330,17 @@ seal:
   # pkcs11_key_label: seal
   # pkcs11_cert_label: seal     # default: the key's label
   # pkcs11_pin_env: ACCORD_TOKEN_PIN   # or pkcs11_pin_file: a file readable by its owner only
+portal:                       # accord serve: the web portal
+  host: 127.0.0.1             # loopback; put a TLS reverse proxy in front (see README)
+  port: 8080
+  idle_minutes: 30            # a session ends after this long without a request
+  absolute_hours: 12          # and this long after sign-in
+  max_failures_per_account: 5 # failed sign-ins within lockout_minutes before the account is locked
+  max_failures_per_address: 20
+  lockout_minutes: 15
+  secure_cookies: false       # cookies are Secure anyway when the request came over HTTPS
+  trusted_proxies: []         # reverse proxy addresses whose X-Forwarded-* and SSO header are believed
+  sso_header: null            # e.g. X-Remote-User, set by Shibboleth or mod_auth_openidc on the proxy
 """
 
 

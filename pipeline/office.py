@@ -79,16 +79,21 @@ class OfficeSession:
     """What one person may do with a workspace's records."""
 
     def __init__(self, ws: Workspace, actor: Actor, *, config: Config | None = None,
-                 policy: AccessPolicy | None = None):
+                 policy: AccessPolicy | None = None, catalog: Catalog | None = None):
+        """``catalog``: an open catalog to borrow (the portal's, per thread); the caller then notes
+        configuration changes itself, once at its start, and closes it."""
         self.ws = ws
         self.actor = actor
         self.config = config or ws.load_config()
         self.policy = policy or policy_for(ws.root, ws.policies)
-        self.catalog = Catalog(ws.catalog)
-        note_config_change(ws, self.catalog, actor.name)
+        self._owns_catalog = catalog is None
+        self.catalog = catalog or Catalog(ws.catalog)
+        if self._owns_catalog:
+            note_config_change(ws, self.catalog, actor.name)
 
     def close(self) -> None:
-        self.catalog.close()
+        if self._owns_catalog:
+            self.catalog.close()
 
     def __enter__(self) -> "OfficeSession":
         return self

@@ -360,7 +360,7 @@ class Watcher:
 
     def write_status(self, running: bool = True) -> None:
         """A small JSON file for ``accord status`` (written atomically)."""
-        state = self.ws.root / ".accord"
+        state = self.ws.state
         state.mkdir(mode=0o700, exist_ok=True)
         data = {
             "pid": os.getpid(),
@@ -382,7 +382,7 @@ class Watcher:
 
 
 def read_status(ws: Workspace) -> dict | None:
-    path = ws.root / ".accord" / STATUS_FILE
+    path = ws.state / STATUS_FILE
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):

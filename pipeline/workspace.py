@@ -59,6 +59,15 @@ class Workspace:
     def pki(self) -> Path:
         return self.root / "pki"
 
+    @property
+    def state(self) -> Path:
+        """Private run-time state: the watcher's status, the portal's accounts and sessions."""
+        return self.root / ".accord"
+
+    @property
+    def accounts(self) -> Path:
+        return self.state / "accounts.db"
+
     def load_config(self) -> Config:
         return load_config(self.config_file)
 

@@ -13,7 +13,7 @@ packages=(
   fonts-crosextra-carlito fonts-crosextra-caladea fonts-liberation2 fonts-dejavu-core fonts-noto-core
 )
 if [ "$want_tests" = 1 ]; then
-  packages+=(poppler-utils libnss3-tools softhsm2 opensc qpdf)
+  packages+=(poppler-utils libnss3-tools softhsm2 opensc qpdf chromium)
 fi
 
 missing=()
