@@ -610,12 +610,14 @@ class Catalog:
             [match, *params],
         ).fetchall()
         if len(newest) < CANDIDATES and newest:
-            marks = ", ".join("?" * len(newest))
+            # A rowid range, not "rowid IN (...)": FTS5 evaluates an IN list one rowid at a time
+            # (113 ms for 322 candidates, against 2 ms for the range).
+            wanted = {r[0] for r in newest}
             scored = self.db.execute(
-                f"SELECT f.rowid, bm25(records_fts) FROM records_fts f WHERE records_fts MATCH ? "
-                f"AND f.rowid IN ({marks})", [match, *[r[0] for r in newest]],
+                "SELECT f.rowid, bm25(records_fts) FROM records_fts f WHERE records_fts MATCH ? "
+                "AND f.rowid >= ? AND f.rowid <= ?", [match, min(wanted), max(wanted)],
             ).fetchall()
-            order = [r[0] for r in sorted(scored, key=lambda c: (c[1], -c[0]))]
+            order = [r[0] for r in sorted((c for c in scored if c[0] in wanted), key=lambda c: (c[1], -c[0]))]
         else:
             order = [r[0] for r in newest]
         rowids = order[offset:offset + limit]

@@ -33,9 +33,18 @@ def trust_roots(ws: Workspace, config: Config) -> tuple[Path, ...]:
 
 def verify_record(ws: Workspace, record: dict, roots: tuple[Path, ...]) -> VerifyReport:
     """Checksum and seal of a record's archived PDF, the long-term verdict judged at its retention end."""
-    end = dt.date.fromisoformat(record["due_date"]) if record.get("due_date") else None
     return verify_file(record["record_id"], ws.root / record["pdf_path"], record["sha256"],
-                       record["signature_level"], roots, retention_end=end)
+                       record["signature_level"], roots, retention_end=retention_end(record))
+
+
+def verify_record_bytes(ws: Workspace, record: dict, data: bytes, roots: tuple[Path, ...]) -> VerifyReport:
+    """:func:`verify_record` of bytes already read from the record's archived PDF."""
+    return verify_bytes(record["record_id"], ws.root / record["pdf_path"], data, record["sha256"],
+                        record["signature_level"], roots, retention_end=retention_end(record))
+
+
+def retention_end(record: dict) -> dt.date | None:
+    return dt.date.fromisoformat(record["due_date"]) if record.get("due_date") else None
 
 
 def verified_copy(ws: Workspace, record: dict, roots: tuple[Path, ...]) -> tuple[bytes, VerifyReport]:

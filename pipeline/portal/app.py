@@ -7,7 +7,9 @@ so a record outside their rights answers 404 exactly like one that does not exis
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import logging
 import re
 import threading
@@ -37,7 +39,7 @@ from ..catalog import Catalog, SearchQuery
 from ..config import Config
 from ..errors import AccordError, RecordNotFound
 from ..office import OfficeSession, RetentionDesk, note_config_change
-from ..retrieve import VerificationFailed, trust_roots, verify_record
+from ..retrieve import VerificationFailed, trust_roots, verify_record, verify_record_bytes
 from ..templates import load_templates
 from ..verify import VerifyReport
 from ..workspace import Workspace
@@ -65,8 +67,9 @@ NOTICES = {
 
 
 class VerificationCache:
-    """Recent verdicts per archived file (same path, size, time and inode): a sealed file is read-only,
-    so the badge need not re-verify it on every page view. Downloads always verify afresh."""
+    """Recent seal verdicts by the content of the file. The checksum is computed afresh on every
+    page view (the bytes are read each time); only the signature validation, a function of those
+    bytes, is reused for a few minutes. Downloads always verify in full."""
 
     def __init__(self, capacity: int = 4096, ttl: float = VERIFY_TTL_SECONDS):
         self.capacity, self.ttl = capacity, ttl
@@ -74,26 +77,22 @@ class VerificationCache:
         self._lock = threading.Lock()
 
     def get(self, ws: Workspace, record: Mapping[str, Any], roots: tuple[Path, ...]) -> VerifyReport:
-        path = ws.root / record["pdf_path"]
         try:
-            st = path.stat()
-            key: tuple | None = (str(path), st.st_size, st.st_mtime_ns, st.st_ino, record["sha256"],
-                                 record.get("due_date"), record["record_id"])
+            data = (ws.root / record["pdf_path"]).read_bytes()
         except OSError:
-            key = None
+            return verify_record(ws, dict(record), roots)  # reports the file as missing
+        key = (hashlib.sha256(data).hexdigest(), record["sha256"], record["signature_level"], record.get("due_date"))
         now = time.monotonic()
-        if key is not None:
-            with self._lock:
-                hit = self._items.get(key)
-                if hit and now - hit[0] < self.ttl:
-                    self._items.move_to_end(key)
-                    return hit[1]
-        report = verify_record(ws, dict(record), roots)
-        if key is not None:
-            with self._lock:
-                self._items[key] = (now, report)
-                while len(self._items) > self.capacity:
-                    self._items.popitem(last=False)
+        with self._lock:
+            hit = self._items.get(key)
+            if hit and now - hit[0] < self.ttl:
+                self._items.move_to_end(key)
+                return dataclasses.replace(hit[1], record_id=record["record_id"])
+        report = verify_record_bytes(ws, dict(record), data, roots)
+        with self._lock:
+            self._items[key] = (now, report)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
         return report
 
 
