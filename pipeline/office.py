@@ -248,13 +248,16 @@ def anchor_head(ws: Workspace, catalog: Catalog, converter: Any, sealer: Any, of
 class RetentionDesk:
     """Holds, events, sweeps and dispositions for one person (rights checked, everything audited)."""
 
-    def __init__(self, session: OfficeSession):
+    def __init__(self, session: OfficeSession, record_classes: set[str] | None = None):
+        """``record_classes``: the templates' record classes, when the caller has them already
+        (reading the templates takes about 75 ms)."""
         from .retention import load_retention
         from .templates import load_templates
 
         self.session = session
-        classes = {t.record_class for t in load_templates(session.ws.templates).values()}
-        self.policy = load_retention(session.ws.policies, classes)
+        if record_classes is None:
+            record_classes = {t.record_class for t in load_templates(session.ws.templates).values()}
+        self.policy = load_retention(session.ws.policies, record_classes)
 
     @property
     def catalog(self) -> Catalog:

@@ -209,7 +209,7 @@ class Ctx:
 
     @property
     def desk(self) -> RetentionDesk:
-        return RetentionDesk(self.office)
+        return RetentionDesk(self.office, {t.record_class for t in self.portal.templates})
 
     def may(self, action: str, record: Mapping[str, Any] | None = None) -> bool:
         facts = RecordFacts.of(record) if record is not None else None
@@ -436,8 +436,8 @@ def download_form(ctx: Ctx) -> Response:
     record_id = ctx.request.path_params["record_id"]
     row = ctx.office.show(record_id)
     if not ctx.may("retrieve", row):
-        # Seeing the record does not give the right to take it; asked anyway, it is audited as denied.
-        ctx.office.retrieve(record_id, "(download form opened)")
+        return error_page(ctx.portal, 403, "Your role may see this record but not take a copy of it.",
+                          ctx.caller, ctx.may)
     return ctx.render("download.html", record=row, error=None)
 
 
@@ -530,7 +530,11 @@ def audit_page(ctx: Ctx) -> Response:
                                 before=int(before) if before.isdigit() else None)
     kept = {k: v for k, v in filters.items() if v}
     older = "/audit?" + urllib.parse.urlencode({**kept, "before": rows[-1]["seq"]}) if len(rows) == AUDIT_PAGE else None
-    return ctx.render("audit.html", rows=rows, filters=filters, older=older)
+    conn = ctx.office.catalog.db.conn
+    head = conn.execute("SELECT seq, hash, at FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    anchor = conn.execute("SELECT head_seq, at FROM anchors ORDER BY id DESC LIMIT 1").fetchone()
+    return ctx.render("audit.html", rows=rows, filters=filters, older=older,
+                      head=dict(head) if head else None, anchor=dict(anchor) if anchor else None)
 
 
 def audit_verify(ctx: Ctx) -> Response:
