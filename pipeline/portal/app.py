@@ -32,14 +32,28 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..access import ACTIONS, AccessDenied, AccessPolicy, Actor, RecordFacts, decide, policy_for
+from ..access import (
+    ACTIONS,
+    AccessDenied,
+    AccessPolicy,
+    Actor,
+    RecordFacts,
+    decide,
+    policy_for,
+)
 from ..accounts import Accounts, SignInRefused
 from ..audit import AuditEntry
 from ..catalog import Catalog, SearchQuery
 from ..config import Config
 from ..errors import AccordError, RecordNotFound
 from ..office import OfficeSession, RetentionDesk, note_config_change
-from ..retrieve import VerificationFailed, trust_roots, verify_record, verify_record_bytes
+from ..retrieve import (
+    VerificationFailed,
+    trust_roots,
+    verify_record,
+    verify_record_bytes,
+)
+from ..sweep import SweepError
 from ..templates import load_templates
 from ..verify import VerifyReport
 from ..workspace import Workspace
@@ -495,7 +509,7 @@ def proposal_page(ctx: Ctx) -> Response:
     proposal_id = _int(ctx.request.path_params["proposal_id"], "proposal")
     try:
         row, items = ctx.desk.proposal(proposal_id)
-    except AccordError:
+    except SweepError:
         raise RecordNotFound(f"No disposition proposal {proposal_id}.") from None
     return ctx.render("proposal.html", proposal=row, items=items)
 
