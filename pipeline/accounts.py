@@ -112,6 +112,11 @@ def check_password(password: str, name: str) -> None:
         raise AccountError("That password is too easy to guess; choose a longer phrase.")
 
 
+def _well_formed(token: str | None) -> bool:
+    """A token as :meth:`Accounts.start_session` makes them (URL-safe base64); anything else is no session."""
+    return bool(token) and re.fullmatch(r"[A-Za-z0-9_-]{16,128}", token) is not None
+
+
 def _sha(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
@@ -241,7 +246,7 @@ class Accounts:
 
     def session(self, token: str | None) -> Session | None:
         """The live session for a cookie value, its last-seen time renewed; ``None`` when ended or expired."""
-        if not token or len(token) > 128:
+        if not _well_formed(token):
             return None
         key = _sha(token)
         row = self.conn.execute(
@@ -263,5 +268,5 @@ class Accounts:
         return Session(token, account, via, csrf, created, last_seen)
 
     def end_session(self, token: str | None) -> None:
-        if token:
+        if _well_formed(token):
             self.conn.execute("DELETE FROM sessions WHERE token_sha256 = ?", [_sha(token)])

@@ -909,10 +909,12 @@ def user_add(ws: Workspace, name: str, roles: tuple[str, ...], cases: tuple[str,
     from .accounts import check_name, check_password
 
     check_name(name)
-    password = _read_password(password_stdin)
-    check_password(password, name)
-    listed = grant(ws.policies / ACCESS_FILE, name, roles, cases, folder_owner(ws.root))
     with _account_store(ws) as store:
+        if any(a.name == name for a in store.listing()):
+            raise click.ClickException(f"There is already an account {name}; nothing was changed.")
+        password = _read_password(password_stdin)
+        check_password(password, name)
+        listed = grant(ws.policies / ACCESS_FILE, name, roles, cases, folder_owner(ws.root))
         store.add(name, password)
     _audit_account(ws, "account-add", name, {"roles": list(roles), "cases": list(cases)})
     click.echo(f"Account {name} created" + (f"; listed in {ACCESS_FILE} as {', '.join(roles)}." if listed

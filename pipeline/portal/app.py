@@ -59,7 +59,7 @@ from ..verify import VerifyReport
 from ..workspace import Workspace
 from . import auth
 from .auth import SESSION_COOKIE, SIGNIN_COOKIE, Caller
-from .security import ProxyTrust, SecurityHeaders
+from .security import ProxyTrust, SecurityHeaders, add_security_headers
 
 log = logging.getLogger("accord.portal")
 
@@ -228,6 +228,13 @@ class Ctx:
     def may(self, action: str, record: Mapping[str, Any] | None = None) -> bool:
         facts = RecordFacts.of(record) if record is not None else None
         return bool(decide(self.portal.policy(), self.caller.actor, action, facts))
+
+    def path_id(self, name: str) -> str:
+        """A record or case id from the path; anything that cannot be an id is simply not found."""
+        value = self.request.path_params[name]
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,128}", value):
+            raise RecordNotFound("No such case." if name == "case_id" else "No such record.")
+        return value
 
     def param(self, name: str, limit: int = 200) -> str:
         value = self.request.query_params.get(name, "")
@@ -417,7 +424,7 @@ def search(ctx: Ctx) -> Response:
 
 
 def record(ctx: Ctx) -> Response:
-    record_id = ctx.request.path_params["record_id"]
+    record_id = ctx.path_id("record_id")
     row = ctx.office.show(record_id)
     report = ctx.portal.verifications.get(ctx.portal.ws, row, ctx.portal.roots)
     disclosures = ctx.office.disclosures(record_id) if ctx.may("read-audit") else None
@@ -447,7 +454,7 @@ def _versions(ctx: Ctx, row: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def download_form(ctx: Ctx) -> Response:
-    record_id = ctx.request.path_params["record_id"]
+    record_id = ctx.path_id("record_id")
     row = ctx.office.show(record_id)
     if not ctx.may("retrieve", row):
         return error_page(ctx.portal, 403, "Your role may see this record but not take a copy of it.",
@@ -456,7 +463,7 @@ def download_form(ctx: Ctx) -> Response:
 
 
 def download(ctx: Ctx) -> Response:
-    record_id = ctx.request.path_params["record_id"]
+    record_id = ctx.path_id("record_id")
     purpose = ctx.field("purpose")
     if not purpose:
         row = ctx.office.show(record_id)
@@ -464,6 +471,13 @@ def download(ctx: Ctx) -> Response:
                           error="State the purpose of the request (the legitimate interest).")
     try:
         retrieval = ctx.office.retrieve(record_id, purpose)
+    except RecordNotFound:
+        row = ctx.office.catalog.find(record_id)
+        if row is not None and ctx.may("view", row):
+            # Seen but not to be taken (the denial is in the audit log): say so, as the form does.
+            return error_page(ctx.portal, 403, "Your role may see this record but not take a copy of it.",
+                              ctx.caller, ctx.may)
+        raise
     except VerificationFailed as exc:
         return ctx.render("refused.html", 409, record_id=record_id, problems=exc.problems)
     name = re.sub(r"[^A-Za-z0-9._-]", "_", record_id) + ".pdf"
@@ -472,7 +486,7 @@ def download(ctx: Ctx) -> Response:
 
 
 def case(ctx: Ctx) -> Response:
-    case_id = ctx.request.path_params["case_id"]
+    case_id = ctx.path_id("case_id")
     timeline = ctx.desk.case(case_id)
     return ctx.render("case.html", case=timeline)
 
@@ -506,29 +520,36 @@ def proposals_page(ctx: Ctx) -> Response:
 
 
 def proposal_page(ctx: Ctx) -> Response:
-    proposal_id = _int(ctx.request.path_params["proposal_id"], "proposal")
-    try:
-        row, items = ctx.desk.proposal(proposal_id)
-    except SweepError:
-        raise RecordNotFound(f"No disposition proposal {proposal_id}.") from None
+    desk = ctx.desk
+    row, items = desk.proposal(_proposal(desk, ctx.request.path_params["proposal_id"]))
     return ctx.render("proposal.html", proposal=row, items=items)
 
 
+def _proposal(desk: RetentionDesk, raw_id: str) -> int:
+    """The proposal's id once the person's right to decide is checked (403) and the proposal exists (404)."""
+    proposal_id = _int(raw_id, "proposal")
+    try:
+        desk.proposal(proposal_id)
+    except SweepError:
+        raise RecordNotFound(f"No disposition proposal {proposal_id}.") from None
+    return proposal_id
+
+
 def approve(ctx: Ctx) -> Response:
-    proposal_id = _int(ctx.request.path_params["proposal_id"], "proposal")
     desk = ctx.desk
-    desk.proposal(proposal_id)
+    proposal_id = _proposal(desk, ctx.request.path_params["proposal_id"])
     converter, sealer = ctx.portal.tools()
     desk.approve(proposal_id, converter, sealer)
     return _redirect(f"/proposals/{proposal_id}", "approved")
 
 
 def reject(ctx: Ctx) -> Response:
-    proposal_id = _int(ctx.request.path_params["proposal_id"], "proposal")
+    desk = ctx.desk
+    proposal_id = _proposal(desk, ctx.request.path_params["proposal_id"])
     reason = ctx.field("reason")
     if not reason:
         raise AccordError("Say why the proposal is rejected.")
-    ctx.desk.reject(proposal_id, reason)
+    desk.reject(proposal_id, reason)
     return _redirect(f"/proposals/{proposal_id}", "rejected")
 
 
@@ -541,7 +562,7 @@ def audit_page(ctx: Ctx) -> Response:
     rows = ctx.office.audit_log(actor=filters["actor"] or None, action=filters["action"] or None,
                                 record_id=filters["record"] or None, since=filters["since"] or None,
                                 until=filters["until"] or None, limit=AUDIT_PAGE,
-                                before=int(before) if before.isdigit() else None)
+                                before=int(before) if re.fullmatch(r"[0-9]{1,12}", before) else None)
     kept = {k: v for k, v in filters.items() if v}
     older = "/audit?" + urllib.parse.urlencode({**kept, "before": rows[-1]["seq"]}) if len(rows) == AUDIT_PAGE else None
     conn = ctx.office.catalog.db.conn
@@ -590,7 +611,9 @@ def create_app(ws: Workspace, config: Config | None = None, *, accounts: Account
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.error("portal: %s failed: %s", request.url.path, type(exc).__name__)
-        return error_page(portal, 500, "The request could not be completed; it has been logged.")
+        response = error_page(portal, 500, "The request could not be completed; it has been logged.")
+        add_security_headers(response.headers)  # this answer is made outside SecurityHeaders
+        return response
 
     app = Starlette(
         routes=routes,

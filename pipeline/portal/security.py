@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("accord.portal")
@@ -70,6 +71,13 @@ class ProxyTrust:
                     https = proto.strip().lower() == "https"
             scope.setdefault("state", {})["origin"] = Origin(peer, address, https, trusted)
         await self.app(scope, receive, send)
+
+
+def add_security_headers(headers: MutableHeaders) -> None:
+    """The same headers on an answer made outside :class:`SecurityHeaders` (the last-resort error page)."""
+    for key, value in _HEADERS:
+        headers[key.decode()] = value.decode()
+    headers["cache-control"] = "no-store"
 
 
 class SecurityHeaders:

@@ -1,0 +1,940 @@
+"""The web portal over HTTP: who may reach what, CSRF, sessions, throttling, SSO, security headers,
+downloads, error pages and legal holds.
+
+Everything runs against copies of the shared ``sealed_office`` workspace (the two example files,
+sealed once per session): the portal under test is a real Starlette app driven through TestClient,
+with a fake clock wherever time matters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import re
+import shutil
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from markupsafe import escape
+from starlette.testclient import TestClient
+
+from pipeline import accounts as accounts_module
+from pipeline import audit, holds, sweep
+from pipeline.access import grant
+from pipeline.accounts import Accounts
+from pipeline.catalog import Catalog
+from pipeline.config import PortalSettings
+from pipeline.portal.app import create_app
+from pipeline.retention import load_retention
+from pipeline.retrieve import trust_roots, verify_record
+from pipeline.templates import load_templates
+from pipeline.workspace import Workspace
+
+PASSWORD = "correct horse battery staple"
+LOCAL = "127.0.0.1"
+PROXY = "10.0.0.5"
+NOT_PROXY = "10.0.0.9"
+SESSION = "accord_session"
+SIGNIN = "accord_signin"
+CASE = "ADR-2026-0142"
+
+#: Accounts listed in access.yaml: name -> (roles, own cases).
+USERS = {
+    "cora": (("coordinator",), ("ADR-1999-*",)),
+    "mlee": (("coordinator",), ("ADR-2026-*",)),
+    "jchen": (("counsel",), ()),
+    "pramam": (("director",), ()),
+    "records": (("records-officer",), ()),
+    "audit1": (("auditor",), ()),
+}
+#: An account that access.yaml does not list: deny by default.
+STRANGER = "nobody"
+
+ROLES = ("anon", "coord-other", "coord-own", "counsel", "director", "officer", "auditor", "stranger")
+ACCOUNT_OF = {"coord-other": "cora", "coord-own": "mlee", "counsel": "jchen", "director": "pramam",
+              "officer": "records", "auditor": "audit1", "stranger": STRANGER}
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: float = 1_900_000_000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, *, hours: float = 0, minutes: float = 0, seconds: float = 0) -> None:
+        self.now += hours * 3600 + minutes * 60 + seconds
+
+
+class NoConverter:
+    """Stands in for LibreOffice: no test here may convert anything."""
+
+    def convert(self, *args: Any) -> bytes:
+        raise AssertionError("no conversion is expected in the portal tests")
+
+
+def hidden(html: str, name: str) -> str:
+    match = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert match, f"no hidden {name} field in the page"
+    return match.group(1)
+
+
+def error_text(html: str) -> str:
+    match = re.search(r'<p class="error" role="alert"[^>]*>(.*?)</p>', html, re.DOTALL)
+    return match.group(1) if match else ""
+
+
+def set_cookies(response) -> dict[str, list[str]]:
+    """Each Set-Cookie by name, as its lower-cased attributes."""
+    cookies = {}
+    for header in response.headers.get_list("set-cookie"):
+        name = header.split("=", 1)[0].strip()
+        cookies[name] = [part.strip().lower() for part in header.split(";")[1:]]
+    return cookies
+
+
+def sign_in(client: TestClient, name: str, password: str = PASSWORD, next_: str = "/search", **kwargs):
+    """Sign in through the form: GET /signin for its token and cookie, then POST it."""
+    form = client.get("/signin", params={"next": next_})
+    assert form.status_code == 200
+    data = {"name": name, "password": password, "signin": hidden(form.text, "signin"), "next": next_}
+    return client.post("/signin", data=data, **kwargs)
+
+
+@dataclasses.dataclass
+class Site:
+    """One portal under test, over its own workspace copy."""
+
+    ws: Workspace
+    app: Any
+    accounts: Accounts
+    clock: Callable[[], float] | None
+
+    @property
+    def records(self) -> dict[str, dict]:
+        with Catalog(self.ws.catalog) as catalog:
+            return {r["template"]: r for r in catalog.all_records()}
+
+    @property
+    def ra(self) -> dict:
+        return self.records["resolution-agreement"]
+
+    @property
+    def mou(self) -> dict:
+        return self.records["mou"]
+
+    def client(self, address: str = LOCAL, **kwargs) -> TestClient:
+        return TestClient(self.app, client=(address, 50000), follow_redirects=False, **kwargs)
+
+    def signed_in(self, name: str, address: str = LOCAL) -> TestClient:
+        """A client holding a session made in the store directly (no Argon2 work)."""
+        session = self.accounts.start_session(name, address)
+        return self.client(address, cookies={SESSION: session.token})
+
+    def audit(self, **filters: Any) -> list[dict]:
+        with Catalog(self.ws.catalog) as catalog:
+            return list(audit.entries(catalog.db.conn, limit=10_000, **filters))
+
+    def disclosures(self, record_id: str) -> list[dict]:
+        with Catalog(self.ws.catalog) as catalog:
+            return audit.disclosures(catalog.db.conn, record_id)
+
+    def active_holds(self) -> list[holds.Hold]:
+        with Catalog(self.ws.catalog) as catalog:
+            return holds.listing(catalog)
+
+    def close(self) -> None:
+        self.app.state.portal.close()
+
+
+def open_site(ws: Workspace, clock: Callable[[], float] | None = None, **portal: Any) -> Site:
+    config = ws.load_config()
+    if portal:
+        config = dataclasses.replace(config, portal=PortalSettings(**portal))
+    accounts = Accounts(ws.accounts, config.portal, **({"clock": clock} if clock else {}))
+    app = create_app(ws, config, accounts=accounts, converter_factory=NoConverter)
+    return Site(ws, app, accounts, clock)
+
+
+def copy_workspace(source: Path, target: Path) -> Workspace:
+    shutil.copytree(source, target)
+    return Workspace(target)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def quick_hashing():
+    """Argon2id with small parameters: these tests are about HTTP, not the hash's cost
+    (the real profile is checked in test_accounts.py)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(accounts_module, "PasswordHasher",
+                      lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        yield
+
+
+@pytest.fixture(scope="module")
+def template_ws(sealed_office, tmp_path_factory, quick_hashing) -> Workspace:
+    """The sealed office with the portal's people listed in access.yaml and their accounts made.
+
+    Never served itself: every site works on a copy of it.
+    """
+    ws = copy_workspace(sealed_office.ws.root, tmp_path_factory.mktemp("portal-template") / "ws")
+    for name, (roles, cases) in USERS.items():
+        assert grant(ws.policies / "access.yaml", name, roles, cases, workspace_owner=None)
+    with Accounts(ws.accounts, PortalSettings()) as accounts:
+        for name in [*USERS, STRANGER]:
+            accounts.add(name, PASSWORD)
+    return ws
+
+
+@pytest.fixture
+def make_site(template_ws, tmp_path):
+    """``make_site(clock=None, **portal_settings)``: a portal over a fresh copy of the workspace."""
+    made: list[Site] = []
+
+    def make(clock: Callable[[], float] | None = None, **portal: Any) -> Site:
+        ws = copy_workspace(template_ws.root, tmp_path / f"ws{len(made)}")
+        made.append(open_site(ws, clock, **portal))
+        return made[-1]
+
+    yield make
+    for site in made:
+        site.close()
+
+
+@pytest.fixture
+def site(make_site) -> Site:
+    return make_site()
+
+
+# --- 1. who may reach what ------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class TableSite:
+    site: Site
+    ids: dict[str, str]
+    clients: dict[str, TestClient]
+    csrf: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def table(template_ws, tmp_path_factory) -> TableSite:
+    """A shared portal with one proposal awaiting a decision, one already rejected and one active hold;
+    every role signed in once through the sign-in form."""
+    ws = copy_workspace(template_ws.root, tmp_path_factory.mktemp("portal-table") / "ws")
+    classes = {t.record_class for t in load_templates(ws.templates).values()}
+    policy = load_retention(ws.policies, classes)
+    with Catalog(ws.catalog) as catalog:
+        decided = sweep.propose(catalog, policy, dt.date(2036, 1, 1), actor="records").proposal_id
+        sweep.reject(catalog, decided, actor="records", reason="Decided in the fixture")
+        pending = sweep.propose(catalog, policy, dt.date(2036, 1, 1), actor="records").proposal_id
+        assert decided and pending
+        hold = holds.place(catalog, name="Fixture hold", reason="Released by the table", author="records",
+                           case_id=CASE)
+    site = open_site(ws)
+    clients = {"anon": site.client()}
+    csrf = {"anon": ""}
+    for role, name in ACCOUNT_OF.items():
+        client = site.client()
+        assert sign_in(client, name).status_code == 303
+        clients[role] = client
+        csrf[role] = hidden(client.get("/search").text, "csrf")
+    ids = {"ra": site.ra["record_id"], "mou": site.mou["record_id"], "hold": str(hold.id),
+           "pending": str(pending), "decided": str(decided)}
+    yield TableSite(site, ids, clients, csrf)
+    site.close()
+
+
+# Route by route, the status each kind of caller gets. coord-other owns ADR-1999-* (not the example case),
+# coord-own owns ADR-2026-*; the MOU's case MOU-2026-007 is nobody's own. The stranger has an account but
+# is not listed in access.yaml. Every POST carries the caller's CSRF token.
+ACCESS_TABLE = [
+    # method  path                              anon coord-other coord-own counsel director officer auditor stranger
+    ("GET",  "/",                               303, 303, 303, 303, 303, 303, 303, 303),
+    ("GET",  "/signin",                         200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",  "/static/style.css",               200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",  "/search",                         303, 200, 200, 200, 200, 200, 200, 403),
+    ("GET",  "/search?q=Nunez",                 303, 200, 200, 200, 200, 200, 200, 403),
+    ("GET",  "/records/{ra}",                   303, 404, 200, 200, 200, 200, 200, 404),
+    ("GET",  "/records/{mou}",                  303, 404, 404, 200, 200, 200, 200, 404),
+    ("GET",  "/records/NO-SUCH-RECORD",         303, 404, 404, 404, 404, 404, 404, 404),
+    # may view but not retrieve: the form and the download say so (403); the record stays hidden from the others (404)
+    ("GET",  "/records/{ra}/download",          303, 404, 200, 200, 200, 403, 403, 404),
+    ("POST", "/records/{ra}/download",          403, 404, 200, 200, 200, 403, 403, 404),
+    ("POST", "/records/{mou}/download",         403, 404, 404, 200, 200, 403, 403, 404),
+    ("GET",  "/cases/ADR-2026-0142",            303, 404, 200, 200, 200, 200, 200, 404),
+    ("GET",  "/holds",                          303, 403, 403, 403, 403, 200, 403, 403),
+    ("POST", "/holds",                          403, 403, 403, 403, 403, 303, 403, 403),
+    ("POST", "/holds/{hold}/release",           403, 403, 403, 403, 403, 303, 403, 403),
+    ("GET",  "/holds/{hold}/release",           405, 405, 405, 405, 405, 405, 405, 405),
+    ("GET",  "/proposals",                      303, 403, 403, 403, 403, 200, 403, 403),
+    ("GET",  "/proposals/{pending}",            303, 403, 403, 403, 403, 200, 403, 403),
+    ("GET",  "/proposals/999999",               303, 403, 403, 403, 403, 404, 403, 403),
+    # approving an already rejected proposal: the officer is let through to the "not awaiting a decision" error
+    ("POST", "/proposals/{decided}/approve",    403, 403, 403, 403, 403, 400, 403, 403),
+    ("POST", "/proposals/{pending}/reject",     403, 403, 403, 403, 403, 303, 403, 403),
+    ("GET",  "/audit",                          303, 403, 403, 403, 403, 403, 200, 403),
+    ("GET",  "/audit?actor=pramam",             303, 403, 403, 403, 403, 403, 200, 403),
+    ("GET",  "/audit/verify",                   303, 403, 403, 403, 403, 403, 200, 403),
+    ("GET",  "/signout",                        405, 405, 405, 405, 405, 405, 405, 405),
+    ("POST", "/signout",                        403, 303, 303, 303, 303, 303, 303, 303),
+]
+
+#: The form each POST sends (besides its csrf).
+FORMS = {
+    "/records/{ra}/download": {"purpose": "Appeal review, case 2027-11"},
+    "/records/{mou}/download": {"purpose": "Renewal of the agreement"},
+    "/holds": {"name": "Table hold", "reason": "Litigation hold from counsel", "scope": "case", "value": CASE},
+    "/holds/{hold}/release": {"reason": "The matter settled"},
+    "/proposals/{pending}/reject": {"reason": "Keep these a while longer"},
+}
+
+CELLS = [(role, method, path, status)
+         for method, path, *statuses in ACCESS_TABLE
+         for role, status in zip(ROLES, statuses, strict=True)]
+
+
+@pytest.mark.parametrize("role, method, path, expected", CELLS,
+                         ids=[f"{m} {p} as {r}" for r, m, p, _ in CELLS])
+def test_access_table(table, role, method, path, expected):
+    url = path.format(**table.ids)
+    client, csrf = table.clients[role], table.csrf[role]
+    if path == "/signout" and method == "POST" and role != "anon":
+        # Signing out must not end the session the other rows use.
+        client = table.site.signed_in(ACCOUNT_OF[role])
+        csrf = hidden(client.get("/search").text, "csrf")
+    if method == "GET":
+        response = client.get(url)
+    else:
+        response = client.post(url, data={**FORMS.get(path, {}), "csrf": csrf})
+    assert response.status_code == expected, f"{role} {method} {url} -> {response.status_code}"
+    if role == "anon" and method == "GET" and expected == 303:
+        assert response.headers["location"].startswith("/signin?next=")
+    if expected in (403, 404):
+        for record in (table.site.ra, table.site.mou):
+            assert record["title"] not in response.text
+            assert "Núñez" not in response.text
+    if method == "POST" and path.endswith("/download") and expected == 200:
+        assert response.headers["content-type"] == "application/pdf"
+
+
+@pytest.mark.parametrize("role, template, method, suffix", [
+    ("coord-other", "resolution-agreement", "GET", ""),
+    ("coord-other", "mou", "GET", ""),
+    ("coord-own", "mou", "GET", ""),
+    ("stranger", "resolution-agreement", "GET", ""),
+    ("coord-other", "resolution-agreement", "GET", "/download"),
+    ("coord-own", "mou", "POST", "/download"),
+])
+def test_record_outside_rights_answers_like_unknown_record(table, role, template, method, suffix):
+    """Same status and, but for the id, the same page as a record that does not exist."""
+    record = table.site.records[template]
+    client = table.clients[role]
+    data = {"purpose": "Curiosity", "csrf": table.csrf[role]} if method == "POST" else None
+    outside = client.request(method, f"/records/{record['record_id']}{suffix}", data=data)
+    unknown = client.request(method, f"/records/NO-SUCH-RECORD-1{suffix}", data=data)
+    assert outside.status_code == unknown.status_code == 404
+    assert record["title"] not in outside.text
+    assert outside.text.replace(record["record_id"], "ID") == unknown.text.replace("NO-SUCH-RECORD-1", "ID")
+
+
+@pytest.mark.parametrize("role, template", [("officer", "resolution-agreement"), ("auditor", "mou")])
+def test_view_only_role_is_refused_a_copy_and_the_refusal_is_audited(table, role, template):
+    """A role that may see a record but not retrieve it gets 403 with a plain reason; nothing is released."""
+    record = table.site.records[template]
+    response = table.clients[role].post(f"/records/{record['record_id']}/download",
+                                        data={"purpose": "Curiosity", "csrf": table.csrf[role]})
+    assert response.status_code == 403 and "not take a copy" in response.text
+    assert response.headers["content-type"].startswith("text/html")
+    entry = table.site.audit(action="retrieve", record_id=record["record_id"])[0]
+    assert (entry["outcome"], entry["purpose"]) == ("denied", "Curiosity")
+
+
+def test_denied_view_is_audited(table):
+    client = table.clients["coord-other"]
+    ra = table.ids["ra"]
+    assert client.get(f"/records/{ra}").status_code == 404
+    entry = table.site.audit(actor="cora", action="view", record_id=ra)[0]
+    assert entry["outcome"] == "denied"
+    assert entry["details"]["via"] == "portal"
+
+
+@pytest.mark.parametrize("role, shown", [
+    ("coord-other", 0), ("coord-own", 1), ("counsel", 2), ("director", 2), ("officer", 2), ("auditor", 2),
+])
+def test_search_lists_only_records_within_rights(table, role, shown):
+    page = table.clients[role].get("/search").text
+    assert re.search(r'id="results-heading">(\d+) record', page).group(1) == str(shown)
+    assert page.count('<li>\n    <h3><a href="/records/') == shown
+    if shown < 2:
+        assert table.site.mou["title"] not in page
+
+
+# --- 2. CSRF ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", [None, "", "wrong-token"], ids=["missing", "empty", "wrong"])
+def test_hold_without_right_csrf_is_refused_and_places_nothing(site, token):
+    client = site.signed_in("records")
+    form = {"name": "CSRF hold", "reason": "Should not exist", "scope": "case", "value": CASE}
+    if token is not None:
+        form["csrf"] = token
+    response = client.post("/holds", data=form)
+    assert response.status_code == 403
+    assert site.active_holds() == []
+    assert site.audit(action="hold-place") == []
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token"], ids=["missing", "wrong"])
+def test_download_without_right_csrf_is_refused_and_logs_no_disclosure(site, token):
+    client = site.signed_in("pramam")
+    ra = site.ra["record_id"]
+    form = {"purpose": "Appeal review"} | ({"csrf": token} if token else {})
+    response = client.post(f"/records/{ra}/download", data=form)
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("text/html")
+    assert site.disclosures(ra) == []
+
+
+def test_csrf_of_another_session_is_refused(site):
+    mine, theirs = site.signed_in("records"), site.signed_in("records")
+    their_token = hidden(theirs.get("/holds").text, "csrf")
+    response = mine.post("/holds", data={"name": "H", "reason": "R", "scope": "case", "value": CASE,
+                                         "csrf": their_token})
+    assert response.status_code == 403
+    assert site.active_holds() == []
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://testserver.evil.example", "http://evil.example"])
+def test_post_from_another_site_is_refused_even_with_token(site, origin):
+    client = site.signed_in("records")
+    csrf = hidden(client.get("/holds").text, "csrf")
+    form = {"name": "Cross-site hold", "reason": "R", "scope": "case", "value": CASE, "csrf": csrf}
+    assert client.post("/holds", data=form, headers={"Origin": origin}).status_code == 403
+    assert site.active_holds() == []
+    # The same form from this site goes through.
+    assert client.post("/holds", data=form, headers={"Origin": "http://testserver"}).status_code == 303
+    assert [h.name for h in site.active_holds()] == ["Cross-site hold"]
+
+
+def test_origin_null_leaves_the_decision_to_the_token(site):
+    """Browsers send Origin: null under Referrer-Policy: no-referrer; the CSRF token decides then."""
+    client = site.signed_in("records")
+    form = {"name": "Null-origin hold", "reason": "R", "scope": "case", "value": CASE}
+    assert client.post("/holds", data={**form, "csrf": "wrong"}, headers={"Origin": "null"}).status_code == 403
+    assert site.active_holds() == []
+    csrf = hidden(client.get("/holds").text, "csrf")
+    assert client.post("/holds", data={**form, "csrf": csrf}, headers={"Origin": "null"}).status_code == 303
+
+
+def test_signin_needs_its_form_token(site):
+    client = site.client()
+    client.get("/signin")
+    response = client.post("/signin", data={"name": "pramam", "password": PASSWORD, "signin": "forged",
+                                             "next": "/search"})
+    assert response.status_code == 403
+    assert SESSION not in set_cookies(response)
+    assert site.audit(action="sign-in") == []
+
+
+def test_signin_from_another_site_is_refused(site):
+    client = site.client()
+    token = hidden(client.get("/signin").text, "signin")
+    response = client.post("/signin", data={"name": "pramam", "password": PASSWORD, "signin": token, "next": "/"},
+                           headers={"Origin": "https://evil.example"})
+    assert response.status_code == 403
+    assert SESSION not in set_cookies(response)
+
+
+# --- 3. sessions -----------------------------------------------------------------------------
+
+
+def test_signin_redirects_to_next_and_sets_session(site):
+    ra = site.ra["record_id"]
+    client = site.client()
+    response = sign_in(client, "pramam", next_=f"/records/{ra}")
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/records/{ra}"
+    assert SESSION in set_cookies(response)
+    assert client.get(f"/records/{ra}").status_code == 200
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example",
+                                    "javascript:alert(1)", "evil.example"])
+def test_signin_never_redirects_off_site(site, target):
+    response = sign_in(site.client(), "pramam", next_=target)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/search"
+
+
+def test_sign_out_ends_the_session(site):
+    client = site.client()
+    assert sign_in(client, "jchen").status_code == 303
+    token = client.cookies[SESSION]
+    csrf = hidden(client.get("/search").text, "csrf")
+    response = client.post("/signout", data={"csrf": csrf})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/signin?done=signed-out"
+    assert "max-age=0" in set_cookies(response)[SESSION]
+    stale = site.client(cookies={SESSION: token})
+    assert stale.get("/search").status_code == 303
+    assert stale.post("/signout", data={"csrf": csrf}).status_code == 403
+    assert site.accounts.session(token) is None
+
+
+def test_idle_session_ends(make_site):
+    clock = Clock()
+    site = make_site(clock, idle_minutes=30, absolute_hours=12)
+    client = site.client()
+    assert sign_in(client, "jchen").status_code == 303
+    clock.advance(minutes=29)
+    assert client.get("/search").status_code == 200
+    clock.advance(minutes=29)  # 58 minutes after sign-in, but only 29 idle
+    assert client.get("/search").status_code == 200
+    clock.advance(minutes=30, seconds=1)
+    response = client.get("/search")
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/signin?next=")
+
+
+def test_absolute_session_limit_ends_a_busy_session(make_site):
+    clock = Clock()
+    site = make_site(clock, idle_minutes=30, absolute_hours=1)
+    client = site.client()
+    assert sign_in(client, "jchen").status_code == 303
+    for _ in range(2):
+        clock.advance(minutes=25)
+        assert client.get("/search").status_code == 200
+    clock.advance(minutes=11)  # 61 minutes after sign-in, 11 idle
+    assert client.get("/search").status_code == 303
+
+
+def test_disabling_an_account_ends_its_session(site):
+    client = site.client()
+    assert sign_in(client, "jchen").status_code == 303
+    assert client.get("/search").status_code == 200
+    with Accounts(site.ws.accounts, PortalSettings()) as store:  # as `accord user disable` would
+        store.disable("jchen")
+    assert client.get("/search").status_code == 303
+    assert sign_in(site.client(), "jchen").status_code == 401
+
+
+def test_password_change_ends_every_session_of_the_account(site):
+    first, second, other = site.client(), site.client(), site.client()
+    for client, name in ((first, "jchen"), (second, "jchen"), (other, "pramam")):
+        assert sign_in(client, name).status_code == 303
+    with Accounts(site.ws.accounts, PortalSettings()) as store:  # as `accord user passwd` would
+        store.set_password("jchen", "a brand new passphrase")
+    assert first.get("/search").status_code == 303
+    assert second.get("/search").status_code == 303
+    assert other.get("/search").status_code == 200
+    assert sign_in(site.client(), "jchen").status_code == 401
+    assert sign_in(site.client(), "jchen", "a brand new passphrase").status_code == 303
+
+
+@pytest.mark.parametrize("cookie", [b"accord_session=\xc3\xa9t\xc3\xa9", b"accord_session=" + b"x" * 300,
+                                    b"accord_session=not-a-session"], ids=["non-ascii", "long", "unknown"])
+def test_malformed_session_cookie_is_treated_as_signed_out(site, cookie):
+    client = site.client(raise_server_exceptions=False)
+    response = client.get("/search", headers={b"cookie": cookie})
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/signin?next=")
+
+
+# --- 4. throttling ---------------------------------------------------------------------------
+
+
+def test_account_locked_after_max_failures_until_lockout_passes(make_site):
+    clock = Clock()
+    site = make_site(clock, max_failures_per_account=5, max_failures_per_address=20, lockout_minutes=15)
+    client = site.client("192.0.2.10")
+    for _ in range(5):
+        assert sign_in(client, "jchen", "not the password at all").status_code == 401
+    locked = sign_in(client, "jchen")
+    assert locked.status_code == 429
+    assert SESSION not in set_cookies(locked)
+    assert sign_in(site.client("192.0.2.11"), "jchen").status_code == 429  # the account, from anywhere
+    clock.advance(minutes=14)
+    assert sign_in(client, "jchen").status_code == 429
+    clock.advance(minutes=1, seconds=1)
+    assert sign_in(client, "jchen").status_code == 303
+
+
+def test_other_accounts_from_other_addresses_unaffected_by_a_lockout(make_site):
+    site = make_site(Clock(), max_failures_per_account=5, max_failures_per_address=20)
+    attacker = site.client("192.0.2.10")
+    for _ in range(5):
+        sign_in(attacker, "jchen", "not the password at all")
+    assert sign_in(attacker, "jchen").status_code == 429
+    assert sign_in(site.client("192.0.2.99"), "pramam").status_code == 303
+
+
+def test_address_locked_after_failures_across_names(make_site):
+    clock = Clock()
+    site = make_site(clock, max_failures_per_account=5, max_failures_per_address=4, lockout_minutes=15)
+    sprayer = site.client("192.0.2.20")
+    for name in ("jchen", "mlee", "records", "ghost"):  # one guess each: no account reaches its limit
+        assert sign_in(sprayer, name, "Winter2026!Winter").status_code == 401
+    assert sign_in(sprayer, "pramam").status_code == 429
+    assert sign_in(site.client("192.0.2.21"), "pramam").status_code == 303
+    assert sign_in(site.client("192.0.2.22"), "jchen").status_code == 303
+    clock.advance(minutes=15, seconds=1)
+    assert sign_in(sprayer, "pramam").status_code == 303
+
+
+def test_failed_signins_are_audited_without_the_password(make_site):
+    site = make_site(Clock(), max_failures_per_account=2, max_failures_per_address=20)
+    client = site.client("192.0.2.30")
+    for _ in range(2):
+        sign_in(client, "jchen", "hunter2hunter2hunter2")
+    sign_in(client, "jchen")
+    sign_in(client, "<b>not a name</b>", "hunter2hunter2hunter2")
+    entries = site.audit(action="sign-in", newest_first=False)
+    assert [(e["actor"], e["outcome"]) for e in entries] == [
+        ("jchen", "denied"), ("jchen", "denied"), ("jchen", "throttled"), ("(not a valid name)", "denied")]
+    assert {e["details"]["address"] for e in entries} == {"192.0.2.30"}
+    with sqlite3.connect(site.ws.catalog) as conn:
+        dump = "\n".join(conn.iterdump())
+    assert "hunter2hunter2hunter2" not in dump
+    assert PASSWORD not in dump
+
+
+# --- 5. single sign-on ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def sso_site(make_site) -> Site:
+    return make_site(sso_header="X-Remote-User", trusted_proxies=(PROXY,))
+
+
+def test_sso_header_from_trusted_proxy_signs_in(sso_site):
+    client = sso_site.client(PROXY)
+    response = client.get("/search", headers={"X-Remote-User": "pramam"})
+    assert response.status_code == 200
+    assert "Signed in as <strong>pramam</strong>" in response.text
+    assert SESSION in set_cookies(response)
+    entry = sso_site.audit(actor="pramam", action="search")[0]
+    assert entry["details"]["via"] == "sso"
+
+
+def test_sso_header_from_elsewhere_is_ignored(sso_site):
+    response = sso_site.client(NOT_PROXY).get("/search", headers={"X-Remote-User": "pramam"})
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/signin?next=")
+    assert sso_site.audit(actor="pramam") == []
+
+
+def test_sso_user_not_in_access_yaml_gets_nothing(sso_site):
+    client = sso_site.client(PROXY)
+    headers = {"X-Remote-User": "mallory"}
+    assert client.get("/search", headers=headers).status_code == 403
+    response = client.get(f"/records/{sso_site.ra['record_id']}", headers=headers)
+    assert response.status_code == 404
+    assert sso_site.ra["title"] not in response.text
+
+
+def test_sso_session_cookie_stops_working_without_the_header(sso_site):
+    client = sso_site.client(PROXY)
+    assert client.get("/search", headers={"X-Remote-User": "pramam"}).status_code == 200
+    token = client.cookies[SESSION]
+    assert client.get("/search").status_code == 303
+    assert sso_site.client(NOT_PROXY, cookies={SESSION: token}).get("/search").status_code == 303
+
+
+def test_sso_header_wins_over_a_session_of_another_person(sso_site):
+    client = sso_site.signed_in("jchen", PROXY)
+    response = client.get("/search", headers={"X-Remote-User": "pramam"})
+    assert response.status_code == 200
+    assert "Signed in as <strong>pramam</strong>" in response.text
+
+
+# --- 6. security headers ---------------------------------------------------------------------
+
+
+def assert_security_headers(response) -> None:
+    headers = response.headers
+    csp = headers["content-security-policy"]
+    directives = {d.split()[0]: d.split()[1:] for d in csp.split(";") if d.strip()}
+    assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
+    assert directives.get("script-src", directives.get("default-src")) == ["'none'"]
+    assert directives["frame-ancestors"] == ["'none'"]
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert "server" not in headers
+
+
+@pytest.mark.parametrize("role, method, path", [
+    ("anon", "GET", "/signin"),
+    ("anon", "GET", "/search"),
+    ("director", "GET", "/search?q=agreement"),
+    ("director", "GET", "/records/{ra}"),
+    ("director", "GET", "/records/{ra}/download"),
+    ("director", "POST", "/records/{ra}/download"),
+    ("director", "GET", "/cases/ADR-2026-0142"),
+    ("director", "GET", "/records/NO-SUCH-RECORD"),
+    ("director", "GET", "/no/such/page"),
+    ("director", "PUT", "/search"),
+    ("auditor", "GET", "/audit"),
+])
+def test_security_headers_and_no_store(table, role, method, path):
+    url = path.format(**table.ids)
+    client = table.clients[role]
+    data = {"purpose": "Header check", "csrf": table.csrf[role]} if method == "POST" else None
+    response = client.request(method, url, data=data)
+    assert_security_headers(response)
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_download_carries_security_headers_and_no_store(table):
+    ra = table.ids["ra"]
+    response = table.clients["director"].post(f"/records/{ra}/download",
+                                               data={"purpose": "Header check", "csrf": table.csrf["director"]})
+    assert response.status_code == 200
+    assert_security_headers(response)
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_cookies_are_httponly_and_samesite_lax(site):
+    client = site.client()
+    form = client.get("/signin")
+    signin_cookie = set_cookies(form)[SIGNIN]
+    response = client.post("/signin", data={"name": "jchen", "password": PASSWORD,
+                                             "signin": hidden(form.text, "signin"), "next": "/search"})
+    session_cookie = set_cookies(response)[SESSION]
+    for attributes in (signin_cookie, session_cookie):
+        assert "httponly" in attributes
+        assert "samesite=lax" in attributes
+        assert "secure" not in attributes  # plain HTTP from a browser, no proxy: not Secure
+
+
+def test_cookies_secure_when_trusted_proxy_says_https(make_site):
+    site = make_site(trusted_proxies=(PROXY,))
+    https = {"X-Forwarded-Proto": "https"}
+    client = site.client(PROXY)
+    form = client.get("/signin", headers=https)
+    assert "secure" in set_cookies(form)[SIGNIN]
+    assert form.headers["strict-transport-security"].startswith("max-age=")
+    token = hidden(form.text, "signin")
+    fresh = site.client(PROXY)  # the Secure sign-in cookie is sent back by hand over the test's plain HTTP
+    response = fresh.post("/signin", data={"name": "jchen", "password": PASSWORD, "signin": token, "next": "/"},
+                          headers={**https, "cookie": f"{SIGNIN}={token}"})
+    assert response.status_code == 303
+    attributes = set_cookies(response)[SESSION]
+    assert "secure" in attributes and "httponly" in attributes and "samesite=lax" in attributes
+
+
+def test_forwarded_proto_from_an_untrusted_peer_is_ignored(make_site):
+    site = make_site(trusted_proxies=(PROXY,))
+    response = site.client(NOT_PROXY).get("/signin", headers={"X-Forwarded-Proto": "https"})
+    assert "secure" not in set_cookies(response)[SIGNIN]
+    assert "strict-transport-security" not in response.headers
+
+
+INLINE = [
+    re.compile(r"<script", re.IGNORECASE),
+    re.compile(r"<[^>]*\sstyle\s*=", re.IGNORECASE),
+    re.compile(r"<[^>]*\son[a-z]+\s*=", re.IGNORECASE),
+    re.compile(r"javascript:", re.IGNORECASE),
+]
+
+
+@pytest.mark.parametrize("role, path", [
+    ("anon", "/signin"),
+    ("director", "/search"),
+    ("director", "/search?q=Nunez"),
+    ("director", "/records/{ra}"),
+    ("director", "/records/{mou}"),
+    ("director", "/records/{ra}/download"),
+    ("director", "/cases/ADR-2026-0142"),
+    ("director", "/records/NO-SUCH-RECORD"),
+    ("director", "/search?from=2026-13-45"),
+    ("officer", "/holds"),
+    ("officer", "/holds?all=1"),
+    ("officer", "/proposals"),
+    ("officer", "/proposals/{pending}"),
+    ("auditor", "/audit"),
+    ("auditor", "/audit/verify"),
+    ("auditor", "/records/{ra}"),
+    ("auditor", "/cases/ADR-2026-0142"),
+])
+def test_no_inline_script_or_style(table, role, path):
+    page = table.clients[role].get(path.format(**table.ids))
+    assert page.headers["content-type"].startswith("text/html")
+    for pattern in INLINE:
+        assert not pattern.search(page.text), f"{pattern.pattern} in {path}"
+
+
+# --- 7. downloads ----------------------------------------------------------------------------
+
+
+def download(client: TestClient, record_id: str, purpose: str):
+    csrf = hidden(client.get(f"/records/{record_id}/download").text, "csrf")
+    return client.post(f"/records/{record_id}/download", data={"purpose": purpose, "csrf": csrf})
+
+
+def test_download_hands_over_the_archived_bytes(site):
+    ra = site.ra
+    response = download(site.signed_in("pramam"), ra["record_id"], "Appeal review, case 2027-11")
+    assert response.status_code == 200
+    assert response.content == (site.ws.root / ra["pdf_path"]).read_bytes()
+    assert hashlib.sha256(response.content).hexdigest() == ra["sha256"]
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.headers["content-disposition"] == f'attachment; filename="{ra["record_id"]}.pdf"'
+
+
+@pytest.mark.parametrize("purpose", ["", "   \n\t "], ids=["empty", "blank"])
+def test_download_needs_a_purpose(site, purpose):
+    ra = site.ra["record_id"]
+    response = download(site.signed_in("pramam"), ra, purpose)
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/html")
+    assert "State the purpose" in response.text
+    assert not response.content.startswith(b"%PDF")
+    assert [d for d in site.disclosures(ra) if d["action"] == "retrieve"] == []
+
+
+def test_disclosure_and_its_purpose_shown_to_readers_of_the_audit(site):
+    ra = site.ra["record_id"]
+    purpose = "Appeal review <case 2027-11> & Núñez"
+    assert download(site.signed_in("pramam"), ra, purpose).status_code == 200
+    retrieved = [d for d in site.disclosures(ra) if d["action"] == "retrieve"]
+    assert [(d["actor"], d["outcome"], d["purpose"]) for d in retrieved] == [("pramam", "ok", purpose)]
+    assert retrieved[0]["details"]["released"] == Path(site.ra["pdf_path"]).name
+
+    auditor_page = site.signed_in("audit1").get(f"/records/{ra}").text
+    assert "Record of disclosures" in auditor_page
+    assert str(escape(purpose)) in auditor_page
+    # The director may retrieve but not read the audit: no record of disclosures on their page.
+    director_page = site.signed_in("pramam").get(f"/records/{ra}").text
+    assert "Record of disclosures" not in director_page
+    assert str(escape(purpose)) not in director_page
+
+
+def test_altered_pdf_is_refused_with_the_reason_and_audited(site):
+    ra = site.ra
+    pdf = site.ws.root / ra["pdf_path"]
+    pdf.chmod(0o644)
+    data = bytearray(pdf.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    pdf.write_bytes(bytes(data))
+    problems = verify_record(site.ws, ra, trust_roots(site.ws, site.ws.load_config())).problems
+    assert problems
+
+    response = download(site.signed_in("pramam"), ra["record_id"], "Appeal review")
+    assert response.status_code == 409
+    assert response.headers["content-type"].startswith("text/html")
+    assert not response.content.startswith(b"%PDF")
+    assert "failed verification" in response.text
+    for problem in problems:
+        assert str(escape(problem)) in response.text
+    entry = site.audit(action="retrieve", record_id=ra["record_id"])[0]
+    assert (entry["actor"], entry["outcome"], entry["purpose"]) == ("pramam", "refused", "Appeal review")
+    assert entry["details"]["problems"] == problems
+    assert "Failed verification" in site.signed_in("pramam").get(f"/records/{ra['record_id']}").text
+
+
+# --- 8. errors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role, path, status, message", [
+    ("pramam", "/records/%00", 404, "No such record"),
+    ("pramam", "/records/" + "A" * 3000, 404, "No such record"),
+    ("pramam", "/records/%3Cscript%3Ealert(1)%3C%5Cscript%3E", 404, "No such record"),
+    ("pramam", "/cases/%00", 404, "No such case"),
+    ("pramam", "/search?from=2026-13-45", 400, "Dates are written YYYY-MM-DD"),
+    ("pramam", "/search?to=2026-02-30", 400, "Dates are written YYYY-MM-DD"),
+    ("pramam", "/static/..%2Fapp.py", 404, ""),
+    ("records", "/proposals/abc", 404, "No proposal"),
+    ("records", "/proposals/999999", 404, "No disposition proposal"),
+    ("audit1", "/audit?before=99999999999999999999", None, ""),
+    ("audit1", "/audit?before=%C2%B2", None, ""),
+])
+def test_errors_show_a_plain_message_and_no_stack_trace(site, role, path, status, message):
+    response = site.signed_in(role).get(path)
+    if status is None:  # a bad paging number: ignored or refused, but never a server error
+        assert response.status_code in (200, 400), response.status_code
+    else:
+        assert response.status_code == status
+    for leak in ("Traceback", 'File "', "pipeline/", "Error:", "sqlite", "def create_app"):
+        assert leak not in response.text
+    assert message in error_text(response.text)
+    assert "<script>" not in response.text
+
+
+@pytest.mark.parametrize("query, raw", [
+    ("<script>alert(1)</script>", "<script>alert(1)</script>"),
+    ('"><img src=x onerror=alert(1)>', "<img src=x"),
+])
+def test_hostile_search_words_are_escaped(table, query, raw):
+    response = table.clients["director"].get("/search", params={"q": query})
+    assert response.status_code == 200
+    assert raw not in response.text
+    assert f'value="{escape(query)}"' in response.text
+
+
+def test_hostile_audit_filter_is_escaped(table):
+    response = table.clients["auditor"].get("/audit", params={"actor": "<script>x</script>"})
+    assert response.status_code == 200
+    assert "<script>" not in response.text
+    assert "&lt;script&gt;x&lt;/script&gt;" in response.text
+
+
+def test_hostile_next_is_escaped_on_the_signin_page(site):
+    response = site.client().get("/signin", params={"next": '/"><script>alert(1)</script>'})
+    assert "<script>" not in response.text
+    assert "&lt;script&gt;" in response.text
+
+
+# --- 9. legal holds --------------------------------------------------------------------------
+
+
+def test_hold_placed_shown_and_released_through_the_portal(site):
+    officer = site.signed_in("records")
+    ra = site.ra["record_id"]
+    csrf = hidden(officer.get("/holds").text, "csrf")
+    placed = officer.post("/holds", data={"name": "Doe v. Institute <2026>", "reason": "Litigation hold from counsel",
+                                          "scope": "case", "value": CASE, "csrf": csrf})
+    assert placed.status_code == 303
+    assert placed.headers["location"] == "/holds?done=hold-placed"
+
+    listing = officer.get("/holds?done=hold-placed").text
+    assert "The hold is placed." in listing
+    assert "Doe v. Institute &lt;2026&gt;" in listing
+    assert f'<a href="/cases/{CASE}">{CASE}</a>' in listing
+    record_page = officer.get(f"/records/{ra}").text
+    assert "<strong>Doe v. Institute &lt;2026&gt;</strong>: Litigation hold from counsel" in record_page
+    assert "on hold" in officer.get("/search").text
+
+    hold_id = int(re.search(r'action="/holds/(\d+)/release"', listing).group(1))
+    refused = officer.post(f"/holds/{hold_id}/release", data={"reason": "", "csrf": csrf})
+    assert refused.status_code == 400
+    assert [h.id for h in site.active_holds()] == [hold_id]
+
+    released = officer.post(f"/holds/{hold_id}/release", data={"reason": "The matter settled", "csrf": csrf})
+    assert released.status_code == 303
+    assert released.headers["location"] == "/holds?done=hold-released"
+    assert site.active_holds() == []
+    assert "Doe v. Institute" not in officer.get("/holds").text
+    assert "released" in officer.get("/holds?all=1").text
+    assert "No hold." in officer.get(f"/records/{ra}").text
+    actions = [(e["action"], e["actor"]) for e in site.audit(newest_first=False)
+               if e["action"].startswith("hold-")]
+    assert actions == [("hold-place", "records"), ("hold-release", "records")]
+
+
+def test_hold_needs_a_scope_and_a_value(site):
+    officer = site.signed_in("records")
+    csrf = hidden(officer.get("/holds").text, "csrf")
+    for form in ({"name": "H", "reason": "R", "scope": "everything", "value": "x"},
+                 {"name": "H", "reason": "R", "scope": "case", "value": ""},
+                 {"name": "", "reason": "R", "scope": "case", "value": CASE}):
+        assert officer.post("/holds", data={**form, "csrf": csrf}).status_code == 400
+    assert site.active_holds() == []
