@@ -29,20 +29,12 @@ from pipeline.cli import cli
 from pipeline.config import PortalSettings
 from pipeline.workspace import Workspace, init_workspace
 
+from .conftest import Clock
+
 PASSWORD = "correct horse battery staple"
 HERE = "192.0.2.1"
 THERE = "198.51.100.7"
 
-
-class Clock:
-    def __init__(self, start: float = 1_900_000_000.0):
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, *, hours: float = 0, minutes: float = 0, seconds: float = 0) -> None:
-        self.now += hours * 3600 + minutes * 60 + seconds
 
 
 @pytest.fixture(autouse=True)

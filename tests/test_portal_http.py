@@ -35,6 +35,8 @@ from pipeline.retrieve import trust_roots, verify_record
 from pipeline.templates import load_templates
 from pipeline.workspace import Workspace
 
+from .conftest import Clock
+
 PASSWORD = "correct horse battery staple"
 LOCAL = "127.0.0.1"
 PROXY = "10.0.0.5"
@@ -59,18 +61,6 @@ ROLES = ("anon", "coord-other", "coord-own", "counsel", "director", "officer", "
 ACCOUNT_OF = {"coord-other": "cora", "coord-own": "mlee", "counsel": "jchen", "director": "pramam",
               "officer": "records", "auditor": "audit1", "stranger": STRANGER}
 
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, start: float = 1_900_000_000.0):
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, *, hours: float = 0, minutes: float = 0, seconds: float = 0) -> None:
-        self.now += hours * 3600 + minutes * 60 + seconds
 
 
 class NoConverter:
