@@ -55,6 +55,8 @@ class Office:
 
     ws: Workspace
     ingestor: Ingestor
+    pristine: Path | None = None
+    """A copy of the workspace as it was right after processing (other tests write to ``ws``)."""
 
     def drop(self, name: str, data: bytes | str) -> Path:
         path = self.ws.inbox / name
@@ -91,6 +93,9 @@ def sealed_office(tmp_path_factory, pki_source, converter, examples):
         shutil.copy(examples / example, ws.inbox / example)
     summary = o.process()
     assert [x.status for x in summary.outcomes] == ["recorded", "recorded"], summary
+    o.ingestor.catalog.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    o.pristine = tmp_path_factory.mktemp("sealed-pristine") / "ws"
+    shutil.copytree(ws.root, o.pristine)
     yield o
     o.ingestor.close()
 

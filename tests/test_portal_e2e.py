@@ -9,7 +9,7 @@ agreement's address. A records officer sees the holds and dispositions pages.
 
 Every page is watched for console errors, uncaught script errors and Content-Security-Policy
 violations. Full-page screenshots go to ``$ACCORD_ARTIFACTS`` (else ``tests/artifacts/``).
-The workspace is a copy of the session's ``sealed_office``, which is never written to.
+The workspace is a copy of the session's ``sealed_office`` as it was right after processing.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def _stop(proc: subprocess.Popen) -> None:
 def portal(sealed_office, tmp_path_factory):
     """A copy of the sealed office with four portal users, served by ``accord serve``."""
     root = tmp_path_factory.mktemp("portal-e2e") / "ws"
-    shutil.copytree(sealed_office.ws.root, root)
+    shutil.copytree(sealed_office.pristine, root)
     ws = Workspace(root)
     accounts = Accounts(ws.accounts, ws.load_config().portal)
     try:

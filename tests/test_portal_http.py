@@ -174,7 +174,7 @@ def template_ws(sealed_office, tmp_path_factory, quick_hashing) -> Workspace:
 
     Never served itself: every site works on a copy of it.
     """
-    ws = copy_workspace(sealed_office.ws.root, tmp_path_factory.mktemp("portal-template") / "ws")
+    ws = copy_workspace(sealed_office.pristine, tmp_path_factory.mktemp("portal-template") / "ws")
     for name, (roles, cases) in USERS.items():
         assert grant(ws.policies / "access.yaml", name, roles, cases, workspace_owner=None)
     with Accounts(ws.accounts, PortalSettings()) as accounts:

@@ -27,7 +27,7 @@ LATER = dt.date(2034, 1, 1)
 
 @pytest.fixture
 def ws(sealed_office, tmp_path) -> Workspace:
-    shutil.copytree(sealed_office.ws.root, tmp_path / "ws")
+    shutil.copytree(sealed_office.pristine, tmp_path / "ws")
     ws = Workspace(tmp_path / "ws")
     for name, role in (("officer", "records-officer"), ("counsel", "counsel"), ("owner", "director")):
         grant(ws.policies / "access.yaml", name, (role,))

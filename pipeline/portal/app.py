@@ -7,6 +7,7 @@ so a record outside their rights answers 404 exactly like one that does not exis
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -615,7 +616,13 @@ def create_app(ws: Workspace, config: Config | None = None, *, accounts: Account
         add_security_headers(response.headers)  # this answer is made outside SecurityHeaders
         return response
 
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette):
+        yield
+        await run_in_threadpool(portal.close)  # LibreOffice, if an approval started it; the catalogs
+
     app = Starlette(
+        lifespan=lifespan,
         routes=routes,
         middleware=[Middleware(ProxyTrust, trusted_proxies=config.portal.trusted_proxies),
                     Middleware(SecurityHeaders)],
