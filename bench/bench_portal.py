@@ -12,7 +12,7 @@ the same run, is the same library calls (OfficeSession.search, show and the seal
 directly in one process without HTTP, so the difference is what the portal costs.
 
 Run: .venv/bin/python bench/bench_portal.py [--records 100000] [--clients 50] [--seconds 60]
-     [--think 1.0] [--workers 2]
+     [--think 1.0] [--workers 2] [--keep PATH]
 """
 
 from __future__ import annotations
@@ -96,11 +96,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(root: Path, port: int, workers: int) -> subprocess.Popen:
+def start_server(root: Path, port: int, workers: int, log: Path) -> subprocess.Popen:
     accord = Path(sys.executable).parent / "accord"
-    proc = subprocess.Popen([str(accord), "serve", "--workspace", str(root), "--port", str(port),
-                             "--workers", str(workers)], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with log.open("wb") as sink:
+        proc = subprocess.Popen([str(accord), "serve", "--workspace", str(root), "--port", str(port),
+                                 "--workers", str(workers)], start_new_session=True,
+                                stdout=sink, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -198,10 +199,17 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--think", type=float, default=1.0, help="Pause after each page, in seconds.")
     parser.add_argument("--workers", type=int, default=2, help="accord serve --workers")
+    parser.add_argument("--keep", type=Path, help="Build the workspace here and keep it (or reuse it).")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="accord-bench-portal-"))
     try:
-        root, real = build(tmp / "ws", args.records)
+        if args.keep and (args.keep / "catalog.db").exists():
+            root = args.keep
+            with Catalog(root / "catalog.db") as catalog:
+                real = [r for r in catalog.all_records() if r["record_id"].startswith("ADR-2026-0142")
+                        or r["case_id"].startswith("MOU-")]
+        else:
+            root, real = build(args.keep or tmp / "ws", args.records)
         mix = queries(random.Random(11), args.records)
         cold = VerificationCache()
         from pipeline.workspace import Workspace
@@ -212,12 +220,14 @@ def main() -> int:
         cold_ms = (time.perf_counter() - started) * 1000
         base = baseline(root, mix, 200)
         port = free_port()
-        server = start_server(root, port, args.workers)
+        log = tmp / "server.log"
+        server = start_server(root, port, args.workers, log)
         try:
             results, errors, wall = asyncio.run(load(f"http://127.0.0.1:{port}", mix, args.clients, args.seconds,
                                                      args.think))
         finally:
             stop(server)
+        server_log = log.read_text(errors="replace").splitlines()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     every = results["search"] + results["record"]
@@ -227,6 +237,8 @@ def main() -> int:
     print(line("record", results["record"], wall))
     print(line("all", every, wall) + "   (goal: p95 under 150 ms for search and record pages)")
     print(f"  errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
+    for entry in [e for e in server_log if "failed" in e or "Error" in e][:5]:
+        print(f"  server: {entry}")
     print("baseline: the same library calls in one process, no HTTP, one at a time:")
     print(line("search", base["search"]))
     print(line("record", base["record"]))

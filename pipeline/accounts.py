@@ -17,6 +17,7 @@ import hashlib
 import re
 import secrets
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,9 @@ class Accounts:
         self.settings = settings
         self.clock = clock
         self.hasher = PasswordHasher()  # Argon2id, RFC 9106 low-memory profile
+        # Each hash takes 64 MiB and a core for ~50 ms: a burst of sign-ins waits its turn instead
+        # of exhausting memory (50 at once would want 3.2 GB).
+        self._hashing = threading.BoundedSemaphore(2)
         self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fresh = not path.exists()
@@ -219,10 +223,11 @@ class Accounts:
                                 throttled=True)
         row = self.conn.execute("SELECT password_hash, disabled FROM accounts WHERE name = ?", [name]).fetchone()
         stored = row[0] if row else self._dummy  # the same work whether or not the account exists
-        try:
-            good = self.hasher.verify(stored, password[:MAX_PASSWORD])
-        except (VerificationError, InvalidHashError):
-            good = False
+        with self._hashing:
+            try:
+                good = self.hasher.verify(stored, password[:MAX_PASSWORD])
+            except (VerificationError, InvalidHashError):
+                good = False
         if not good or row is None or row[1] is not None:
             self.conn.execute("INSERT INTO failures (account, address, at) VALUES (?, ?, ?)", [name, address, now])
             self.conn.execute("DELETE FROM failures WHERE at < ?", [now - 7 * 86400])

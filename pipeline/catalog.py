@@ -9,6 +9,7 @@ so names are found exactly as typed, and with or without their accents.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import sqlite3
@@ -289,12 +290,19 @@ def _m0005_signatures(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX signatures_executed ON signatures(executed_sha256)")
 
 
+def _m0006_versions(db: sqlite_utils.Database) -> None:
+    """The versions of one document of one case, found by both keys (the template index alone made
+    the planner walk every record of the template: 70 ms on 100,000 records)."""
+    db.execute("CREATE INDEX records_case_template ON records(case_id, template, created)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_records", _m0001_records),
     ("0002_events", _m0002_events),
     ("0003_audit", audit.migrate),
     ("0004_retention", _m0004_retention),
     ("0005_signatures", _m0005_signatures),  # countersign
+    ("0006_versions", _m0006_versions),
 ]
 
 
@@ -409,6 +417,13 @@ class Catalog:
             [template, case_id],
         ).fetchone()
         return _decode(row) if row else None
+
+    def versions(self, template: str, case_id: str) -> list[dict[str, Any]]:
+        """Every record of this document of this case, oldest first (the ids, classes, statuses and times)."""
+        rows = self.db.execute(
+            "SELECT record_id, record_class, status, case_id, created FROM records WHERE case_id = ? AND template = ? "
+            "ORDER BY created, rowid", [case_id, template])
+        return [dict(r) for r in rows]
 
     def all_records(self, visible: tuple[str, list[Any]] = ("1", [])) -> Iterator[dict[str, Any]]:
         """Every record (or those matching the SQL condition ``visible`` on ``r``), oldest first."""
@@ -644,8 +659,11 @@ COUNT_CAP = CANDIDATES
 _ID_QUERY = re.compile(r"(?=.*\d)(?=.*[-_.])[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
+@functools.lru_cache(maxsize=100_000)
 def _fold(word: str) -> str:
-    """Lower case without accents, as the index's tokenizer sees a word."""
+    """Lower case without accents, as the index's tokenizer sees a word (cached: words repeat)."""
+    if word.isascii():
+        return word.lower()
     return "".join(c for c in unicodedata.normalize("NFKD", word.lower()) if not unicodedata.combining(c))
 
 
@@ -654,19 +672,22 @@ def _snippet_terms(match: str) -> list[str]:
             if t not in ("AND", "OR", "NOT")]
 
 
+_NON_WORD = re.compile(r"\W+")
+
+
 def snippet(body: str, terms: list[str], width: int = 12) -> str:
     """A few words of ``body`` around the first query word, matches in [brackets] (accents ignored)."""
     words = body.split()
-    folded = [_fold(re.sub(r"\W+", "", w)) for w in words]
-    prefixes = [t for t in terms if t]
-    hit = next((i for i, w in enumerate(folded) if any(w == t or w.startswith(t) for t in prefixes)), None)
+    prefixes = tuple(t for t in terms if t)
+
+    def matches(i: int) -> bool:
+        return bool(prefixes) and _fold(_NON_WORD.sub("", words[i])).startswith(prefixes)
+
+    hit = next((i for i in range(len(words)) if matches(i)), None)
     if hit is None:
         return " ".join(words[:width]) + (" …" if len(words) > width else "")
     start = max(0, hit - width // 3)
-    shown = []
-    for i in range(start, min(len(words), start + width)):
-        shown.append(f"[{words[i]}]" if any(folded[i] == t or folded[i].startswith(t) for t in prefixes)
-                     else words[i])
+    shown = [f"[{words[i]}]" if matches(i) else words[i] for i in range(start, min(len(words), start + width))]
     return ("… " if start else "") + " ".join(shown) + (" …" if start + width < len(words) else "")
 
 

@@ -448,10 +448,7 @@ def _badge(row: Mapping[str, Any], report: VerifyReport) -> dict[str, str]:
 
 def _versions(ctx: Ctx, row: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every version of the same document of the same case that this person may view, oldest first."""
-    rows = ctx.office.catalog.db.execute(
-        "SELECT record_id, record_class, status, case_id, created FROM records WHERE case_id = ? AND template = ? "
-        "ORDER BY created, record_id", [row["case_id"], row["template"]])
-    return [dict(r) for r in rows if ctx.may("view", dict(r))]
+    return [v for v in ctx.office.catalog.versions(row["template"], row["case_id"]) if ctx.may("view", v)]
 
 
 def download_form(ctx: Ctx) -> Response:
