@@ -99,7 +99,7 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--keep", type=Path, help="Keep (or reuse) the catalog at this path.")
-    parser.add_argument("--users", default="counsel1,coord1", help="Users to measure (comma-separated).")
+    parser.add_argument("--users", default="counsel1,coord1,coord2", help="Users to measure (comma-separated).")
     args = parser.parse_args()
     rng = random.Random(7)
     path = args.keep or Path(tempfile.mkdtemp(prefix="accord-bench-search-")) / "catalog.db"
@@ -115,7 +115,9 @@ def main() -> int:
     count = catalog.count()
     size = path.stat().st_size
     policy = parse_policy({
-        "users": {"counsel1": {"roles": ["counsel"]}, "coord1": {"roles": ["coordinator"], "cases": ["ADR-2019-*"]}},
+        # coord1 may see a twelfth of the catalog; coord2, like a real coordinator, a few dozen cases.
+        "users": {"counsel1": {"roles": ["counsel"]}, "coord1": {"roles": ["coordinator"], "cases": ["ADR-2019-*"]},
+                  "coord2": {"roles": ["coordinator"], "cases": ["ADR-2019-00001*", "ADR-2023-00099*"]}},
         "rules": [
             {"role": "counsel", "actions": ["search"], "record_classes": ["resolution-agreement", "mou"],
              "statuses": ["sealed", "executed"]},

@@ -150,3 +150,69 @@ class TestCatalogFile:
         finally:
             first.close()
             second.close()
+
+
+class TestFewVisibleRecords:
+    """A person who may see only a few records has them tested one by one (``Catalog._among``); the
+    answer must be exactly what walking all the matches gives, phrases in order, nothing invisible."""
+
+    BODIES = [
+        "Zoë Núñez agrees to attend a bias-awareness workshop and to share lab spaces",
+        "the shared lab spaces policy; Núñez and O'Brien meet monthly",
+        "spaces shared lab: words in another order, O Brien and Nunez",
+        "restorative justice referral for Tomás Álvarez; workshop attendance",
+        "a workshop on shared lab etiquette with Daniel O'Brien",
+    ]
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def catalog(cls, tmp_path_factory):
+        catalog = Catalog(tmp_path_factory.mktemp("few") / "c.db")
+        rows = []
+        for n in range(60):
+            body = cls.BODIES[n % len(cls.BODIES)]
+            case = f"ADR-20{20 + n % 6}-{n:04d}"
+            parties = ["Zoë Núñez", "Daniel O'Brien"] if n % 2 else ["Tomás Álvarez"]
+            rows.append((RecordRow(
+                record_id=f"{case}-{n:08x}", template="t", record_class="c", case_id=case, title=f"Agreement {n}",
+                parties=parties, record_date=None, created=f"2026-01-01T00:{n:02d}:00+00:00", pdf_path="a",
+                source_path="b", source_name=f"n{n}", source_sha256=f"{n:064x}", size=1, pages=1, sha256="1" * 64,
+                signature_level="B-B", signer="S", signature_fields=[]), body))
+        catalog.add_records(rows)
+        yield catalog
+        catalog.close()
+
+    QUERIES = [
+        ("Nunez", None), ('"shared lab spaces"', None), ('"spaces shared"', None), ("workshop*", None),
+        ('"lab spa"', None), ("O'Brien", None), ("O Brien", None), ('"Brien and"', None), ("Álvarez", None),
+        (None, "Zoë Núñez"), ("workshop", "Daniel O'Brien"), ('"share lab"', None), ("nothing-here", None),
+    ]
+
+    @pytest.mark.parametrize("text, party", QUERIES)
+    def test_same_answer_as_walking_the_matches(self, catalog, text, party, monkeypatch):
+        visible = ("(r.case_id GLOB ? OR r.case_id GLOB ?)", ["ADR-2021-*", "ADR-2024-*"])
+        query = SearchQuery(text=text, party=party, limit=100)
+        few, few_total = catalog.search_page(query, visible)
+        import pipeline.catalog as module
+
+        monkeypatch.setattr(module, "FEW_VISIBLE", 0)  # every person walks the matches
+        walked, walked_total = catalog.search_page(query, visible)
+        assert sorted(_ids(few)) == sorted(_ids(walked))
+        assert few_total == walked_total == len(few)
+        assert all(r["case_id"].startswith(("ADR-2021-", "ADR-2024-")) for r in few)
+
+    @pytest.mark.parametrize("phrase, body", [('"shared lab spaces"', 1), ('"spaces shared lab"', 2)])
+    def test_phrase_order_is_kept(self, catalog, phrase, body):
+        visible = ("r.case_id GLOB ?", ["ADR-2022-*"])  # records 2, 8, 14, ..., 56
+        found, total = catalog.search_page(SearchQuery(text=phrase, limit=100), visible)
+        expected = [n for n in range(2, 60, 6) if n % len(self.BODIES) == body]
+        assert sorted(int(r["record_id"].rsplit("-", 1)[1], 16) for r in found) == expected
+        assert total == len(expected) > 0
+
+    def test_newest_first_and_paged(self, catalog):
+        visible = ("r.case_id GLOB ?", ["ADR-2021-*"])
+        first, total = catalog.search_page(SearchQuery(text="lab", limit=3), visible)
+        second, _ = catalog.search_page(SearchQuery(text="lab", limit=3, offset=3), visible)
+        created = [r["created"] for r in first + second]
+        assert created == sorted(created, reverse=True) and len(set(_ids(first + second))) == len(created)
+        assert total >= len(created)
