@@ -344,7 +344,8 @@ def show(ws: Workspace, record_id: str, as_json: bool) -> None:
               help="Where to write the sealed PDF.")
 @click.option("--purpose", required=True, help="The legitimate interest in this record (recorded as a disclosure).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
-def get(ws: Workspace, record_id: str, output: Path, purpose: str, force: bool) -> None:
+@click.option("--executed", is_flag=True, help="The newest copy the parties signed, instead of the sealed original.")
+def get(ws: Workspace, record_id: str, output: Path, purpose: str, force: bool, executed: bool) -> None:
     """Write a record's sealed PDF to a file, after checking its checksum and seal.
 
     The request is recorded with its purpose in the record of disclosures.
@@ -352,11 +353,12 @@ def get(ws: Workspace, record_id: str, output: Path, purpose: str, force: bool) 
     \b
     Example:
         accord get ADR-2026-0142-1a2b3c4d -o agreement.pdf --purpose "Appeal review, case 2027-11"
+        accord get ADR-2026-0142-1a2b3c4d -o signed.pdf --executed --purpose "Enforcement"
     """
     if output.exists() and not force:
         raise click.ClickException(f"{output} exists; use --force to overwrite it.")
     with _session(ws) as session:
-        data = session.retrieve(record_id, purpose).data
+        data = session.retrieve(record_id, purpose, executed=executed).data
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)

@@ -19,7 +19,8 @@ from .audit import AuditEntry, ChainReport
 from .catalog import Catalog, SearchQuery
 from .config import Config
 from .errors import AccordError, RecordNotFound
-from .retrieve import VerificationFailed, trust_roots, verified_copy, verify_record
+from .retrieve import (VerificationFailed, executed_roots, trust_roots, verified_copy, verified_executed_copy,
+                       verify_record)
 from .verify import VerifyReport
 from .workspace import Workspace
 
@@ -133,22 +134,29 @@ class OfficeSession:
                             "placed_at": h.placed_at} for h in holds_on(self.catalog, record)]
         return record
 
-    def retrieve(self, record_id: str, purpose: str) -> Retrieval:
-        """The sealed PDF, for a stated purpose, after its checksum and seal verify."""
+    def retrieve(self, record_id: str, purpose: str, executed: bool = False) -> Retrieval:
+        """The sealed PDF (or, with ``executed``, the newest copy the parties signed), for a stated
+        purpose, after its checksum and signatures verify."""
         purpose = " ".join((purpose or "").split())
         if not purpose:
             raise AccordError("State the purpose of the request (the legitimate interest): --purpose \"...\".")
         if len(purpose) > MAX_PURPOSE:
             raise AccordError(f"The purpose may be at most {MAX_PURPOSE} characters.")
         record = self._visible(record_id, "retrieve", purpose=purpose, audit_allowed=False)
+        copy = "executed" if executed else "sealed"
         try:
-            data, report = verified_copy(self.ws, record, trust_roots(self.ws, self.config))
+            if executed:
+                data, report = verified_executed_copy(self.ws, record, self.catalog.signatures_for(record_id),
+                                                      executed_roots(self.ws, self.config))
+            else:
+                data, report = verified_copy(self.ws, record, trust_roots(self.ws, self.config))
         except VerificationFailed as exc:
-            self._audit("retrieve", "refused", record, purpose, {"problems": exc.problems})
+            self._audit("retrieve", "refused", record, purpose, {"problems": exc.problems, "copy": copy})
             raise
+        path = record["executed_path"] if executed else record["pdf_path"]
         self._audit("retrieve", "ok", record, purpose,
-                    {"released": record["pdf_path"].rsplit("/", 1)[-1], "sha256": report.actual_sha256,
-                     "size": len(data)})
+                    {"released": path.rsplit("/", 1)[-1], "sha256": report.actual_sha256, "size": len(data),
+                     "copy": copy})
         return Retrieval(record, data, report)
 
     def verify(self, record_id: str | None = None) -> list[VerifyReport]:

@@ -10,7 +10,7 @@ from .catalog import Catalog
 from .config import Config
 from .errors import AccordError
 from .pki import ROOT_CERT
-from .verify import VerifyReport, verify_bytes, verify_file
+from .verify import VerifyReport, untrusted_problem, verify_bytes, verify_file
 from .workspace import Workspace
 
 
@@ -53,15 +53,51 @@ def verified_copy(ws: Workspace, record: dict, roots: tuple[Path, ...]) -> tuple
     What is checked is what is handed over: the bytes are read once.
     """
     path = ws.root / record["pdf_path"]
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        problems = ["its archived PDF is missing."]
-        raise VerificationFailed(f"Record {record['record_id']} was not handed over: {problems[0]}", problems) from None
+    data = _read_or_refuse(record, path, "its archived PDF is missing.")
     report = verify_bytes(record["record_id"], path, data, record["sha256"], record["signature_level"], roots)
     if not report.ok:
-        problems = report.problems or ["its seal did not validate."]
-        raise VerificationFailed(f"Record {record['record_id']} was not handed over: " + " ".join(problems), problems)
+        _refuse(record, report.problems or ["its seal did not validate."])
+    return data, report
+
+
+def _refuse(record: dict, problems: list[str]) -> None:
+    raise VerificationFailed(f"Record {record['record_id']} was not handed over: " + " ".join(problems), problems)
+
+
+def _read_or_refuse(record: dict, path: Path, missing: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        _refuse(record, [missing])
+        raise  # not reached: _refuse raises
+
+
+def executed_roots(ws: Workspace, config: Config) -> tuple[Path, ...]:
+    """The office's roots and those vouching for the parties (``seal.party_trust_roots``)."""
+    return trust_roots(ws, config) + tuple(Path(r).expanduser() for r in config.seal.party_trust_roots)
+
+
+def verified_executed_copy(ws: Workspace, record: dict, signatures: list[dict],
+                           roots: tuple[Path, ...]) -> tuple[bytes, VerifyReport]:
+    """The newest party-signed copy's bytes and report; :class:`VerificationFailed` unless its checksum
+    matches, the office seal holds and every party signature is intact and valid.
+
+    A party whose certificate no configured root vouches for was recorded as untrusted when the copy
+    came in; that alone does not stop the release (the report says so), anything else does.
+    """
+    if not record.get("executed_path"):
+        _refuse(record, ["no party has signed it yet, so there is no party-signed copy."])
+    path = ws.root / record["executed_path"]
+    data = _read_or_refuse(record, path, "its party-signed copy is missing.")
+    report = verify_bytes(record["record_id"], path, data, record["executed_sha256"], record["signature_level"], roots)
+    recorded_untrusted = {s["field"] for s in signatures if not s["trusted"]}
+    accepted = {s.field for s in report.signatures
+                if s.field in recorded_untrusted and s.intact and s.valid and s.modifications_allowed}
+    problems = [p for p in report.problems if p not in {untrusted_problem(f) for f in accepted}]
+    sound = bool(report.signatures) and all(s.intact and s.valid and s.modifications_allowed
+                                            for s in report.signatures)
+    if not report.checksum_ok or problems or not sound:
+        _refuse(record, problems or ["a signature in it does not validate."])
     return data, report
 
 

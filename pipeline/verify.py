@@ -149,6 +149,10 @@ def _check_signatures(reader: PdfFileReader, embedded: list, trust_roots) -> tup
         except (SignatureValidationError, ValueError) as exc:
             reports.append(_broken(sig, str(exc)))
             continue
+        except Exception as exc:  # a damaged file (PdfReadError, a dangling reference) is a finding
+            reports.append(_broken(sig, f"the file is damaged ({type(exc).__name__})"))
+            problems.append(f"The signature in field {sig.field_name} cannot be checked: the PDF is damaged.")
+            continue
         docmdp = sig.docmdp_level
         level = status.modification_level
         allowed = bool(status.docmdp_ok) or level is None
@@ -175,10 +179,14 @@ def _check_signatures(reader: PdfFileReader, embedded: list, trust_roots) -> tup
         elif not status.valid:
             problems.append(f"The signature in field {sig.field_name} is not cryptographically valid.")
         elif not status.trusted:
-            problems.append(f"The signer of field {sig.field_name} is not trusted by this workspace.")
+            problems.append(untrusted_problem(sig.field_name))
         elif not allowed:
             problems.append(f"The document was changed after the signature in field {sig.field_name} in a way it does not allow.")
     return reports, problems
+
+
+def untrusted_problem(field: str) -> str:
+    return f"The signer of field {field} is not trusted by this workspace."
 
 
 def _level_or_none(reader: PdfFileReader, sig: Any) -> str | None:
@@ -349,12 +357,19 @@ def verify_bytes(record_id: str, path: Path, data: bytes, expected_sha256: str |
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         embedded = reader.embedded_regular_signatures
+        return _verify_parsed(record_id, path, reader, embedded, expected_sha256, actual, checksum_ok, level,
+                              problems, trust_roots, retention_end)
     except Exception as exc:  # a damaged file is a finding, not a crash
         return VerifyReport(
             record_id=record_id, path=str(path), expected_sha256=expected_sha256, actual_sha256=actual,
             checksum_ok=checksum_ok, level=level, level_meaning=LEVEL_MEANING.get(level or ""),
             problems=problems + [f"The PDF cannot be read: {type(exc).__name__}."],
         )
+
+
+def _verify_parsed(record_id: str, path: Path, reader: PdfFileReader, embedded: list, expected_sha256: str | None,
+                   actual: str, checksum_ok: bool, level: str | None, problems: list[str],
+                   trust_roots: tuple[Path, ...] | list[Path], retention_end: dt.date | None) -> VerifyReport:
     signatures, sig_problems = _check_signatures(reader, embedded, trust_roots)
     seal = _office_seal(embedded)
     seal_report = next((s for s in signatures if seal is not None and s.field == seal.field_name), None)

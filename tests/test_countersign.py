@@ -355,3 +355,117 @@ def test_signature_rows_go_with_their_record(signing_office, parties):
     with catalog.transaction() as conn:
         conn.execute("DELETE FROM records WHERE record_id = ?", [rid])
     assert catalog.signatures_for(rid) == []
+
+
+# --- handing over the party-signed copy --------------------------------------------------------------
+
+
+def _trust_parties_in_config(office, parties) -> None:
+    """Write the party root into the workspace's accord.yaml, as an office would."""
+    path = office.ws.config_file
+    text = path.read_text(encoding="utf-8")
+    assert "party_trust_roots: []" in text
+    path.write_text(text.replace("party_trust_roots: []", f"party_trust_roots: ['{parties.root_pem}']"), "utf-8")
+
+
+def _owner_session(office):
+    from pipeline.access import Actor, folder_owner
+    from pipeline.office import OfficeSession
+
+    return OfficeSession(office.ws, Actor(folder_owner(office.ws.root)))
+
+
+def _executed(office, parties) -> bytes:
+    copy = _sign(_sign(_sign(_sealed(office), "sig1", parties.zoe), "sig2", parties.daniel), "sigcoordinator",
+                 parties.morgan)
+    assert _drop_one(office, "signed.pdf", copy).status == "signed"
+    return copy
+
+
+def test_executed_copy_is_handed_over_verified(signing_office, parties):
+    office = signing_office
+    _trust_parties_in_config(office, parties)
+    copy = _executed(office, parties)
+    rid = _record(office)["record_id"]
+    with _owner_session(office) as session:
+        got = session.retrieve(rid, "Enforcement of the agreement", executed=True)
+        sealed = session.retrieve(rid, "Compare with the original")
+    assert got.data == copy and got.report.ok
+    assert {s.field for s in got.report.signatures} == {"seal", "sig1", "sig2", "sigcoordinator"}
+    assert sealed.data == _sealed(office)
+    released = [(d["purpose"], d["details"]["copy"], d["details"]["released"])
+                for d in audit.disclosures(office.ingestor.catalog.db.conn, rid) if d["action"] == "retrieve"]
+    assert released == [("Enforcement of the agreement", "executed", f"{rid}.executed-1.pdf"),
+                        ("Compare with the original", "sealed", f"{rid}.pdf")]
+
+
+def test_untrusted_party_does_not_stop_the_release_but_a_changed_copy_does(signing_office, parties):
+    from pipeline.retrieve import VerificationFailed
+
+    office = signing_office
+    copy = _sign(_sealed(office), "sig1", parties.stranger)
+    assert _drop_one(office, "stranger.pdf", copy).status == "signed"
+    rid = _record(office)["record_id"]
+    with _owner_session(office) as session:
+        got = session.retrieve(rid, "Review", executed=True)
+        assert got.data == copy
+        assert [s.trusted for s in got.report.signatures if s.field == "sig1"] == [False]
+
+        path = office.ws.root / _record(office)["executed_path"]
+        path.chmod(0o640)
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        path.write_bytes(bytes(data))
+        with pytest.raises(VerificationFailed, match="not handed over"):
+            session.retrieve(rid, "Review again", executed=True)
+    refused = [d for d in audit.disclosures(office.ingestor.catalog.db.conn, rid) if d["outcome"] == "refused"]
+    assert refused and refused[-1]["details"]["copy"] == "executed"
+
+
+def test_no_executed_copy_yet_is_refused_with_the_reason(signing_office):
+    from pipeline.retrieve import VerificationFailed
+
+    office = signing_office
+    with _owner_session(office) as session:
+        with pytest.raises(VerificationFailed, match="no party has signed it yet"):
+            session.retrieve(_record(office)["record_id"], "Enforcement", executed=True)
+
+
+def test_portal_and_cli_hand_over_the_executed_copy(signing_office, parties, tmp_path):
+    import re
+
+    from click.testing import CliRunner
+    from starlette.testclient import TestClient
+
+    from pipeline.access import folder_owner, grant
+    from pipeline.accounts import Accounts
+    from pipeline.cli import cli
+    from pipeline.portal.app import create_app
+
+    office = signing_office
+    _trust_parties_in_config(office, parties)
+    copy = _executed(office, parties)
+    rid = _record(office)["record_id"]
+
+    out = tmp_path / "signed.pdf"
+    result = CliRunner().invoke(cli, ["get", rid, "-o", str(out), "--executed", "--purpose", "Enforcement",
+                                      "--workspace", str(office.ws.root)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == copy
+
+    owner = folder_owner(office.ws.root)
+    grant(office.ws.policies / "access.yaml", "counsel1", ("counsel",), workspace_owner=owner)
+    with Accounts(office.ws.accounts, office.ws.load_config().portal) as accounts:
+        accounts.add("counsel1", "counsel passphrase here")
+    client = TestClient(create_app(office.ws), client=("127.0.0.1", 40000), follow_redirects=False)
+    token = re.search(r'name="signin" value="([^"]+)"', client.get("/signin").text).group(1)
+    assert client.post("/signin", data={"name": "counsel1", "password": "counsel passphrase here",
+                                        "signin": token, "next": "/search"}).status_code == 303
+    page = client.get(f"/records/{rid}")
+    assert f'/records/{rid}/download?copy=executed' in page.text and "Executed" in page.text
+    form = client.get(f"/records/{rid}/download?copy=executed")
+    assert 'name="copy" value="executed"' in form.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    answer = client.post(f"/records/{rid}/download", data={"csrf": csrf, "purpose": "Enforcement", "copy": "executed"})
+    assert answer.status_code == 200 and answer.content == copy
+    assert answer.headers["content-disposition"] == f'attachment; filename="{rid}.executed.pdf"'

@@ -457,18 +457,19 @@ def download_form(ctx: Ctx) -> Response:
     if not ctx.may("retrieve", row):
         return error_page(ctx.portal, 403, "Your role may see this record but not take a copy of it.",
                           ctx.caller, ctx.may)
-    return ctx.render("download.html", record=row, error=None)
+    return ctx.render("download.html", record=row, error=None, executed=ctx.param("copy") == "executed")
 
 
 def download(ctx: Ctx) -> Response:
     record_id = ctx.path_id("record_id")
     purpose = ctx.field("purpose")
+    executed = ctx.field("copy", 20) == "executed"
     if not purpose:
         row = ctx.office.show(record_id)
-        return ctx.render("download.html", 400, record=row,
+        return ctx.render("download.html", 400, record=row, executed=executed,
                           error="State the purpose of the request (the legitimate interest).")
     try:
-        retrieval = ctx.office.retrieve(record_id, purpose)
+        retrieval = ctx.office.retrieve(record_id, purpose, executed=executed)
     except RecordNotFound:
         row = ctx.office.catalog.find(record_id)
         if row is not None and ctx.may("view", row):
@@ -478,7 +479,7 @@ def download(ctx: Ctx) -> Response:
         raise
     except VerificationFailed as exc:
         return ctx.render("refused.html", 409, record_id=record_id, problems=exc.problems)
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", record_id) + ".pdf"
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", record_id) + (".executed.pdf" if executed else ".pdf")
     return Response(retrieval.data, media_type="application/pdf",
                     headers={"content-disposition": f'attachment; filename="{name}"'})
 
