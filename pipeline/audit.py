@@ -127,10 +127,16 @@ def _entry_of(row: Any) -> AuditEntry:
                       row["purpose"], json.loads(row["details"]))
 
 
-def verify_chain(conn: sqlite3.Connection) -> ChainReport:
-    """Walk the whole log; name the first entry whose hash or link does not hold."""
-    expected_seq, prev, count, head = 1, GENESIS, 0, (0, GENESIS)
-    for row in conn.execute("SELECT * FROM audit ORDER BY seq"):
+def verify_chain(conn: sqlite3.Connection, start_seq: int = 1) -> ChainReport:
+    """Walk the whole log (or, from ``start_seq``, its newest part, taking that entry's link as given);
+    name the first entry whose hash or link does not hold."""
+    expected_seq, prev, count, head = start_seq, GENESIS, 0, (0, GENESIS)
+    if start_seq > 1:
+        first = conn.execute("SELECT prev_hash FROM audit WHERE seq = ?", [start_seq]).fetchone()
+        if first is None:
+            return ChainReport(0, *head, first_broken=start_seq, problem=f"entry {start_seq} is missing")
+        prev = first[0]
+    for row in conn.execute("SELECT * FROM audit WHERE seq >= ? ORDER BY seq", [start_seq]):
         count += 1
         seq = row["seq"]
         if seq != expected_seq:

@@ -198,6 +198,13 @@ class OfficeSession:
         self._audit("read-audit", "ok", details={"disclosures": record_id})
         return audit.disclosures(self.catalog.db.conn, record_id)
 
+    def verify_audit_tail(self, entries: int = 500) -> ChainReport:
+        """A quick look: do the newest ``entries`` entries hold together? (The whole check is :meth:`verify_audit`.)"""
+        self._require("read-audit")
+        conn = self.catalog.db.conn
+        head = conn.execute("SELECT max(seq) FROM audit").fetchone()[0] or 0
+        return audit.verify_chain(conn, start_seq=max(1, head - entries + 1))
+
     def verify_audit(self) -> AuditReport:
         self._require("read-audit")
         conn = self.catalog.db.conn

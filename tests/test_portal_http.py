@@ -928,3 +928,22 @@ def test_hold_needs_a_scope_and_a_value(site):
                  {"name": "", "reason": "R", "scope": "case", "value": CASE}):
         assert officer.post("/holds", data={**form, "csrf": csrf}).status_code == 400
     assert site.active_holds() == []
+
+
+def test_audit_page_shows_the_chain_status_of_the_newest_entries(site):
+    """The audit page checks the newest entries on every view; an edited one shows as broken there."""
+    import sqlite3
+
+    auditor = site.signed_in("audit1")
+    page = auditor.get("/audit")
+    assert page.status_code == 200 and "entries hold together" in page.text
+    conn = sqlite3.connect(site.ws.catalog)
+    try:
+        seq = conn.execute("SELECT max(seq) FROM audit").fetchone()[0] - 1
+        conn.execute("DROP TRIGGER audit_no_update")
+        conn.execute("UPDATE audit SET actor = 'someone-else' WHERE seq = ?", [seq])
+        conn.commit()
+    finally:
+        conn.close()
+    page = auditor.get("/audit")
+    assert f"Broken at entry {seq}" in page.text and "was changed after it was written" in page.text

@@ -567,7 +567,7 @@ def audit_page(ctx: Ctx) -> Response:
     conn = ctx.office.catalog.db.conn
     head = conn.execute("SELECT seq, hash, at FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     anchor = conn.execute("SELECT head_seq, at FROM anchors ORDER BY id DESC LIMIT 1").fetchone()
-    return ctx.render("audit.html", rows=rows, filters=filters, older=older,
+    return ctx.render("audit.html", rows=rows, filters=filters, older=older, tail=ctx.office.verify_audit_tail(),
                       head=dict(head) if head else None, anchor=dict(anchor) if anchor else None)
 
 
