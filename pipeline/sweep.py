@@ -438,7 +438,9 @@ def _certificate(ws: Workspace, catalog: Catalog, proposal_row: dict[str, Any], 
 
 def fixity_check(ws: Workspace, catalog: Catalog, as_of: dt.date, fixity_days: int, *, actor: str,
                  everything: bool = False) -> FixityReport:
-    """Check the records not checked for ``fixity_days - 1`` days (or all): changed, missing, untracked."""
+    """Check the records not checked for ``fixity_days - 1`` days (or all): changed, missing, untracked.
+
+    A record's files are its sealed PDF, its source file and every copy the parties signed."""
     report = FixityReport()
     cutoff = (as_of - dt.timedelta(days=max(fixity_days - 1, 0))).isoformat()
     where = "" if everything else "WHERE fixity_checked_at IS NULL OR fixity_checked_at < ?"
@@ -446,10 +448,15 @@ def fixity_check(ws: Workspace, catalog: Catalog, as_of: dt.date, fixity_days: i
                               [] if everything else [cutoff]).fetchall()
     now = utc_now()
     results = []
+    executed: dict[str, list[tuple[str, str]]] = {}
+    for record_id, rel, expected in catalog.db.execute(
+            "SELECT DISTINCT record_id, executed_path, executed_sha256 FROM signatures ORDER BY record_id, version"):
+        executed.setdefault(record_id, []).append((rel, expected))
     for row in rows:
         outcome, actual = "ok", None
         for label, rel, expected in (("pdf", row["pdf_path"], row["sha256"]),
-                                     ("source", row["source_path"], row["source_sha256"])):
+                                     ("source", row["source_path"], row["source_sha256"]),
+                                     *(("executed", r, e) for r, e in executed.get(row["record_id"], ()))):
             path = ws.root / rel
             if not path.is_file():
                 outcome = "missing"

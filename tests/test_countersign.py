@@ -469,3 +469,25 @@ def test_portal_and_cli_hand_over_the_executed_copy(signing_office, parties, tmp
     answer = client.post(f"/records/{rid}/download", data={"csrf": csrf, "purpose": "Enforcement", "copy": "executed"})
     assert answer.status_code == 200 and answer.content == copy
     assert answer.headers["content-disposition"] == f'attachment; filename="{rid}.executed.pdf"'
+
+
+def test_fixity_covers_the_party_signed_copies(signing_office, parties):
+    """A changed or missing executed copy is found by the sweep's fixity check like the sealed original."""
+    from pipeline import sweep
+
+    office = signing_office
+    _executed(office, parties)
+    record = _record(office)
+    catalog = office.ingestor.catalog
+    when = dt.date(2027, 1, 1)
+    assert sweep.fixity_check(office.ws, catalog, when, 90, actor="root", everything=True).ok
+
+    path = office.ws.root / record["executed_path"]
+    path.chmod(0o640)
+    path.write_bytes(path.read_bytes() + b"%")
+    report = sweep.fixity_check(office.ws, catalog, when, 90, actor="root", everything=True)
+    assert report.changed == [record["record_id"]] and not report.missing
+
+    path.unlink()
+    report = sweep.fixity_check(office.ws, catalog, when, 90, actor="root", everything=True)
+    assert report.missing == [record["record_id"]]
