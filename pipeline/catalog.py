@@ -296,6 +296,14 @@ def _m0006_versions(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX records_case_template ON records(case_id, template, created)")
 
 
+def _m0007_protection(db: sqlite_utils.Database) -> None:
+    """What ``accord preserve`` last found about a record's seal: protected until when, judged on which
+    bytes (SHA-256, and the file's size, time and inode) and with which settings; so a record far
+    from expiry is not read again on every run."""
+    for column in ("protection_until", "protection_key", "protection_sha256", "protection_stat"):
+        db.execute(f"ALTER TABLE records ADD COLUMN {column} TEXT")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_records", _m0001_records),
     ("0002_events", _m0002_events),
@@ -303,6 +311,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0004_retention", _m0004_retention),
     ("0005_signatures", _m0005_signatures),  # countersign
     ("0006_versions", _m0006_versions),
+    ("0007_protection", _m0007_protection),
 ]
 
 

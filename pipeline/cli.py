@@ -557,7 +557,7 @@ def preserve(ws: Workspace, as_of: dt.datetime | None, as_json: bool) -> None:
     if as_json:
         _print_json(report.as_dict())
     else:
-        click.echo(f"As of {report.as_of}: {report.checked} record(s) looked at, {report.not_due} not due, "
+        click.echo(f"As of {report.as_of}: {report.checked} record(s), {report.examined} read, {report.not_due} not due, "
                    f"{len(report.preserved)} renewed, {len(report.cannot)} cannot be, {len(report.failed)} failed.")
         for item in report.items:
             click.echo(f"  {item.record_id}: {item.outcome} ({'; '.join(item.reasons)}) {item.message}")

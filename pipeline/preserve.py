@@ -72,6 +72,8 @@ class PreserveReport:
     checked: int
     not_due: int
     items: list[PreserveItem] = field(default_factory=list)
+    examined: int = 0
+    """Records whose PDF was read this run; the others were known to be protected past the window."""
 
     @property
     def preserved(self) -> list[PreserveItem]:
@@ -315,10 +317,19 @@ def preserve(ws: Workspace, catalog: Catalog, config: Config, *, as_of: dt.date 
     timestamper = _timestamper(config)
     service_expires: dt.datetime | None | bool = False  # False: not asked yet
     items: list[PreserveItem] = []
-    checked = not_due = 0
-    for record in list(catalog.all_records()):
+    key = _settings_key(settings.weak_digests, roots)
+    horizon = _stamp(moment + dt.timedelta(days=settings.preserve_window_days))
+    checked = not_due = examined = 0
+    for record_id in _to_examine(ws, catalog, key, horizon):
+        if record_id is None:  # known to be protected past the window: not read
+            checked += 1
+            not_due += 1
+            continue
+        record = catalog.find(record_id)
+        if record is None:
+            continue
         checked += 1
-        record_id = record["record_id"]
+        examined += 1
         path = ws.root / record["pdf_path"]
         try:
             data = path.read_bytes()
@@ -343,6 +354,12 @@ def preserve(ws: Workspace, catalog: Catalog, config: Config, *, as_of: dt.date 
             continue
         if not protection.reasons:
             not_due += 1
+            if protection.renew_before is not None:
+                with catalog.transaction() as conn:
+                    conn.execute("UPDATE records SET protection_until = ?, protection_key = ?, protection_sha256 = ?, "
+                                 "protection_stat = ? WHERE record_id = ? AND sha256 = ?",
+                                 [_stamp(protection.renew_before), key, record["sha256"], _stat_key(path),
+                                  record_id, record["sha256"]])
             continue
         base = dict(record_id=record_id, reasons=protection.reasons, level_before=protection.level,
                     old_sha256=record["sha256"], old_size=len(data))
@@ -366,7 +383,44 @@ def preserve(ws: Workspace, catalog: Catalog, config: Config, *, as_of: dt.date 
                 continue
         items.append(_preserve_one(catalog, record, path, data, protection, timestamper, roots, config, actor,
                                    moment))
-    return PreserveReport(moment.isoformat(timespec="seconds"), settings.preserve_window_days, checked, not_due, items)
+    return PreserveReport(moment.isoformat(timespec="seconds"), settings.preserve_window_days, checked, not_due, items,
+                          examined=examined)
+
+
+def _to_examine(ws: Workspace, catalog: Catalog, key: str, horizon: str, batch: int = 10_000):
+    """Every record id in turn, or ``None`` for a record judged (on these very bytes, unchanged on
+    disk, and these settings) to be protected past the window. Read in batches: a million records
+    are looked up without holding them all."""
+    last = 0
+    while True:
+        rows = catalog.db.execute(
+            "SELECT rowid, record_id, pdf_path, protection_stat, coalesce(protection_sha256 = sha256, 0) "
+            "AND coalesce(protection_key = ?, 0) AND coalesce(protection_until > ?, 0) FROM records "
+            "WHERE rowid > ? ORDER BY rowid LIMIT ?", [key, horizon, last, batch]).fetchall()
+        if not rows:
+            return
+        for rowid, record_id, pdf_path, stat_key, protected in rows:
+            last = rowid
+            yield None if protected and stat_key == _stat_key(ws.root / pdf_path) else record_id
+
+
+def _stat_key(path: Path) -> str | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+
+
+def _stamp(moment: dt.datetime) -> str:
+    """A time as the catalog compares it: ISO 8601 in UTC, to the second."""
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _settings_key(weak_digests: Iterable[str], roots: list[asn1_x509.Certificate]) -> str:
+    """What an assessment depends on besides the file: the weak digests and the trust roots."""
+    parts = sorted(d.lower() for d in weak_digests) + ["|"] + sorted(c.sha256.hex() for c in roots)
+    return hashlib.sha256(",".join(parts).encode()).hexdigest()[:32]
 
 
 def _preserve_one(catalog: Catalog, record: dict[str, Any], path: Path, data: bytes, protection: Protection,

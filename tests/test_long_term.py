@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import io
+import os
 import json
 import re
 import shutil
@@ -345,6 +346,35 @@ class TestLongTermSeal:
         with Catalog(lta_office.ws.catalog) as catalog:
             report = preserve(lta_office.ws, catalog, lta_office.ws.load_config())
         assert report.checked == 1 and report.not_due == 1 and not report.items
+
+    def test_protected_records_are_not_read_again(self, lta_office):
+        """A record judged protected past the window is not read on the next run; it is read again
+        when its file changes on disk, when the weak digests change, or when the window reaches it."""
+        ws = lta_office.ws
+        config = ws.load_config()
+        with Catalog(ws.catalog) as catalog:
+            first = preserve(ws, catalog, config)  # reads the PDF unless an earlier test's run already did
+            assert (first.checked, first.not_due) == (1, 1)
+            second = preserve(ws, catalog, config)
+            assert (second.checked, second.examined, second.not_due) == (1, 0, 1) and not second.items
+
+            stricter = dataclasses.replace(config, seal=dataclasses.replace(
+                config.seal, weak_digests=(*config.seal.weak_digests, "sha224")))
+            assert preserve(ws, catalog, stricter).examined == 1
+            assert preserve(ws, catalog, config).examined == 1  # judged under other settings in between
+            assert preserve(ws, catalog, config).examined == 0
+
+            # Without a time-stamp service nothing is renewed, so the shared record stays as it is.
+            no_service = dataclasses.replace(config, seal=dataclasses.replace(config.seal, timestamp_url=None,
+                                                                               revocation=False))
+            later = preserve(ws, catalog, no_service, as_of=dt.date.today() + dt.timedelta(days=TSA_DAYS))
+            assert later.examined == 1 and [i.outcome for i in later.items] == ["cannot"], later.items
+
+            lta_office.pdf.chmod(0o640)
+            lta_office.pdf.write_bytes(lta_office.pdf.read_bytes())  # same bytes, a new write on disk
+            lta_office.pdf.chmod(0o440)
+            os.utime(lta_office.pdf, ns=(1, 1))
+            assert preserve(ws, catalog, config).examined == 1
 
     def test_preserve_renews_before_expiry(self, lta_office):
         """Within the window of the time-stamp's expiry, preserve appends fresh validation data
