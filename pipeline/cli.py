@@ -727,6 +727,9 @@ def sweep(ctx: click.Context, ws: Workspace, as_of: dt.datetime | None, dry_run:
     from .ingest import make_sealer
 
     day = as_of.date() if as_of else dt.date.today()
+    if day > dt.date.today() and not dry_run:
+        # A proposal judged on a day still to come could dispose of records before their time.
+        raise click.UsageError("A sweep as of a future date only looks ahead: add --dry-run.")
     config = ws.load_config()
     converter = None if dry_run else _make_converter(config)
     desk = _desk(ws)

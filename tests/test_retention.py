@@ -943,6 +943,14 @@ class TestCommandLine:
         listed = run("sweep", "list", "-w", str(ws.root), "--json")
         assert listed.exit_code == 0 and json.loads(listed.stdout) == []
 
+    def test_future_sweep_must_be_a_dry_run(self, ws):
+        """A proposal judged on a day still to come could dispose of records early: refused, nothing written."""
+        run("event", "add", CASE, "closed", "--date", CLOSED.isoformat(), "-w", str(ws.root))
+        result = run("sweep", "-w", str(ws.root), "--as-of", "2034-01-01")
+        assert result.exit_code == 2 and "add --dry-run" in result.output
+        listed = run("sweep", "list", "-w", str(ws.root), "--json")
+        assert listed.exit_code == 0 and json.loads(listed.stdout) == []
+
     def test_event_add_errors(self, ws):
         """event add refuses an unknown event and an unknown case, and records nothing."""
         bad_event = run("event", "add", CASE, "dissolved", "--date", "2026-12-15", "-w", str(ws.root))
