@@ -101,22 +101,17 @@ def _name(office: OfficeSettings, common_name: str) -> x509.Name:
     )
 
 
-def create_local_pki(pki_dir: Path, office: OfficeSettings, *, now: dt.datetime | None = None) -> None:
-    """Create the local root and office seal certificate in ``pki_dir`` (mode 0700)."""
-    now = now or dt.datetime.now(dt.timezone.utc)
-    pki_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(pki_dir, 0o700)
-
-    root_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    root_name = _name(office, f"{office.name} Root")
-    root_cert = (
+def root_certificate(name: x509.Name, *, now: dt.datetime, days: int) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """A new self-signed root (RSA-3072) that may issue end-entity certificates only."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    cert = (
         x509.CertificateBuilder()
-        .subject_name(root_name)
-        .issuer_name(root_name)
-        .public_key(root_key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365 * 20))
+        .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -126,19 +121,23 @@ def create_local_pki(pki_dir: Path, office: OfficeSettings, *, now: dt.datetime 
             ),
             critical=True,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
-        .sign(root_key, hashes.SHA256())
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
     )
+    return key, cert
 
-    seal_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    seal_cert = (
+
+def seal_certificate(name: x509.Name, public_key, root_key: rsa.RSAPrivateKey, root_cert: x509.Certificate, *,
+                     now: dt.datetime, days: int) -> x509.Certificate:
+    """The office seal certificate for ``public_key``: non-repudiation, document signing, issued by the root."""
+    return (
         x509.CertificateBuilder()
-        .subject_name(_name(office, f"{office.name} Seal"))
-        .issuer_name(root_name)
-        .public_key(seal_key.public_key())
+        .subject_name(name)
+        .issuer_name(root_cert.subject)
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365 * 3))
+        .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -149,12 +148,22 @@ def create_local_pki(pki_dir: Path, office: OfficeSettings, *, now: dt.datetime 
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(seal_key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False
-        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
         .sign(root_key, hashes.SHA256())
     )
+
+
+def create_local_pki(pki_dir: Path, office: OfficeSettings, *, now: dt.datetime | None = None) -> None:
+    """Create the local root and office seal certificate in ``pki_dir`` (mode 0700)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    pki_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(pki_dir, 0o700)
+
+    root_key, root_cert = root_certificate(_name(office, f"{office.name} Root"), now=now, days=365 * 20)
+    seal_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    seal_cert = seal_certificate(_name(office, f"{office.name} Seal"), seal_key.public_key(), root_key, root_cert,
+                                 now=now, days=365 * 3)
 
     passphrase = secrets.token_urlsafe(32).encode()
     p12 = pkcs12.serialize_key_and_certificates(

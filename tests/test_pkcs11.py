@@ -22,9 +22,8 @@ from pathlib import Path
 import pkcs11
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 from pkcs11 import Attribute, ObjectClass
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields
@@ -36,7 +35,6 @@ from pipeline.config import Config, SealSettings, load_config
 from pipeline.errors import ConfigurationError, PkiError
 from pipeline.intake import parse_case
 from pipeline.pki import (
-    DOCUMENT_SIGNING,
     ROOT_CERT,
     SEAL_P12,
     TokenSigner,
@@ -46,6 +44,8 @@ from pipeline.pki import (
     load_pkcs11_signer,
     load_signer,
     office_signer,
+    root_certificate,
+    seal_certificate,
 )
 from pipeline.retrieve import verify_records
 from pipeline.seal import Sealer
@@ -107,48 +107,10 @@ def _name(common_name: str) -> x509.Name:
 
 
 def _root_and_seal_cert(seal_public_key) -> tuple[x509.Certificate, x509.Certificate]:
-    """A test root (made with cryptography) and the seal certificate it issues for the token's key."""
+    """A test root and the seal certificate it issues for the token's key (the local PKI's own builders)."""
     now = dt.datetime.now(dt.timezone.utc)
-    root_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    root_name = _name("Accord Test Root")
-    root = (
-        x509.CertificateBuilder()
-        .subject_name(root_name).issuer_name(root_name)
-        .public_key(root_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
-        .sign(root_key, hashes.SHA256())
-    )
-    seal = (
-        x509.CertificateBuilder()
-        .subject_name(_name(SEAL_COMMON_NAME)).issuer_name(root_name)
-        .public_key(seal_public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=90))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=True, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(seal_public_key), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
-        .sign(root_key, hashes.SHA256())
-    )
+    root_key, root = root_certificate(_name("Accord Test Root"), now=now, days=365)
+    seal = seal_certificate(_name(SEAL_COMMON_NAME), seal_public_key, root_key, root, now=now, days=90)
     return root, seal
 
 
