@@ -96,8 +96,16 @@ def sealed_office(tmp_path_factory, pki_source, converter, examples):
     o.ingestor.catalog.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     o.pristine = tmp_path_factory.mktemp("sealed-pristine") / "ws"
     shutil.copytree(ws.root, o.pristine)
+    wal = o.pristine / "catalog.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0, "the copy must hold the whole catalog in catalog.db"
     yield o
     o.ingestor.close()
+
+
+def copy_workspace(source: Path, target: Path) -> Workspace:
+    """A copy of a processed workspace (the archive's read-only files and the catalog included)."""
+    shutil.copytree(source, target)
+    return Workspace(target)
 
 
 def record_of(office: Office, template: str) -> dict:

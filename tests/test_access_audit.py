@@ -1,8 +1,8 @@
 """Access rules and the audit trail: the shipped access matrix, search filtering, policy file errors,
 OfficeSession's decisions and record of disclosures, the hash chain and its anchors, config changes, the CLI.
 
-Everything runs against real workspaces: the two shared examples are processed once per module (one
-LibreOffice run) and every test that writes works on its own copy of that workspace.
+Everything runs against real workspaces: the two shared examples are processed once per session
+(conftest's sealed_office) and every test that writes works on its own copy of that workspace.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from pipeline.retrieve import VerificationFailed
 from pipeline.verify import check_signatures
 from pipeline.workspace import Workspace, init_workspace
 
-from .conftest import ROOT, make_office
+from .conftest import ROOT
 
 SHIPPED_ACCESS = ROOT / "retention_policies" / "access.yaml"
 
@@ -127,20 +127,9 @@ def session(ws: Workspace, name: str, via: str = "cli") -> OfficeSession:
 
 
 @pytest.fixture(scope="module")
-def processed_template(tmp_path_factory, pki_source, converter, examples) -> Workspace:
-    """Both examples processed once for this module (like conftest's sealed_office), then left untouched."""
-    ws = init_workspace(tmp_path_factory.mktemp("access-audit") / "ws")
-    shutil.copytree(pki_source, ws.pki)
-    office = make_office(ws, converter)
-    try:
-        for example in ("resolution-agreement.yaml", "mou.yaml"):
-            office.drop(example, (examples / example).read_bytes())
-        summary = office.process()
-    finally:
-        office.ingestor.close()
-    assert [x.status for x in summary.outcomes] == ["recorded", "recorded"], summary
-    assert not (ws.root / "catalog.db-wal").exists() or (ws.root / "catalog.db-wal").stat().st_size == 0
-    return ws
+def processed_template(sealed_office) -> Workspace:
+    """Both examples processed (conftest's sealed_office, as it was right after processing), never written to."""
+    return Workspace(sealed_office.pristine)
 
 
 @pytest.fixture

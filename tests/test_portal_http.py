@@ -12,7 +12,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import re
-import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +34,7 @@ from pipeline.retrieve import trust_roots, verify_record
 from pipeline.templates import load_templates
 from pipeline.workspace import Workspace
 
-from .conftest import Clock
+from .conftest import Clock, copy_workspace
 
 PASSWORD = "correct horse battery staple"
 LOCAL = "127.0.0.1"
@@ -151,11 +150,6 @@ def open_site(ws: Workspace, clock: Callable[[], float] | None = None, **portal:
     accounts = Accounts(ws.accounts, config.portal, **({"clock": clock} if clock else {}))
     app = create_app(ws, config, accounts=accounts, converter_factory=NoConverter)
     return Site(ws, app, accounts, clock)
-
-
-def copy_workspace(source: Path, target: Path) -> Workspace:
-    shutil.copytree(source, target)
-    return Workspace(target)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 
 import pytest
 from starlette.testclient import TestClient
@@ -20,6 +19,8 @@ from pipeline.portal.app import create_app
 from pipeline.verify import check_signatures
 from pipeline.workspace import Workspace
 
+from .conftest import copy_workspace
+
 PASSWORD = "records officer passphrase"
 CASE = "ADR-2026-0142"
 LATER = dt.date(2034, 1, 1)
@@ -27,8 +28,7 @@ LATER = dt.date(2034, 1, 1)
 
 @pytest.fixture
 def ws(sealed_office, tmp_path) -> Workspace:
-    shutil.copytree(sealed_office.pristine, tmp_path / "ws")
-    ws = Workspace(tmp_path / "ws")
+    ws = copy_workspace(sealed_office.pristine, tmp_path / "ws")
     for name, role in (("officer", "records-officer"), ("counsel", "counsel"), ("owner", "director")):
         grant(ws.policies / "access.yaml", name, (role,))
         with Accounts(ws.accounts, ws.load_config().portal) as accounts:

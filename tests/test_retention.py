@@ -2,7 +2,7 @@
 certificates, transfer and review, fixity, failure reports, and the commands that drive them.
 
 The pure functions are tested as tables. Everything else runs against real workspaces: the two
-shared examples are processed once per module (one warm LibreOffice, a real PKI) and every test
+shared examples are processed once per session (conftest's sealed_office) and every test
 that writes works on its own copy of that workspace. Dates in the future are reached with case
 events and ``as_of`` (the records themselves are created today).
 """
@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,9 +40,9 @@ from pipeline.retention import (
 )
 from pipeline.sweep import ExecutionReport, SweepError, SweepReport
 from pipeline.verify import check_signatures
-from pipeline.workspace import CHECKOUT, Workspace, init_workspace
+from pipeline.workspace import CHECKOUT, Workspace
 
-from .conftest import make_office, pdfsig, pdftotext
+from .conftest import copy_workspace, make_office, pdfsig, pdftotext
 
 D = dt.date
 RA, MOU = "resolution-agreement", "mou"
@@ -62,27 +61,10 @@ AGREEMENT_WORDS = ["bias-awareness", "Zoë Núñez", "Núñez", "Facilities & Gr
 # --- workspaces ----------------------------------------------------------------------------
 
 
-def copy_workspace(source: Path, target: Path) -> Workspace:
-    """A copy of a processed workspace (the archive's read-only files and the catalog included)."""
-    shutil.copytree(source, target)
-    return Workspace(target)
-
-
 @pytest.fixture(scope="module")
-def processed(tmp_path_factory, pki_source, converter, examples) -> Path:
-    """Both examples processed once for this module; tests copy the folder."""
-    ws = init_workspace(tmp_path_factory.mktemp("retention-processed") / "ws")
-    shutil.copytree(pki_source, ws.pki)
-    office = make_office(ws, converter)
-    try:
-        for example in ("resolution-agreement.yaml", "mou.yaml"):
-            shutil.copy(examples / example, ws.inbox / example)
-        summary = office.process()
-        assert [o.status for o in summary.outcomes] == ["recorded", "recorded"], summary
-    finally:
-        office.ingestor.close()
-    assert not Path(f"{ws.catalog}-wal").exists() or Path(f"{ws.catalog}-wal").stat().st_size == 0
-    return ws.root
+def processed(sealed_office) -> Path:
+    """Both examples processed (conftest's sealed_office, as it was right after processing); tests copy the folder."""
+    return sealed_office.pristine
 
 
 @pytest.fixture
