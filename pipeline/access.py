@@ -302,7 +302,7 @@ def policy_for(ws_root: Path, policies: Path) -> AccessPolicy:
 
 
 def grant(path: Path, name: str, roles: tuple[str, ...], cases: tuple[str, ...] = (),
-          workspace_owner: str | None = None) -> bool:
+          workspace_owner: str | None = None, comment: str | None = None) -> bool:
     """List ``name`` in ``access.yaml`` with ``roles`` (and ``cases``), keeping the file's comments.
 
     Returns ``False`` when the user is already listed with those roles. A user listed with
@@ -327,6 +327,8 @@ def grant(path: Path, name: str, roles: tuple[str, ...], cases: tuple[str, ...] 
     entries = []
     if not policy.users and workspace_owner and workspace_owner != name:
         entries.append(_user_line(workspace_owner, policy.roles, ()))
+    if comment:
+        entries.append(f"# {comment}")
     entries.append(_user_line(name, roles, cases))
     lines = text.splitlines()
     at = next((i for i, line in enumerate(lines) if re.match(r"users:\s*(\{\s*\})?\s*(#.*)?$", line)), None)

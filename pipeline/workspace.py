@@ -104,23 +104,14 @@ def init_workspace(path: Path, owner: str | None = None) -> Workspace:
     shutil.copytree(CHECKOUT / "retention_policies", root / "retention_policies", ignore=_ignore_private)
     (root / CONFIG_NAME).write_text(default_config_text(), encoding="utf-8")
     if owner:
-        _write_owner(root / "retention_policies" / "access.yaml", owner)
+        from .access import ACCESS_FILE, grant, load_policy
+
+        access = root / "retention_policies" / ACCESS_FILE
+        grant(access, owner, load_policy(access).roles,
+              comment="The owner, written by accord init: holds every role until the roles are split.")
     ws = Workspace(root)
     ws.ensure_dirs()
     return ws
-
-
-def _write_owner(access: Path, owner: str) -> None:
-    import re
-
-    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", owner):
-        raise ConfigurationError("The user name cannot be written into access.yaml; add the owner by hand.")
-    text = access.read_text(encoding="utf-8")
-    line = (f"users:\n  # The owner, written by accord init: holds every role until the roles are split.\n"
-            f"  {owner}: {{roles: [coordinator, counsel, director, records-officer, auditor]}}")
-    if "\nusers: {}" not in text:
-        raise ConfigurationError("access.yaml has no empty 'users: {}' line to fill; add the owner by hand.")
-    access.write_text(text.replace("\nusers: {}", "\n" + line, 1), encoding="utf-8")
 
 
 def _ignore_private(_dir: str, names: list[str]) -> list[str]:
