@@ -10,8 +10,16 @@ from pathlib import Path
 from .config import CONFIG_NAME, Config, default_config_text, env_workspace, load_config
 from .errors import ConfigurationError
 
-#: The checkout this package lives in: the default workspace and the source of default templates.
+#: The folder this package lives in: a source checkout (a workspace of its own), or site-packages.
 CHECKOUT = Path(__file__).resolve().parent.parent
+
+#: The default templates and policies ``accord init`` copies, shipped inside the package.
+#: The files live here, as package data, and the checkout's top-level ``templates`` and
+#: ``retention_policies`` are relative symlinks to these folders (so that the checkout stays a
+#: workspace). Not the reverse: setuptools and an sdist would carry a symlink inside the package
+#: that points outside it, and the wheel would lose the files; this way the wheel holds regular
+#: files, an editable install finds the same ones, and git holds one copy of each.
+DEFAULTS = Path(__file__).resolve().parent / "defaults"
 
 
 @dataclass(frozen=True)
@@ -79,15 +87,33 @@ class Workspace:
 
 
 def resolve_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
-    """The workspace named on the command line, else ``ACCORD_HOME``, else this checkout."""
+    """The workspace named on the command line, else ``ACCORD_HOME``, else the current folder when it is
+    a workspace, else the source checkout when Accord runs from one."""
     chosen = path or env_workspace()
-    root = Path(chosen).expanduser().resolve() if chosen else CHECKOUT
+    root = Path(chosen).expanduser().resolve() if chosen else _default_root()
     if not (root / "templates").is_dir():
         raise ConfigurationError(
             f"{root} is not an Accord workspace (it has no templates/ folder); "
             "create one with 'accord init PATH'."
         )
     return Workspace(root)
+
+
+def _default_root() -> Path:
+    here = Path.cwd().resolve()
+    if _looks_like_workspace(here):
+        return here
+    if (CHECKOUT / "pyproject.toml").is_file() and _looks_like_workspace(CHECKOUT):
+        return CHECKOUT
+    raise ConfigurationError(
+        f"No workspace was named and {here} is not one (it has no templates/ folder or {CONFIG_NAME}). "
+        "Create one with 'accord init PATH', then run accord inside it, pass --workspace PATH "
+        "or set ACCORD_HOME to it."
+    )
+
+
+def _looks_like_workspace(folder: Path) -> bool:
+    return (folder / "templates").is_dir() or (folder / CONFIG_NAME).is_file()
 
 
 def init_workspace(path: Path, owner: str | None = None) -> Workspace:
@@ -100,8 +126,8 @@ def init_workspace(path: Path, owner: str | None = None) -> Workspace:
     if (root / "templates").exists() or (root / CONFIG_NAME).exists():
         raise ConfigurationError(f"{root} already holds a workspace; nothing was changed.")
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(CHECKOUT / "templates", root / "templates", ignore=_ignore_private)
-    shutil.copytree(CHECKOUT / "retention_policies", root / "retention_policies", ignore=_ignore_private)
+    for folder in ("templates", "retention_policies"):
+        shutil.copytree(DEFAULTS / folder, root / folder, ignore=_ignore_private)
     (root / CONFIG_NAME).write_text(default_config_text(), encoding="utf-8")
     if owner:
         from .access import ACCESS_FILE, grant, load_policy

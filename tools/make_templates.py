@@ -2,7 +2,7 @@
 
 Usage (from the project root):
 
-    .venv/bin/python tools/make_templates.py            # writes templates/*.docx
+    .venv/bin/python tools/make_templates.py            # writes pipeline/defaults/templates/*.docx
     .venv/bin/python tools/make_templates.py --out DIR  # writes them somewhere else
 
 The two templates are docxtpl (Jinja) templates: ``{{ ... }}`` fills a value, ``{%p ... %}`` and
@@ -41,6 +41,7 @@ from docx.oxml.ns import nsdecls, qn
 from docx.shared import Cm, Inches, Pt, RGBColor, Twips
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "pipeline" / "defaults" / "templates"  # the package's defaults; templates/ links here
 
 FONT = "Calibri"  # LibreOffice substitutes the metric-compatible Carlito
 NAVY = "1F3864"
@@ -847,8 +848,9 @@ def build(name: str) -> bytes:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "templates",
-                        help="folder to write the .docx files into (default: templates/)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="folder to write the .docx files into (default: pipeline/defaults/templates/, "
+                             "which the checkout's templates/ links to)")
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help=f"templates to build (default: all of {', '.join(BUILDERS)})")
     args = parser.parse_args(argv)
