@@ -52,7 +52,7 @@ from pipeline.retrieve import trust_roots  # noqa: E402
 from pipeline.runner import process_inbox  # noqa: E402
 from pipeline.workspace import init_workspace  # noqa: E402
 
-EXAMPLES = ROOT.parent / "shared" / "examples"
+EXAMPLES = ROOT / "examples"
 PASSWORD = "bench passphrase for counsel"
 
 

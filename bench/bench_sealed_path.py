@@ -31,7 +31,7 @@ from pipeline.runner import process_inbox  # noqa: E402
 from pipeline.templates import load_templates  # noqa: E402
 from pipeline.workspace import init_workspace  # noqa: E402
 
-EXAMPLES = ROOT.parent / "shared" / "examples"
+EXAMPLES = ROOT / "examples"
 NAMES = ["Zoë Núñez", "Nguyễn Thị Minh Khai", "Łukasz Żółć", "Çağrı Öztürk", "Αλέξανδρος Παπαδόπουλος",
          "Дмитрий Иванов", "Siobhán O'Connor", "Smith & Sons <North Campus>"]
 

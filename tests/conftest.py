@@ -17,12 +17,12 @@ from pipeline.runner import RunSummary, process_inbox
 from pipeline.workspace import Workspace, init_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT.parent / "shared" / "examples"
+EXAMPLES = ROOT / "examples"  # the project's own example case files
 
 
 @pytest.fixture(scope="session")
 def examples() -> Path:
-    assert EXAMPLES.is_dir(), f"the shared examples are missing at {EXAMPLES}"
+    assert EXAMPLES.is_dir(), f"the examples are missing at {EXAMPLES}"
     return EXAMPLES
 
 

@@ -26,7 +26,7 @@ import yaml
 from tests.conftest import make_office, pdftotext
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT.parent / "shared" / "examples"
+from tests.conftest import EXAMPLES  # noqa: E402
 EXAMPLE = "resolution-agreement.yaml"
 SMALL_LIMIT = 4096
 

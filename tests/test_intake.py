@@ -23,7 +23,7 @@ from pipeline.intake import CaseFile, parse_case, read_limited
 from pipeline.templates import load_templates
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT.parent / "shared" / "examples"
+from .conftest import EXAMPLES  # noqa: E402
 TEMPLATES = load_templates(ROOT / "templates")
 LIMIT = 2 * 1024 * 1024
 EXAMPLE_NAMES = ["resolution-agreement.yaml", "mou.yaml"]

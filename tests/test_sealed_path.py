@@ -22,7 +22,7 @@ from pipeline.pki import load_certificates
 from pipeline.retrieve import VerificationFailed, retrieve, verify_records
 from pipeline.verify import check_signatures
 
-from .conftest import pdfsig, pdftotext, record_of
+from .conftest import EXAMPLES, pdfsig, pdftotext, record_of
 
 
 def _pdf(office, template: str) -> Path:
@@ -94,7 +94,7 @@ class TestSealedRecord:
         source = sealed_office.ws.root / record["source_path"]
         for path in (pdf, source):
             assert stat.S_IMODE(path.stat().st_mode) == 0o440
-        assert source.read_bytes() == (Path(__file__).resolve().parents[2] / "shared/examples/resolution-agreement.yaml").read_bytes()
+        assert source.read_bytes() == (EXAMPLES / "resolution-agreement.yaml").read_bytes()
 
     def test_inputs_moved_to_processed(self, sealed_office):
         """Inputs leave the inbox for a dated processed folder; staging is empty."""

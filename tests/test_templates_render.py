@@ -29,11 +29,7 @@ from jsonschema import Draft202012Validator
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "templates"
 TEMPLATE_NAMES = ["resolution-agreement", "mou"]
-# The examples live in the shared folder beside the checkout (CI copies it there too).
-EXAMPLES = next(
-    (d for d in (ROOT / "examples", ROOT.parent / "shared" / "examples") if d.is_dir()),
-    ROOT.parent / "shared" / "examples",
-)
+from .conftest import EXAMPLES  # noqa: E402
 
 NAMES = ["Zoë Núñez", "Daniel O'Brien", "Facilities & Grounds <North Campus>", "Tomás Álvarez"]
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
