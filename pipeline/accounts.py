@@ -182,13 +182,13 @@ class Accounts:
         return self.get(name)
 
     def disable(self, name: str) -> Account:
-        """The account can no longer sign in, and its sessions end at once."""
+        """The account can no longer sign in, and its sessions (password and single sign-on) end at once."""
         self.get(name)
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.execute("UPDATE accounts SET disabled = ? WHERE name = ? AND disabled IS NULL",
                               [self.clock(), name])
-            self.conn.execute("DELETE FROM sessions WHERE account = ? AND via = 'password'", [name])
+            self.conn.execute("DELETE FROM sessions WHERE account = ?", [name])
         return self.get(name)
 
     def enable(self, name: str) -> Account:
@@ -209,15 +209,31 @@ class Accounts:
 
     # --- sign-in --------------------------------------------------------------------------
 
-    def authenticate(self, name: str, password: str, address: str) -> Account:
-        """The account, if the password is right and neither it nor the address is locked out."""
-        now = self.clock()
+    def _failures(self, name: str, address: str, now: float) -> tuple[int, int]:
+        """Failed sign-ins within the lock-out window: for the account, and from the address."""
         window = now - self.settings.lockout_minutes * 60
-        name = name.strip()[:64]
-        by_account, by_address = self.conn.execute(
+        return self.conn.execute(
             "SELECT (SELECT count(*) FROM failures WHERE account = ? AND at > ?), "
             "(SELECT count(*) FROM failures WHERE address = ? AND at > ?)", [name, window, address, window],
         ).fetchone()
+
+    def barred(self, name: str) -> str | None:
+        """Why someone vouched for by single sign-on may not start a session: ``disabled`` when their local
+        account is disabled, ``locked`` while it is locked out after failed sign-ins; ``None`` when neither
+        (or when there is no local account of that name)."""
+        row = self.conn.execute("SELECT disabled FROM accounts WHERE name = ?", [name]).fetchone()
+        if row is None:
+            return None
+        if row[0] is not None:
+            return "disabled"
+        by_account, _ = self._failures(name, "", self.clock())  # the account's lock, not an address's
+        return "locked" if by_account >= self.settings.max_failures_per_account else None
+
+    def authenticate(self, name: str, password: str, address: str) -> Account:
+        """The account, if the password is right and neither it nor the address is locked out."""
+        now = self.clock()
+        name = name.strip()[:64]
+        by_account, by_address = self._failures(name, address, now)
         if by_account >= self.settings.max_failures_per_account or by_address >= self.settings.max_failures_per_address:
             raise SignInRefused(f"Too many failed sign-ins; try again in {self.settings.lockout_minutes} minutes.",
                                 throttled=True)
@@ -264,13 +280,20 @@ class Accounts:
         now = self.clock()
         expired = (now - last_seen > self.settings.idle_minutes * 60
                    or now - created > self.settings.absolute_hours * 3600)
-        if expired or (via == "password" and (not has_account or disabled is not None)):
+        # A password session needs its account; an SSO session may have none, but not a disabled one.
+        if expired or disabled is not None or (via == "password" and not has_account):
             self.conn.execute("DELETE FROM sessions WHERE token_sha256 = ?", [key])
             return None
         if now - last_seen > TOUCH_SECONDS:
             self.conn.execute("UPDATE sessions SET last_seen = ? WHERE token_sha256 = ?", [now, key])
             last_seen = now
         return Session(token, account, via, csrf, created, last_seen)
+
+    def count_sessions(self, account: str | None = None) -> int:
+        """How many session rows are stored (live or not yet swept), for one account or for all."""
+        if account is None:
+            return self.conn.execute("SELECT count(*) FROM sessions").fetchone()[0]
+        return self.conn.execute("SELECT count(*) FROM sessions WHERE account = ?", [account]).fetchone()[0]
 
     def end_session(self, token: str | None) -> None:
         if _well_formed(token):

@@ -384,6 +384,39 @@ def test_sso_session_needs_no_local_account(store):
     assert store.session(session.token).via == "sso"
 
 
+def test_disable_ends_the_accounts_sso_sessions_too(store):
+    """Disabling an account deletes its single-sign-on sessions as well, and a surviving row is not honoured."""
+    store.add("jchen", PASSWORD)
+    sso, survivor = store.start_session("jchen", HERE, via="sso"), store.start_session("jchen", THERE, via="sso")
+    store.disable("jchen")
+    assert store.count_sessions("jchen") == 0
+    assert store.session(sso.token) is None
+    store.enable("jchen")
+    survivor = store.start_session("jchen", THERE, via="sso")
+    store.conn.execute("UPDATE accounts SET disabled = 1 WHERE name = 'jchen'")  # another process, meanwhile
+    assert store.session(survivor.token) is None
+
+
+def test_barred_says_why_a_vouched_for_name_may_not_come_in(store, clock):
+    """``barred`` is ``disabled`` or ``locked`` (the account's lock, not an address's) for a local account, else None."""
+    store.add("jchen", PASSWORD)
+    store.add("mlee", PASSWORD)
+    assert store.barred("jchen") is None
+    assert store.barred("jchen@example.edu") is None  # no local account: nothing to bar
+    store.disable("mlee")
+    assert store.barred("mlee") == "disabled"
+    for _ in range(3):
+        with pytest.raises(SignInRefused):
+            store.authenticate("jchen", "not the password at all", HERE)
+    assert store.barred("jchen") == "locked"
+    clock.advance(minutes=15, seconds=1)
+    assert store.barred("jchen") is None
+    for name in ("ghost", "ghoul", "wraith", "shade", "spook"):  # the address is locked, no account is
+        with pytest.raises(SignInRefused):
+            store.authenticate(name, "not the password at all", THERE)
+    assert store.barred("jchen") is None
+
+
 # --- the file ---------------------------------------------------------------------------------
 
 

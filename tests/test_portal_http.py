@@ -615,13 +615,92 @@ def test_sso_header_from_elsewhere_is_ignored(sso_site):
     assert sso_site.audit(actor="pramam") == []
 
 
-def test_sso_user_not_in_access_yaml_gets_nothing(sso_site):
+@pytest.mark.parametrize("name", ["mallory", STRANGER], ids=["no-account", "local-account-not-listed"])
+def test_sso_user_not_in_access_yaml_gets_nothing(sso_site, name):
+    """A name access.yaml does not list is refused (403) before any page is made, and no session row is stored."""
     client = sso_site.client(PROXY)
-    headers = {"X-Remote-User": "mallory"}
-    assert client.get("/search", headers=headers).status_code == 403
-    response = client.get(f"/records/{sso_site.ra['record_id']}", headers=headers)
-    assert response.status_code == 404
-    assert sso_site.ra["title"] not in response.text
+    headers = {"X-Remote-User": name}
+    for path in ("/search", f"/records/{sso_site.ra['record_id']}"):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 403
+        assert "not a user of this workspace" in error_text(response.text)
+        assert sso_site.ra["title"] not in response.text
+        assert SESSION not in set_cookies(response)
+    assert sso_site.accounts.count_sessions() == 0
+    entry = sso_site.audit(actor=name, action="sign-in")[0]
+    assert (entry["outcome"], entry["details"]["via"], entry["details"]["address"]) == ("denied", "sso", PROXY)
+
+
+def test_sso_user_keeps_one_session_across_requests(sso_site):
+    """A listed SSO user's browser reuses the session its first request started: one row, not one per request."""
+    client = sso_site.client(PROXY)
+    headers = {"X-Remote-User": "pramam"}
+    first = client.get("/search", headers=headers)
+    assert first.status_code == 200
+    token = client.cookies[SESSION]
+    for path in ("/search?q=agreement", f"/records/{sso_site.ra['record_id']}", "/search"):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 200
+        assert SESSION not in set_cookies(response)
+    assert client.cookies[SESSION] == token
+    assert sso_site.accounts.count_sessions("pramam") == 1
+    assert sso_site.accounts.count_sessions() == 1
+
+
+def assert_sso_refused(site: Site, client: TestClient, name: str, says: str) -> None:
+    """Every page answers 403 with ``says`` and no case content, and no session is started."""
+    for path in ("/search", f"/records/{site.ra['record_id']}", f"/cases/{CASE}"):
+        response = client.get(path, headers={"X-Remote-User": name})
+        assert response.status_code == 403, path
+        assert says in error_text(response.text)
+        assert site.ra["title"] not in response.text and CASE not in response.text
+        assert "Signed in as" not in response.text
+        assert SESSION not in set_cookies(response)
+    assert site.accounts.count_sessions(name) == 0
+
+
+def test_sso_name_of_a_disabled_account_is_refused_and_audited(sso_site):
+    """`accord user disable mlee` also stops mlee coming in through the SSO proxy; each refusal is audited."""
+    with Accounts(sso_site.ws.accounts, PortalSettings()) as store:  # as `accord user disable` would
+        store.disable("mlee")
+    assert_sso_refused(sso_site, sso_site.client(PROXY), "mlee", "disabled")
+    entries = sso_site.audit(actor="mlee", newest_first=False)
+    assert [(e["action"], e["outcome"]) for e in entries] == [("sign-in", "denied")] * 3
+    assert {(e["details"]["via"], e["details"]["address"]) for e in entries} == {("sso", PROXY)}
+    with Accounts(sso_site.ws.accounts, PortalSettings()) as store:
+        store.enable("mlee")
+    assert sso_site.client(PROXY).get("/search", headers={"X-Remote-User": "mlee"}).status_code == 200
+
+
+def test_disabling_an_account_ends_its_open_sso_session_at_once(sso_site):
+    """An SSO session already open ends the moment its account is disabled, as a password session does."""
+    client = sso_site.client(PROXY)
+    assert client.get("/search", headers={"X-Remote-User": "mlee"}).status_code == 200
+    token = client.cookies[SESSION]
+    assert sso_site.accounts.count_sessions("mlee") == 1
+    with Accounts(sso_site.ws.accounts, PortalSettings()) as store:
+        store.disable("mlee")
+    assert sso_site.accounts.count_sessions("mlee") == 0
+    assert sso_site.accounts.session(token) is None
+    assert_sso_refused(sso_site, client, "mlee", "disabled")
+
+
+def test_sso_name_of_a_locked_out_account_is_refused_until_the_lockout_passes(make_site):
+    """Failed password sign-ins that lock mlee's account out also refuse mlee's SSO requests for that window."""
+    clock = Clock()
+    site = make_site(clock, sso_header="X-Remote-User", trusted_proxies=(PROXY,), max_failures_per_account=2,
+                     max_failures_per_address=20, lockout_minutes=15)
+    client = site.client(PROXY)
+    assert client.get("/search", headers={"X-Remote-User": "mlee"}).status_code == 200
+    guesser = site.client("192.0.2.40")
+    for _ in range(2):
+        assert sign_in(guesser, "mlee", "not the password at all").status_code == 401
+    assert_sso_refused(site, client, "mlee", "locked")
+    throttled = [e for e in site.audit(actor="mlee", action="sign-in") if e["details"]["via"] == "sso"]
+    assert [e["outcome"] for e in throttled] == ["throttled"] * 3
+    assert site.client(PROXY).get("/search", headers={"X-Remote-User": "pramam"}).status_code == 200
+    clock.advance(minutes=15, seconds=1)
+    assert client.get("/search", headers={"X-Remote-User": "mlee"}).status_code == 200
 
 
 def test_sso_session_cookie_stops_working_without_the_header(sso_site):

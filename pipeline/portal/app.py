@@ -184,8 +184,18 @@ class Portal:
                 pass
         self.accounts.close()
 
-    def audit(self, actor: str, action: str, outcome: str, details: dict[str, Any]) -> None:
-        self.catalog().audit(AuditEntry(actor, action, outcome, details={**details, "via": "portal"}))
+    def audit(self, actor: str, action: str, outcome: str, details: dict[str, Any], via: str = "portal") -> None:
+        self.catalog().audit(AuditEntry(actor, action, outcome, details={**details, "via": via}))
+
+    def listed(self, name: str) -> bool:
+        """Whether ``access.yaml`` names this person (anyone else gets no session through SSO)."""
+        return self.policy().user(name) is not None
+
+    def refuse(self, refusal: auth.Refusal) -> HTMLResponse:
+        """A person the SSO proxy vouches for but who may not come in: audited like a refused sign-in."""
+        self.audit(refusal.name, "sign-in", refusal.outcome,
+                   {"address": refusal.origin.address, "reason": refusal.reason}, via="sso")
+        return error_page(self, 403, refusal.message(self.settings))
 
 
 def _marks(text: str | None) -> Markup:
@@ -272,7 +282,9 @@ def page(portal: Portal, handler: Callable[[Ctx], Response], *, post: bool = Fal
     """An endpoint that needs a signed-in person (and, for a POST, the session's CSRF token)."""
 
     async def endpoint(request: Request) -> Response:
-        caller = await run_in_threadpool(auth.identify, request, portal.accounts, portal.settings)
+        caller = await run_in_threadpool(auth.identify, request, portal.accounts, portal.settings, portal.listed)
+        if isinstance(caller, auth.Refusal):
+            return await run_in_threadpool(portal.refuse, caller)
         if caller is None:
             if post or request.method != "GET":
                 return error_page(portal, 403, "Sign in first.")

@@ -11,6 +11,7 @@ import hmac
 import logging
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -36,17 +37,47 @@ class Caller:
     """The session was started by this request (SSO): its cookie must be set on the answer."""
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A person the SSO proxy vouches for who may not have a session here (nothing was stored for them)."""
+
+    name: str
+    reason: str
+    """``not-listed`` (not in access.yaml), ``disabled`` or ``locked`` (their local account)."""
+    origin: Origin
+
+    @property
+    def outcome(self) -> str:
+        """As the audit log records a refused password sign-in."""
+        return "throttled" if self.reason == "locked" else "denied"
+
+    def message(self, settings: PortalSettings) -> str:
+        return {
+            "not-listed": "You are signed in at the institution, but you are not a user of this workspace; "
+                          "ask the office to add you.",
+            "disabled": "Your account is disabled; ask the office to enable it again.",
+            "locked": f"Your account is locked after too many failed sign-ins; try again in "
+                      f"{settings.lockout_minutes} minutes.",
+        }[self.reason]
+
+
 def origin_of(request: Request) -> Origin:
     return request.scope["state"]["origin"]
 
 
-def identify(request: Request, accounts: Accounts, settings: PortalSettings) -> Caller | None:
-    """The signed-in person, or ``None``."""
+def identify(request: Request, accounts: Accounts, settings: PortalSettings,
+             listed: Callable[[str], bool]) -> Caller | Refusal | None:
+    """The signed-in person, a refused SSO person, or ``None``; ``listed`` says whether access.yaml names someone."""
     origin = origin_of(request)
     token = request.cookies.get(SESSION_COOKIE)
     sso_user = _sso_user(request, settings, origin)
     session = accounts.session(token)
     if sso_user is not None:
+        reason = "not-listed" if not listed(sso_user) else accounts.barred(sso_user)
+        if reason is not None:
+            if session is not None and session.via == "sso" and session.account == sso_user:
+                accounts.end_session(token)
+            return Refusal(sso_user, reason, origin)
         if session is None or session.via != "sso" or session.account != sso_user:
             session = accounts.start_session(sso_user, origin.address, via="sso")
             return Caller(Actor(sso_user, via="sso"), session, origin, new_cookie=True)
