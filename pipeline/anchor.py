@@ -20,7 +20,7 @@ from pypdf import PdfReader
 
 from . import archive
 from .errors import ArchiveError
-from .generated import add_seal_place, docx_bytes, new_document
+from .generated import add_seal_place, details_table, docx_bytes, new_document
 from .verify import check_signatures
 
 ANCHOR_DIR = "anchors"
@@ -36,7 +36,7 @@ class AnchorFile:
 
 
 def anchor_docx(head_seq: int, head_hash: str, entries: int, at: dt.datetime, office: str) -> bytes:
-    """The anchor document: what is anchored, in words and in its metadata."""
+    """The anchor document: what is anchored, in words and in its metadata (the hash on one line of its own)."""
     doc = new_document()
     doc.add_heading("Audit log anchor", level=1)
     doc.add_paragraph(
@@ -44,16 +44,12 @@ def anchor_docx(head_seq: int, head_hash: str, entries: int, at: dt.datetime, of
         "and that its newest entry had the number and SHA-256 hash shown. Any later change to an entry "
         "up to this one, or the removal of entries up to this one, can be detected against this document."
     )
-    table = doc.add_table(rows=0, cols=2)
-    table.style = "Table Grid"
-    for label, value in (
+    details_table(doc, [
         ("Newest entry", str(head_seq)),
         ("Its SHA-256 hash", head_hash),
         ("Entries in the log", str(entries)),
         ("Anchored at (UTC)", at.isoformat(timespec="seconds")),
-    ):
-        cells = table.add_row().cells
-        cells[0].text, cells[1].text = label, value
+    ])
     add_seal_place(doc)
     props = doc.core_properties
     props.title = f"Accord audit log anchor {head_seq}"

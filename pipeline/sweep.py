@@ -27,7 +27,7 @@ from . import archive, audit
 from .audit import AuditEntry
 from .catalog import Catalog, RecordRow, utc_now
 from .errors import AccordError
-from .generated import add_seal_place, docx_bytes, new_document
+from .generated import add_footer, add_seal_place, details_table, docx_bytes, new_document
 from .holds import active_holds_sql
 from .retention import RetentionPolicy, due_for, trigger_dates
 from .workspace import Workspace
@@ -376,28 +376,46 @@ def _transfer_bag(ws: Workspace, catalog: Catalog, policy: RetentionPolicy, reco
 
 def certificate_docx(proposal_row: dict[str, Any], items: list[dict[str, Any]], results: dict[str, str],
                      approver: str, office: str, when: dt.datetime) -> bytes:
+    """The certificate of disposition: title, statement, the proposal's facts, then one block per record.
+
+    Each record is a full-width label/value table, so that its id, class, case, SHA-256 and rule
+    each have a line of their own and come out of the sealed PDF's text exactly as they are."""
     doc = new_document(size=10)
     doc.add_heading("Certificate of disposition", level=1)
     doc.add_paragraph(
         f"{office} certifies that the records listed below were disposed of under its retention schedules, "
-        f"as proposed on {proposal_row['created_at'][:10]} by {proposal_row['proposed_by']} (records due by "
-        f"{proposal_row['as_of']}) and approved by {approver}. Completed {when.isoformat(timespec='seconds')}."
+        "on the proposal and approval stated here. Each record's outcome is stated with it."
     )
-    table = doc.add_table(rows=1, cols=6)
-    table.style = "Table Grid"
-    for cell, label in zip(table.rows[0].cells, ("Record", "Class", "Case", "SHA-256", "Rule / due", "Done")):
-        cell.text = label
-    for item in items:
-        cells = table.add_row().cells
-        cells[0].text, cells[1].text, cells[2].text = item["record_id"], item["record_class"], item["case_id"]
-        cells[3].text = item["sha256"]
-        cells[4].text = f"{item['rule']} (due {item['due_date']})"
-        cells[5].text = results.get(item["record_id"], "")
+    details_table(doc, [
+        ("Proposal", f"No. {proposal_row['id']}"),
+        ("Proposed", f"{proposal_row['created_at'][:10]} by {proposal_row['proposed_by']}"),
+        ("Records due by", str(proposal_row["as_of"])),
+        ("Approved by", approver),
+        ("Completed", when.isoformat(timespec="seconds")),
+        ("Records listed", str(len(items))),
+    ])
+    doc.add_heading("Records", level=2)
+    for number, item in enumerate(items, 1):
+        _certificate_record(doc, f"Record {number} of {len(items)}", item, results.get(item["record_id"], ""))
     add_seal_place(doc)
+    add_footer(doc, f"{office} \u2014 certificate of disposition, proposal {proposal_row['id']}")
     doc.core_properties.title = f"Certificate of disposition {proposal_row['id']}"
     doc.core_properties.subject = "Accord certificate of disposition"
     doc.core_properties.author = office
     return docx_bytes(doc)
+
+
+def _certificate_record(doc, caption: str, item: dict[str, Any], outcome: str) -> None:
+    """One record of the certificate, kept on one page with its caption."""
+    details_table(doc, [
+        ("Record", item["record_id"]),
+        ("Class", item["record_class"]),
+        ("Case", item["case_id"]),
+        ("SHA-256", item["sha256"]),
+        ("Retention rule", item["rule"]),
+        ("Due", item["due_date"]),
+        ("Outcome", outcome or "\u2014"),
+    ], caption=caption, keep_together=True)
 
 
 def _certificate(ws: Workspace, catalog: Catalog, proposal_row: dict[str, Any], items: list[dict[str, Any]],
