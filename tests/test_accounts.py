@@ -398,7 +398,7 @@ def test_disable_ends_the_accounts_sso_sessions_too(store):
 
 
 def test_barred_says_why_a_vouched_for_name_may_not_come_in(store, clock):
-    """``barred`` is ``disabled`` or ``locked`` (the account's lock, not an address's) for a local account, else None."""
+    """``barred`` is ``disabled`` or ``locked`` (the account's own lock, not an address's) for a local account."""
     store.add("jchen", PASSWORD)
     store.add("mlee", PASSWORD)
     assert store.barred("jchen") is None

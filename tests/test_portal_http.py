@@ -756,6 +756,53 @@ def test_security_headers_and_no_store(table, role, method, path):
     assert response.headers["cache-control"] == "no-store"
 
 
+def too_large():
+    """A form over the portal's 256 KiB limit (35 fields of 8,000 bytes, each within the form's own limits),
+    sent in pieces without a Content-Length (chunked)."""
+    for i in range(35):
+        yield f"f{i}={'y' * 8000}&".encode()
+
+
+@pytest.mark.parametrize("role, method, path, body", [
+    ("anon", "POST", "/signin", "declared"),
+    ("anon", "POST", "/signin", "chunked"),
+    ("officer", "POST", "/holds", "declared"),
+    ("officer", "POST", "/holds", "chunked"),
+    ("director", "GET", "/search", "declared"),
+    ("director", "DELETE", "/search", "declared"),
+])
+def test_too_large_body_answers_413_with_security_headers_and_the_error_page(table, role, method, path, body):
+    """Every 413 (Content-Length over the limit, or a chunked body growing past it) is the portal's plain
+    error page with the same security headers as any other page."""
+    content = b"x" * (300 * 1024) if body == "declared" else too_large()
+    response = table.clients[role].request(method, path, content=content,
+                                           headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 413
+    assert_security_headers(response)
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["content-type"].startswith("text/html")
+    assert "larger than the portal accepts" in error_text(response.text)
+
+
+@pytest.mark.parametrize("method, path, allow", [
+    ("DELETE", "/search", "GET, HEAD"),
+    ("POST", "/search", "GET, HEAD"),
+    ("PUT", "/holds", "GET, HEAD, POST"),
+    ("GET", "/holds/{hold}/release", "POST"),
+    ("GET", "/signout", "POST"),
+    ("PATCH", "/signin", "GET, HEAD, POST"),
+    ("DELETE", "/records/{ra}/download", "GET, HEAD, POST"),
+    ("POST", "/static/style.css", "GET, HEAD"),
+])
+def test_405_names_the_methods_the_page_takes(table, method, path, allow):
+    """A 405 carries an Allow header listing every method the path takes (RFC 9110 15.5.6), on the error page."""
+    response = table.clients["officer"].request(method, path.format(**table.ids))
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
+    assert_security_headers(response)
+    assert "does not take this kind of request" in error_text(response.text)
+
+
 def test_download_carries_security_headers_and_no_store(table):
     ra = table.ids["ra"]
     response = table.clients["director"].post(f"/records/{ra}/download",

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..access import (
@@ -60,7 +60,7 @@ from ..verify import VerifyReport
 from ..workspace import Workspace
 from . import auth
 from .auth import SESSION_COOKIE, SIGNIN_COOKIE, Caller
-from .security import ProxyTrust, SecurityHeaders, add_security_headers
+from .security import BodyLimit, ProxyTrust, SecurityHeaders, add_security_headers
 
 log = logging.getLogger("accord.portal")
 
@@ -68,6 +68,8 @@ HERE = Path(__file__).resolve().parent
 PAGE_SIZE = 20
 AUDIT_PAGE = 100
 MAX_FORM_FIELDS = 40
+MAX_BODY = 256 * 1024
+TOO_LARGE = f"That request is larger than the portal accepts ({MAX_BODY // 1024} KiB at most)."
 VERIFY_TTL_SECONDS = 600
 
 #: Fixed messages shown after a redirect (never user input).
@@ -618,7 +620,11 @@ def create_app(ws: Workspace, config: Config | None = None, *, accounts: Account
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         messages = {404: "There is no such page.", 405: "That page does not take this kind of request."}
-        return error_page(portal, status, messages.get(status, "The request could not be completed."))
+        response = error_page(portal, status, messages.get(status, "The request could not be completed."))
+        if status == 405:  # RFC 9110 15.5.6
+            given = (exc.headers or {}).get("Allow", "") if isinstance(exc, HTTPException) else ""
+            response.headers["allow"] = allowed_methods(routes, request.scope, given)
+        return response
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.error("portal: %s failed: %s", request.url.path, type(exc).__name__)
@@ -635,12 +641,25 @@ def create_app(ws: Workspace, config: Config | None = None, *, accounts: Account
         lifespan=lifespan,
         routes=routes,
         middleware=[Middleware(ProxyTrust, trusted_proxies=config.portal.trusted_proxies),
-                    Middleware(SecurityHeaders)],
+                    Middleware(SecurityHeaders),
+                    # inside SecurityHeaders, so that every 413 carries them (Starlette's max_body_size would not)
+                    Middleware(BodyLimit, max_body_size=MAX_BODY, refusal=lambda: error_page(portal, 413, TOO_LARGE))],
         exception_handlers={HTTPException: http_error, 500: server_error},
-        max_body_size=256 * 1024,
     )
     app.state.portal = portal
     return app
+
+
+def allowed_methods(routes: list[BaseRoute], scope: Mapping[str, Any], given: str = "") -> str:
+    """The ``Allow`` of a 405: what the route that answered said (``given``) and the methods of every
+    other route at the same path (a page has one route per method here, and Starlette names only the first)."""
+    probe = {"type": "http", "path": scope["path"], "root_path": scope.get("app_root_path", ""),
+             "method": scope["method"]}
+    methods = {m.strip() for m in given.split(",") if m.strip()}
+    for route in routes:
+        if isinstance(route, Route) and route.methods and route.matches(probe)[0] is not Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 def app_from_environment() -> Starlette:

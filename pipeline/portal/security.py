@@ -13,7 +13,11 @@ import logging
 import time
 from dataclasses import dataclass
 
-from starlette.datastructures import MutableHeaders
+from typing import Callable
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("accord.portal")
@@ -115,3 +119,41 @@ class SecurityHeaders:
             # No query strings: search words may be names.
             log.info("%s %s %s %.1f ms", scope["method"], scope["path"], status,
                      (time.perf_counter() - started) * 1000)
+
+
+class BodyLimit:
+    """The request-body limit, inside :class:`SecurityHeaders`, answered with the portal's own page.
+
+    ``Starlette(max_body_size=...)`` puts its limit outside every middleware given to the app, so its
+    bare text 413 went out without the security headers. Here Starlette's same middleware runs inside
+    them; a declared ``Content-Length`` over the limit is refused before the request is handled at all,
+    and any 413 coming back (a chunked body that grew past the limit while read) is answered with
+    ``refusal()`` instead.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_size: int, refusal: Callable[[], Response]):
+        self.app = RequestBodyLimitMiddleware(app, max_body_size=max_body_size)
+        self.max_body_size = max_body_size
+        self.refusal = refusal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_size:
+            await self.refusal()(scope, receive, send)
+            return
+        replaced = False
+
+        async def send_or_replace(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return
+            if message["type"] == "http.response.start" and message["status"] == 413:
+                replaced = True
+                await self.refusal()(scope, receive, send)
+                return
+            await send(message)
+
+        await self.app(scope, receive, send_or_replace)
