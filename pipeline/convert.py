@@ -22,10 +22,12 @@ package; keep the two in step.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -70,6 +72,9 @@ _REAP_TIMEOUT = 10.0  # seconds to wait for a SIGKILLed process to be reaped
 # Where LibreOffice creates the sockets of its named pipes (sal/osl/unx/pipe.cxx);
 # a killed soffice leaves them behind.
 _OSL_PIPE_DIRS = (Path("/tmp"), Path("/var/tmp"))
+# Each Converter's private folder (profiles, documents in hand) is named after its process.
+_WORK_PREFIX = "accord-lo-"
+_WORK_OWNER = re.compile(re.escape(_WORK_PREFIX) + r"(\d+)-")
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,11 @@ class ConverterSettings:
     recycle_after: int = 200  # restart the instance after this many documents
     max_retries: int = 2  # extra attempts after a timeout or a dead instance
     retry_backoff: float = 0.25  # seconds; doubled for every further retry
-    work_dir: Path | None = None  # parent of the private profile/temp dir; None: system temp
+    # Parent of each Converter's private folder (created owner-only; folders left there by processes
+    # that are gone are removed when a Converter starts). A workspace's configuration sets its
+    # .accord/convert/; None, outside a workspace, is the system temp folder. Where the folders go is
+    # the workspace's doing, not a setting, so it takes no part in comparing configurations.
+    work_dir: Path | None = field(default=None, compare=False)
     log_file: Path | None = None  # soffice and bridge stderr go here (appended); None: discarded
 
     def __post_init__(self) -> None:
@@ -265,6 +274,7 @@ class _Resources:
     """What must be cleaned up even if the Converter is never closed (see weakref.finalize)."""
 
     root: Path
+    lock: int  # a descriptor of ``root``, flock-ed while the Converter lives
     session: _Session | None = None
 
 
@@ -273,6 +283,73 @@ def _release(resources: _Resources) -> None:
         resources.session.kill()
         resources.session = None
     shutil.rmtree(resources.root, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        os.close(resources.lock)
+
+
+# --------------------------------------------------------------------------- working folders
+
+
+def _claim_work_dir(parent: Path | None) -> tuple[Path, int]:
+    """A new owner-only folder for one Converter, named after this process, and the lock held on it.
+
+    Before making it, the folders in ``parent`` left by Converters whose process is gone (a
+    kill -9, a crash, a power cut) are removed: they hold unsealed case text.
+    """
+    try:
+        if parent is not None:
+            parent = _private_dir(Path(parent))
+            _remove_stale_work_dirs(parent)
+        root = Path(tempfile.mkdtemp(prefix=f"{_WORK_PREFIX}{os.getpid()}-", dir=parent))  # mode 0700
+        lock = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ConverterUnavailable(
+            f"cannot make the converter's working folder in {parent or tempfile.gettempdir()}: {exc.strerror}"
+        ) from None
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    return root, lock
+
+
+def _private_dir(path: Path) -> Path:
+    """``path`` as a folder, creating it and each missing parent readable by its owner only."""
+    for folder in reversed([path, *path.parents]):
+        if not folder.exists():
+            folder.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def _remove_stale_work_dirs(parent: Path) -> None:
+    """Remove the Converter folders in ``parent`` whose process is not running and whose lock nobody holds.
+
+    Both are asked because several processes share a workspace: the pid answers for a folder
+    that is being made (locked a moment later), the lock for a process this one cannot see
+    (another pid namespace); the kernel drops the lock however its holder ends.
+    """
+    for folder in parent.iterdir():
+        match = _WORK_OWNER.match(folder.name)
+        if match is None or _process_running(int(match.group(1))):
+            continue
+        try:
+            lock = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue  # not a folder, or not ours
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass  # held: its Converter is alive
+        finally:
+            os.close(lock)
+
+
+def _process_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 class Converter:
@@ -292,11 +369,11 @@ class Converter:
         self._launches = 0
         self._closed = False
         self._lock = threading.Lock()
-        root = Path(tempfile.mkdtemp(prefix="accord-lo-", dir=self.settings.work_dir))  # mode 0700
+        root, lock = _claim_work_dir(self.settings.work_dir)
+        self._resources = _Resources(root=root, lock=lock)
+        self._finalizer = weakref.finalize(self, _release, self._resources)
         self._io_dir = root / "io"
         self._io_dir.mkdir(mode=0o700)
-        self._resources = _Resources(root=root)
-        self._finalizer = weakref.finalize(self, _release, self._resources)
 
     # ---------------------------------------------------------------- status
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from dataclasses import dataclass
@@ -76,8 +77,19 @@ class Workspace:
     def accounts(self) -> Path:
         return self.state / "accounts.db"
 
+    @property
+    def converter_dir(self) -> Path:
+        """The converters' working folders (LibreOffice profiles, documents being converted)."""
+        return self.state / "convert"
+
     def load_config(self) -> Config:
-        return load_config(self.config_file)
+        """``accord.yaml``, with the converters working in this workspace's private folder (not in a
+        shared temp folder) unless ``converter.work_dir`` names another."""
+        config = load_config(self.config_file)
+        if config.converter.work_dir is not None:
+            return config
+        return dataclasses.replace(config, converter=dataclasses.replace(config.converter,
+                                                                         work_dir=self.converter_dir))
 
     def ensure_dirs(self) -> None:
         """Create the runtime folders that may be missing (inbox, staging, results, archive)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Config
-from pipeline.convert import Converter
+from pipeline.convert import Converter, ConverterSettings
 from pipeline.ingest import Ingestor, make_sealer
 from pipeline.pki import ROOT_CERT, ensure_identity
 from pipeline.runner import RunSummary, process_inbox
@@ -27,9 +27,9 @@ def examples() -> Path:
 
 
 @pytest.fixture(scope="session")
-def converter():
-    """One warm LibreOffice for the whole session."""
-    conv = Converter(Config().converter)
+def converter(tmp_path_factory):
+    """One warm LibreOffice for the whole session, working in a private folder of the session's."""
+    conv = Converter(ConverterSettings(work_dir=tmp_path_factory.mktemp("convert")))
     yield conv
     conv.close()
 

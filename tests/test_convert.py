@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import os
 import re
 import signal
+import stat
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -25,6 +29,7 @@ from pipeline.convert import (
     cold_convert,
 )
 from pipeline.errors import ConfigurationError, ConversionError, ConverterUnavailable
+from pipeline.workspace import init_workspace
 
 
 # LibreOffice and python3-uno are required (tools/bootstrap.sh installs them): a machine without
@@ -334,3 +339,102 @@ def test_pool_serves_parallel_workers(tmp_path, docx_bytes):
         assert len(results) == 4 and all(pdf.startswith(b"%PDF") for pdf in results)
         assert sum(c.conversions for c in pool.converters) == 4
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- working folders
+
+# A process holding one Converter on a workspace's configuration, as the watcher, the portal or a
+# CLI command does: "start" starts LibreOffice, "idle" only creates the Converter. It prints the
+# soffice pid (0 when idle) and keeps the Converter until its standard input closes.
+HOLDER = """
+import sys
+from pathlib import Path
+from pipeline.convert import Converter
+from pipeline.workspace import Workspace
+conv = Converter(Workspace(Path(sys.argv[1])).load_config().converter)
+if sys.argv[2] == "start":
+    conv.start()
+print(conv.pid or 0, flush=True)
+sys.stdin.read()
+conv.close()
+"""
+
+
+def hold_converter(ws_root: Path, mode: str) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(ws_root), mode], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    return proc, int(proc.stdout.readline() or -1)
+
+
+def new_folders(parent: Path, known: set[Path]) -> list[Path]:
+    return sorted(set(parent.iterdir()) - known) if parent.is_dir() else []
+
+
+def kill_with_its_office(proc: subprocess.Popen) -> None:
+    """SIGKILL a holder process and the process groups it started (soffice, the bridge), as kill -9 would."""
+    children = psutil.Process(proc.pid).children(recursive=True)
+    proc.kill()
+    proc.wait(timeout=10)
+    for child in children:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
+    assert wait_gone(children, timeout=10) == []
+
+
+def test_killed_converters_folder_is_removed_at_the_next_start_and_a_live_ones_kept(tmp_path):
+    """A kill -9 leaves its converter folder inside the workspace's private folder, and the next Converter removes it but not a live process's."""
+    ws = init_workspace(tmp_path / "ws")
+    convert = ws.state / "convert"
+    assert ws.load_config().converter.work_dir == convert
+    doomed, soffice_pid = hold_converter(ws.root, "start")
+    assert soffice_pid > 0
+    (stale,) = new_folders(convert, set())
+    assert (stale / "profile-1").is_dir()  # LibreOffice's profile and the documents in hand live here
+    for folder in (ws.state, convert, stale):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    live, _ = hold_converter(ws.root, "idle")
+    try:
+        (live_folder,) = new_folders(convert, {stale})
+        kill_with_its_office(doomed)
+        assert stale.is_dir()  # nothing cleans up after a kill -9 ...
+
+        with Converter(ws.load_config().converter) as conv:  # ... until the next converter starts
+            assert not stale.exists()
+            assert live_folder.is_dir()
+            (own,) = new_folders(convert, {live_folder})
+        assert not own.exists()
+    finally:
+        live.communicate(timeout=30)
+    assert live.returncode == 0 and list(convert.iterdir()) == []
+
+
+def test_folder_of_an_unseen_process_is_kept_while_its_lock_is_held(tmp_path):
+    """A folder whose process this one cannot see (another pid namespace) is kept while that process holds its lock."""
+    ws = init_workspace(tmp_path / "ws")
+    convert = ws.state / "convert"
+    gone_pid = _reaped_pid()
+    held, free = convert / f"accord-lo-{gone_pid}-held", convert / f"accord-lo-{gone_pid}-free"
+    for folder in (held, free):
+        folder.mkdir(parents=True)
+        (folder / "document.docx").write_bytes(b"in the hands of a converter")
+    fd = os.open(held, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        Converter(ws.load_config().converter).close()
+        assert held.is_dir() and not free.exists()
+    finally:
+        os.close(fd)
+
+
+def test_unmakeable_working_folder_is_reported(tmp_path):
+    """A working folder that cannot be made is ConverterUnavailable with a sentence naming the folder."""
+    (tmp_path / "not-a-folder").write_text("")
+    with pytest.raises(ConverterUnavailable, match="cannot make the converter's working folder in .*not-a-folder"):
+        Converter(ConverterSettings(work_dir=tmp_path / "not-a-folder" / "convert"))
+
+
+def _reaped_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid

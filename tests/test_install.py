@@ -120,6 +120,9 @@ def test_installed_package_creates_processes_and_verifies_a_workspace(installed,
     assert "2 of 2 record(s) verified" in ok(run([accord, "verify", "--all", "--workspace", ws], cwd=tmp_path))
     # Without --workspace or ACCORD_HOME, the current folder is the workspace when it is one.
     assert json.loads(ok(run([accord, "status", "--json"], cwd=ws)))["records"] == 2
+    # The converter worked inside the workspace's private folder and left nothing there.
+    convert = ws / ".accord" / "convert"
+    assert convert.is_dir() and list(convert.iterdir()) == []
 
 
 def test_installed_accord_outside_any_workspace_says_how_to_make_one(installed, tmp_path):
