@@ -8,9 +8,13 @@ with a fake clock wherever time matters.
 
 from __future__ import annotations
 
+import binascii
 import dataclasses
 import datetime as dt
 import hashlib
+import io
+import json
+import logging
 import re
 import sqlite3
 from collections.abc import Callable
@@ -20,6 +24,7 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 from markupsafe import escape
+from pyhanko.pdf_utils.reader import PdfFileReader
 from starlette.testclient import TestClient
 
 from pipeline import accounts as accounts_module
@@ -949,6 +954,59 @@ def test_altered_pdf_is_refused_with_the_reason_and_audited(site):
     assert (entry["actor"], entry["outcome"], entry["purpose"]) == ("pramam", "refused", "Appeal review")
     assert entry["details"]["problems"] == problems
     assert "Failed verification" in site.signed_in("pramam").get(f"/records/{ra['record_id']}").text
+
+
+def break_a_certificate_of_the_seal(pdf: Path) -> None:
+    """Flip one bit of the PDF: in a certificate the seal carries besides its signer's, the issuer name's
+    tag (SEQUENCE becomes SET), which pyHanko trips over while building the chain and logs with a traceback."""
+    data = bytearray(pdf.read_bytes())
+    seal = PdfFileReader(io.BytesIO(bytes(data))).embedded_regular_signatures[0]
+    signer = seal.signer_cert.dump()
+    cert = next(c.chosen for c in seal.signed_data["certificates"] if c.chosen.dump() != signer)
+    der = cert.dump()
+    at = bytes(data).lower().index(binascii.hexlify(der)) + 2 * der.index(cert["tbs_certificate"]["issuer"].dump())
+    assert data[at:at + 2] == b"30"
+    data[at + 1] ^= 0x01  # the hex digits 30 become 31
+    pdf.chmod(0o644)
+    pdf.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def root_log():
+    """What reaches the root logger's handlers (where `accord serve` and uvicorn print), formatted with
+    tracebacks, from INFO up. (pytest's caplog also hooks straight into non-propagating loggers, which the
+    portal's log never reads, so it is not used here.)"""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def test_seal_pyhanko_trips_over_leaves_one_plain_line_and_no_traceback_in_the_log(site, root_log):
+    """A damaged seal, viewed and asked for, logs at most one plain line per request: no traceback, no case content."""
+    ra = site.ra
+    break_a_certificate_of_the_seal(site.ws.root / ra["pdf_path"])
+    client = site.signed_in("pramam")
+    parties = ra["parties"] if isinstance(ra["parties"], list) else json.loads(ra["parties"])
+    for request in (lambda: client.get(f"/records/{ra['record_id']}"),
+                    lambda: download(client, ra["record_id"], "Appeal review")):
+        root_log.seek(0)
+        root_log.truncate()
+        response = request()
+        assert "ailed verification" in response.text
+        text = root_log.getvalue()
+        assert "Traceback" not in text and 'File "' not in text
+        lines = [line for line in text.splitlines() if "pyhanko" in line.lower()]
+        assert len(lines) == 1, lines
+        assert lines[0].startswith("ERROR accord.portal /records/") and "ValueError in pyhanko." in lines[0]
+        for content in (ra["title"], *parties):
+            assert content not in text
 
 
 # --- 8. errors -------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ from ..verify import VerifyReport
 from ..workspace import Workspace
 from . import auth
 from .auth import SESSION_COOKIE, SIGNIN_COOKIE, Caller
-from .security import BodyLimit, ProxyTrust, SecurityHeaders, add_security_headers
+from .security import BodyLimit, ProxyTrust, SecurityHeaders, add_security_headers, library_log
 
 log = logging.getLogger("accord.portal")
 
@@ -124,6 +124,7 @@ class Portal:
         self.accounts = accounts
         self.roots = trust_roots(ws, config)
         self.verifications = VerificationCache()
+        self.library_log = library_log()  # pyHanko's tracebacks stay out of the portal's log
         self.templates = sorted(load_templates(ws.templates).values(), key=lambda t: t.name)
         self._converter_factory = converter_factory
         self._converter: Any = None
@@ -312,6 +313,11 @@ def page(portal: Portal, handler: Callable[[Ctx], Response], *, post: bool = Fal
 
 
 def _run(handler: Callable[[Ctx], Response], ctx: Ctx) -> Response:
+    with ctx.portal.library_log.one_line(ctx.request.url.path):
+        return _answer(handler, ctx)
+
+
+def _answer(handler: Callable[[Ctx], Response], ctx: Ctx) -> Response:
     try:
         return handler(ctx)
     except RecordNotFound as exc:

@@ -1,19 +1,21 @@
-"""Who is really asking, and the headers every answer carries.
+"""Who is really asking, the headers every answer carries, and what reaches the log.
 
 :class:`ProxyTrust` believes ``X-Forwarded-For`` and ``X-Forwarded-Proto`` only when the
 connection comes from a configured reverse proxy, and records the immediate peer so the
 single-sign-on header is accepted from that proxy alone. :class:`SecurityHeaders` adds a
 script-free Content-Security-Policy, framing and referrer denial, ``nosniff`` and
-``Cache-Control: no-store`` to every page and download.
+``Cache-Control: no-store`` to every page and download. :class:`LibraryLog` keeps pyHanko's
+(and fontTools') tracebacks and certificate names out of the portal's log.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from dataclasses import dataclass
-
-from typing import Callable
+from typing import Callable, Iterator
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
@@ -157,3 +159,58 @@ class BodyLimit:
             await send(message)
 
         await self.app(scope, receive, send_or_replace)
+
+
+#: The loggers of the PDF libraries the portal verifies and seals with (their modules log under these):
+#: pyHanko logs a traceback with many of the steps that fail on the way to a verdict and names certificate
+#: subjects (people) in its messages; fontTools logs a traceback for a font table it cannot read.
+LIBRARY_LOGGERS = ("pyhanko", "pyhanko_certvalidator", "fontTools")
+
+
+class LibraryLog(logging.Handler):
+    """The PDF libraries' log in the portal: which part of them complained and the kind of error, never
+    their message or traceback; what they log while a request is handled becomes one line for that request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        what = _what(record)
+        held = getattr(self._local, "held", None)
+        if held is None:
+            log.log(record.levelno, "The PDF libraries reported %s.", what)
+        else:
+            held.append((record.levelno, what))
+
+    @contextlib.contextmanager
+    def one_line(self, path: str) -> Iterator[None]:
+        """What the libraries log in this thread meanwhile, as one line naming the page."""
+        held: list[tuple[int, str]] = []
+        self._local.held = held
+        try:
+            yield
+        finally:
+            self._local.held = None
+            if held:
+                log.log(max(level for level, _ in held), "%s: the PDF libraries reported %s.", path,
+                        "; ".join(dict.fromkeys(what for _, what in held)))
+
+
+def _what(record: logging.LogRecord) -> str:
+    error = record.exc_info[0].__name__ if isinstance(record.exc_info, tuple) and record.exc_info[0] else None
+    return f"{error or 'a ' + record.levelname.lower()} in {record.name}"
+
+
+_LIBRARY_LOG = LibraryLog()
+
+
+def library_log() -> LibraryLog:
+    """The process's one :class:`LibraryLog`, attached (once) to the libraries' loggers, which stop passing
+    their records on to the root logger's handlers (where the tracebacks were printed)."""
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if _LIBRARY_LOG not in logger.handlers:
+            logger.addHandler(_LIBRARY_LOG)
+        logger.propagate = False
+    return _LIBRARY_LOG
