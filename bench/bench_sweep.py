@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 from bench.bench_search import make_batch  # noqa: E402
 from pipeline.catalog import Catalog  # noqa: E402
 from pipeline.retention import load_retention  # noqa: E402
-from pipeline.sweep import propose, recompute_due  # noqa: E402
+from pipeline.duedates import recompute_due  # noqa: E402
+from pipeline.sweep import propose  # noqa: E402
 
 
 def peak_rss_mb() -> float:

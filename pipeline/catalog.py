@@ -24,6 +24,7 @@ import sqlite_utils
 from . import audit
 from .audit import AuditEntry
 from .errors import CatalogError, RecordNotFound
+from .text import searchable
 
 BUSY_TIMEOUT_MS = 30_000
 #: Page cache per connection (KiB): index inserts and searches on large catalogs stay in memory.
@@ -304,6 +305,29 @@ def _m0007_protection(db: sqlite_utils.Database) -> None:
         db.execute(f"ALTER TABLE records ADD COLUMN {column} TEXT")
 
 
+def _m0008_record_ids(db: sqlite_utils.Database) -> None:
+    """Record ids handed out, by the SHA-256 of the source file they were given to: an id is the
+    case id and the shortest prefix (8 hex digits or more) of that hash that no other source,
+    recorded, in progress or disposed of, has; so two versions of a case whose hashes share
+    their first digits never clash. An id is given when its file is first read and released if
+    the file fails."""
+    db.execute("CREATE TABLE record_ids (record_id TEXT PRIMARY KEY, source_sha256 TEXT NOT NULL UNIQUE, "
+               "assigned TEXT NOT NULL)")
+    db.execute("INSERT INTO record_ids (record_id, source_sha256, assigned) "
+               "SELECT record_id, source_sha256, created FROM records")
+
+
+def _m0009_searchable_text(db: sqlite_utils.Database) -> None:
+    """Index text without default-ignorable characters (zero-width spaces, joiners, soft hyphens),
+    as everything indexed from now on; rows indexed before are rewritten."""
+    rows = db.execute("SELECT rowid, title, case_id, parties, body FROM records_fts").fetchall()
+    for row in rows:
+        values = [searchable(v or "") for v in row[1:]]
+        if values != [v or "" for v in row[1:]]:
+            db.execute("UPDATE records_fts SET title = ?, case_id = ?, parties = ?, body = ? WHERE rowid = ?",
+                       [*values, row[0]])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_records", _m0001_records),
     ("0002_events", _m0002_events),
@@ -312,7 +336,12 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0005_signatures", _m0005_signatures),  # countersign
     ("0006_versions", _m0006_versions),
     ("0007_protection", _m0007_protection),
+    ("0008_record_ids", _m0008_record_ids),
+    ("0009_searchable_text", _m0009_searchable_text),
 ]
+
+#: Audit actions that mean an input got through intake (for :meth:`Catalog.intake_mark`).
+INTAKE_ACTIONS = ("ingest", "failure", "event", "countersign", "duplicate")
 
 
 class Catalog:
@@ -366,12 +395,16 @@ class Catalog:
 
     # --- records --------------------------------------------------------------------------
 
-    def add_record(self, row: RecordRow, body: str, actor: str = "accord") -> None:
-        """Insert a record, its full-text entry and its audit entry in one transaction;
-        the record it supersedes (if any) gets the status ``superseded``."""
-        self.add_records([(row, body)], actor)
+    def add_record(self, row: RecordRow, body: str, actor: str = "accord", *, events: list | None = None,
+                   after: Callable[[sqlite3.Connection], Any] | None = None) -> None:
+        """Insert a record, its full-text entry and its audit entry in one transaction; the record
+        it supersedes (if any) gets the status ``superseded``. ``events`` (what the record's own data
+        states, an MOU's expiry) are recorded in the same transaction, and ``after(conn)`` runs last
+        inside it (the due dates): a crash leaves all of it or none."""
+        self.add_records([(row, body)], actor, events=events, after=after)
 
-    def add_records(self, batch: list[tuple[RecordRow, str]], actor: str = "accord") -> None:
+    def add_records(self, batch: list[tuple[RecordRow, str]], actor: str = "accord", *, events: list | None = None,
+                    after: Callable[[sqlite3.Connection], Any] | None = None) -> None:
         """Insert several records (each with its full-text and audit entries) in one transaction."""
         columns = [f.name for f in dataclasses.fields(RecordRow)]
         insert = f"INSERT INTO records (rowid, {', '.join(columns)}) VALUES (?, {', '.join('?' * len(columns))})"
@@ -384,7 +417,8 @@ class Catalog:
                     values[columns.index("parties")] = json.dumps(row.parties, ensure_ascii=False)
                     values[columns.index("signature_fields")] = json.dumps(row.signature_fields)
                     rows.append([next_rowid + offset, *values])
-                    texts.append([next_rowid + offset, row.title, row.case_id, " ; ".join(row.parties), body])
+                    texts.append([next_rowid + offset, *map(searchable, (row.title, row.case_id,
+                                                                           " ; ".join(row.parties), body))])
                     entries.append(AuditEntry(
                         actor, "ingest", "ok", row.record_id, row.case_id,
                         details={"template": row.template, "sha256": row.sha256,
@@ -400,6 +434,14 @@ class Catalog:
                     self.db.conn.executemany("UPDATE records SET status = 'superseded' WHERE record_id = ?",
                                              superseded)
                 audit.append_many(self.db.conn, entries)
+                for row, _ in batch:
+                    self.db.conn.execute("INSERT OR IGNORE INTO record_ids (record_id, source_sha256, assigned) "
+                                         "VALUES (?, ?, ?)", [row.record_id, row.source_sha256, row.created])
+                if events:
+                    first = batch[0][0]
+                    self._insert_events(events, first.source_name, first.source_sha256, actor)
+                if after is not None:
+                    after(self.db.conn)
         except sqlite3.IntegrityError as exc:
             raise CatalogError(f"Record {batch[0][0].record_id if len(batch) == 1 else 'batch'} "
                                f"could not be added: {exc}.") from None
@@ -419,6 +461,45 @@ class Catalog:
     def by_source_sha(self, sha256: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT * FROM records WHERE source_sha256 = ?", [sha256]).fetchone()
         return _decode(row) if row else None
+
+    def assign_record_id(self, subject_id: str, source_sha256: str, assigned: str) -> str:
+        """The record id of this source file: the one it was given before, else ``SUBJECT-`` and the
+        shortest prefix of its SHA-256 (8 hex digits, then 12, 16...) that no other source and no
+        disposed record has."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT record_id FROM record_ids WHERE source_sha256 = ?", [source_sha256]).fetchone()
+            if row:
+                return row[0]
+            for length in range(8, 65, 4):
+                candidate = f"{subject_id}-{source_sha256[:length]}"
+                taken = conn.execute(
+                    "SELECT 1 FROM record_ids WHERE record_id = ? UNION ALL "
+                    "SELECT 1 FROM tombstones WHERE record_id = ?", [candidate, candidate]).fetchone()
+                if not taken:
+                    conn.execute("INSERT INTO record_ids (record_id, source_sha256, assigned) VALUES (?, ?, ?)",
+                                 [candidate, source_sha256, assigned])
+                    return candidate
+        raise CatalogError(f"No record id is free for a file of case {subject_id}.")
+
+    def release_record_id(self, source_sha256: str) -> None:
+        """Give back the id of a source file that was not recorded (it failed)."""
+        with self.transaction() as conn:
+            _release_record_id(conn, source_sha256)
+
+    def assigned_record_id(self, source_sha256: str) -> str | None:
+        row = self.db.execute("SELECT record_id FROM record_ids WHERE source_sha256 = ?", [source_sha256]).fetchone()
+        return row[0] if row else None
+
+    def intake_mark(self) -> int:
+        """How far intake has got: the newest audit entry that says an input got through
+        (recorded, failed, events, a signed copy, a duplicate). Each action's maximum is read
+        from its index."""
+        parts = " UNION ALL ".join(["SELECT max(seq) AS m FROM audit WHERE action = ?"] * len(INTAKE_ACTIONS))
+        return self.db.execute(f"SELECT coalesce(max(m), 0) FROM ({parts})", list(INTAKE_ACTIONS)).fetchone()[0]
+
+    def cases_without_due(self) -> list[str]:
+        """Cases with a record whose due date was never computed (a crash, or an older catalog)."""
+        return [r[0] for r in self.db.execute("SELECT DISTINCT case_id FROM records WHERE due_reason IS NULL")]
 
     def latest_for(self, template: str, case_id: str) -> dict[str, Any] | None:
         row = self.db.execute(
@@ -520,23 +601,32 @@ class Catalog:
 
     # --- events ---------------------------------------------------------------------------
 
-    def add_events(self, events: list, source_name: str, source_sha256: str, actor: str = "accord") -> int:
-        """Record case events in one transaction; returns how many were new (repeats are kept once)."""
-        now = _now()
+    def add_events(self, events: list, source_name: str, source_sha256: str, actor: str = "accord", *,
+                   after: Callable[[sqlite3.Connection], Any] | None = None) -> int:
+        """Record case events in one transaction; returns how many were new (repeats are kept once).
+        ``after(conn)`` runs last inside the transaction (the due dates)."""
         with self.transaction():
-            before = self.db.execute("SELECT count(*) FROM events").fetchone()[0]
-            for e in events:
-                cursor = self.db.execute(
-                    "INSERT OR IGNORE INTO events (case_id, event, date, note, source_name, source_sha256, recorded_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [e.case_id, e.event, e.date.isoformat(), e.note, source_name, source_sha256, now],
-                )
-                if cursor.rowcount:
-                    audit.append(self.db.conn, AuditEntry(
-                        actor, "event", "ok", case_id=e.case_id,
-                        details={"event": e.event, "date": e.date.isoformat(), "source_sha256": source_sha256},
-                    ))
-            return self.db.execute("SELECT count(*) FROM events").fetchone()[0] - before
+            new = self._insert_events(events, source_name, source_sha256, actor)
+            if after is not None:
+                after(self.db.conn)
+            return new
+
+    def _insert_events(self, events: list, source_name: str, source_sha256: str, actor: str) -> int:
+        """Insert events inside the caller's transaction, an audit entry for each new one."""
+        now, new = _now(), 0
+        for e in events:
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO events (case_id, event, date, note, source_name, source_sha256, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [e.case_id, e.event, e.date.isoformat(), e.note, source_name, source_sha256, now],
+            )
+            if cursor.rowcount:
+                new += 1
+                audit.append(self.db.conn, AuditEntry(
+                    actor, "event", "ok", case_id=e.case_id,
+                    details={"event": e.event, "date": e.date.isoformat(), "source_sha256": source_sha256},
+                ))
+        return new
 
     def events_for(self, case_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM events WHERE case_id = ? ORDER BY date, id", [case_id])
@@ -545,7 +635,10 @@ class Catalog:
     # --- failures -------------------------------------------------------------------------
 
     def add_failure(self, failure: FailureRow, actor: str = "accord") -> None:
+        """Record a failed input (and give back the record id its bytes were given, if any)."""
         with self.transaction():
+            if failure.sha256:
+                _release_record_id(self.db.conn, failure.sha256)
             self.db.execute(
                 "INSERT INTO failures (source_name, sha256, step, reason, failed_at, failed_path) VALUES (?, ?, ?, ?, ?, ?)",
                 [failure.source_name, failure.sha256, failure.step, failure.reason, failure.failed_at, failure.failed_path],
@@ -736,6 +829,11 @@ def snippet(body: str, terms: list[str], width: int = 12) -> str:
     return ("… " if start else "") + " ".join(shown) + (" …" if start + width < len(words) else "")
 
 
+def _release_record_id(conn: sqlite3.Connection, source_sha256: str) -> None:
+    conn.execute("DELETE FROM record_ids WHERE source_sha256 = ? AND record_id NOT IN (SELECT record_id FROM records)",
+                 [source_sha256])
+
+
 def _decode(row: Any) -> dict[str, Any]:
     """A catalog row as a plain dict, JSON columns decoded."""
     record = dict(row)
@@ -765,7 +863,9 @@ _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 
 
 def _fts_terms(text: str) -> list[str]:
-    """User words and "quoted phrases" as FTS5 strings: no FTS syntax passes through."""
+    """User words and "quoted phrases" as FTS5 strings: no FTS syntax passes through (and no
+    invisible character, as none is indexed)."""
+    text = searchable(text)
     terms = []
     for phrase, word in _TOKEN.findall(text):
         value = phrase or word.replace('"', "")

@@ -57,6 +57,10 @@ class WatchSettings:
     status_seconds: float = 2.0
     """How often the watcher writes its status for ``accord status``."""
 
+    wait_minutes: float = 10.0
+    """How long a file waits in staging for something it needs (the first record of the case an
+    event file names) before it fails with the reason."""
+
 
 @dataclass(frozen=True)
 class SealSettings:
@@ -164,6 +168,8 @@ class Config:
         if self.watch.stable_seconds < 0 or self.watch.poll_seconds < 0 or self.watch.rescan_seconds <= 0:
             raise ConfigurationError("watch.stable_seconds and watch.poll_seconds must not be negative, "
                                      "and watch.rescan_seconds must be positive.")
+        if self.watch.wait_minutes < 0:
+            raise ConfigurationError("watch.wait_minutes must not be negative.")
         if self.watch.workers < 0 or self.watch.workers > 64:
             raise ConfigurationError("watch.workers must be between 0 (one per core) and 64.")
         if self.seal.passphrase_file and not self.seal.certificate:
@@ -313,6 +319,7 @@ watch:
   workers: 0                  # LibreOffice instances; 0 = one per core
   retry_after_fault_seconds: 10
   status_seconds: 2
+  wait_minutes: 10            # a file waiting for its case's first record fails after this long
 seal:
   certificate: null           # institutional PKCS#12 file; null = the local office PKI in pki/
   passphrase_file: null

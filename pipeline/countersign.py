@@ -357,6 +357,7 @@ def take_in(ingestor: Ingestor, staged: Path, catalog: Catalog) -> Outcome:
     ws, config = ingestor.ws, ingestor.config
     data = read_limited(staged, MAX_PDF_BYTES)
     sha256 = hashlib.sha256(data).hexdigest()
+    name = inbox.printable_name(staged.name)
     reader = open_pdf(data)
     record_id = record_named(reader)
     record = catalog.find(record_id)
@@ -366,7 +367,8 @@ def take_in(ingestor: Ingestor, staged: Path, catalog: Catalog) -> Outcome:
         raise CountersignError(f"The PDF names record {record_id}, which matches no record in the catalog{why}.")
     seen = catalog.executed_version(sha256)
     if seen is not None and seen["record_id"] == record_id:
-        return ingestor._duplicate(staged, {"record_id": record_id, "created": seen["received_at"]})
+        return ingestor._duplicate(staged, {"record_id": record_id, "case_id": record["case_id"],
+                                            "created": seen["received_at"]}, catalog)
     if sha256 == record["sha256"]:
         raise CountersignError(f"The file is the sealed agreement of record {record_id} itself: "
                                "it carries no party signature.")
@@ -390,11 +392,11 @@ def take_in(ingestor: Ingestor, staged: Path, catalog: Catalog) -> Outcome:
     rel = str(target.relative_to(ws.root))
     received_at = utc_now()
     rows = [SignatureRow(record_id, p.field, p.signer, p.signer_cert_sha256, p.signing_time, p.trusted, version,
-                         rel, sha256, len(data), staged.name, received_at) for p in checked.new]
+                         rel, sha256, len(data), name, received_at) for p in checked.new]
     details = {
         "fields": [p.field for p in checked.new], "signers": [p.signer for p in checked.new],
         "trusted": [p.trusted for p in checked.new], "sha256": sha256, "version": version, "path": rel,
-        "status": checked.status, "source_name": staged.name,
+        "status": checked.status, "source_name": name,
     }
     write_executed(target, data, lambda replace: catalog.add_signatures(
         record_id, executed[-1]["executed_sha256"] if executed else None, rows, checked.status, details,
@@ -403,14 +405,15 @@ def take_in(ingestor: Ingestor, staged: Path, catalog: Catalog) -> Outcome:
     untrusted = [p for p in checked.new if not p.trusted]
     signed = "; ".join(f"{p.field} signed by {p.signer}{'' if p.trusted else ' (signer NOT trusted)'}"
                        for p in checked.new)
-    note = (f"{staged.name}: signed copy of record {record_id} ({signed}). The record is now {checked.status}; "
+    note = (f"{name}: signed copy of record {record_id} ({signed}). The record is now {checked.status}; "
             f"the copy is kept as {rel}.")
     if untrusted:
         note += (" The signer of " + ", ".join(p.field for p in untrusted) + " does not chain to a root in "
                  "seal.party_trust_roots: the signature is sound but its signer is not vouched for.")
     moved = inbox.finish_processed(ws, staged, staged.name, dt.date.today(), note=note)
     timings = {"countersign": checked_in, "store": time.perf_counter() - clock - checked_in}
-    return Outcome(staged.name, "signed", moved, record_id=record_id, reason=note, timings=timings)
+    return Outcome(name, "signed", moved, record_id=record_id, reason=note,
+                   timings=timings, case_ids=(record["case_id"],))
 
 
 def write_executed(target: Path, data: bytes, commit) -> None:

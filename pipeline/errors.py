@@ -69,3 +69,23 @@ class PkiError(AccordError):
     """The office certificate or key could not be created or loaded."""
 
     step = "pki"
+
+
+class SystemFault(AccordError):
+    """Processing stopped for a reason that is not the file's fault; the file stays staged."""
+
+    step = "system"
+
+
+class Waiting(Exception):
+    """Not an error: the file needs something that has not been recorded yet (the first record of
+    its case). It stays staged and is tried again when something for that case is recorded; it
+    fails with :attr:`reason` if nothing does (at the end of ``accord process``, or after
+    ``watch.wait_minutes``). Caught in one place, the worker's stage loop, like a processor's
+    ``DropEvent`` in structlog."""
+
+    def __init__(self, reason: str, case_ids: tuple[str, ...], problems: list[str] | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.case_ids = tuple(case_ids)
+        self.problems = list(problems or [])

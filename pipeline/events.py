@@ -14,8 +14,9 @@ import io
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from .errors import IntakeError
+from .errors import IntakeError, Waiting
 from .intake import SAFE_ID, _load_json, _load_yaml, decode_text
+from .text import character_problem
 
 CSV_FIELDS = ("case_id", "event", "date", "note")
 #: Event names Accord knows, with the short forms coordinators write.
@@ -53,21 +54,32 @@ def is_event_file(name: str, raw: bytes) -> bool:
 
 
 def parse_events(raw: bytes, name: str, known_case: Callable[[str], bool]) -> list[CaseEvent]:
-    """Every event of the file, or :class:`IntakeError` naming each bad row."""
+    """Every event of the file, or :class:`IntakeError` naming each bad row.
+
+    When the only problem is that some rows name cases with no record yet, the file raises
+    :class:`Waiting` instead: the case's first file may be in the same batch, still on its way."""
     text = decode_text(raw, "event file")
     rows = _csv_rows(text) if name.lower().endswith(".csv") else _mapping_rows(text, name)
-    events, problems = [], []
+    events, problems, unknown = [], [], {}
     for label, row in rows:
-        event, row_problems = _check_row(label, row, known_case)
+        event, row_problems = _check_row(label, row)
         problems.extend(row_problems)
         if event:
             events.append(event)
+            if not known_case(event.case_id):
+                unknown.setdefault(event.case_id, label)
     if problems:
-        shown = "; ".join(problems[:20]) + (f"; and {len(problems) - 20} more" if len(problems) > 20 else "")
-        raise IntakeError(f"The event file was not recorded: {shown}.", problems)
+        raise IntakeError(f"The event file was not recorded: {_listing(problems)}.", problems)
     if not events:
         raise IntakeError("The event file holds no events.")
+    if unknown:
+        missing = [f"{label}: no record belongs to case {case_id}" for case_id, label in unknown.items()]
+        raise Waiting(f"The event file was not recorded: {_listing(missing)}.", tuple(unknown), missing)
     return events
+
+
+def _listing(problems: list[str]) -> str:
+    return "; ".join(problems[:20]) + (f"; and {len(problems) - 20} more" if len(problems) > 20 else "")
 
 
 def _csv_rows(text: str) -> Iterable[tuple[str, dict[str, Any]]]:
@@ -99,7 +111,7 @@ def _mapping_rows(text: str, name: str) -> Iterable[tuple[str, dict[str, Any]]]:
             for i, row in enumerate(data["events"])]
 
 
-def _check_row(label: str, row: dict[str, Any], known_case: Callable[[str], bool]) -> tuple[CaseEvent | None, list[str]]:
+def _check_row(label: str, row: dict[str, Any]) -> tuple[CaseEvent | None, list[str]]:
     if row.get("_extra"):
         return None, [f"{label} has more values than the header names"]
     if row.get("_not_a_mapping"):
@@ -112,8 +124,6 @@ def _check_row(label: str, row: dict[str, Any], known_case: Callable[[str], bool
         problems.append(f"{label}: case_id is missing")
     elif not isinstance(case_id, str) or not SAFE_ID.match(case_id) or ".." in case_id:
         problems.append(f"{label}: case_id is not a valid id")
-    elif not known_case(case_id):
-        problems.append(f"{label}: no record belongs to case {case_id}")
     name = row.get("event")
     event = EVENT_NAMES.get(str(name).strip().lower()) if name else None
     if not name:
@@ -128,6 +138,8 @@ def _check_row(label: str, row: dict[str, Any], known_case: Callable[[str], bool
     note = row.get("note") or ""
     if not isinstance(note, str) or len(note) > MAX_NOTE:
         problems.append(f"{label}: note must be text of at most {MAX_NOTE} characters")
+    elif character_problem(note):
+        problems.append(f"{label}: note {character_problem(note)}")
     if problems:
         return None, problems
     return CaseEvent(case_id, event, date, note), []

@@ -23,18 +23,19 @@ from pyhanko.sign.timestamps import TimestampRequestError
 
 from . import archive, inbox
 from .assemble import Assembler, RecordInfo
+from .audit import AuditEntry
 from .catalog import Catalog, FailureRow, RecordRow, utc_now
 from .config import Config
+from .duedates import recompute_in
 from .errors import (
     AccordError, ArchiveError, AssemblyError, CatalogError, ConversionError, ConverterUnavailable,
-    IntakeError, PkiError, SealError,
+    IntakeError, PkiError, SealError, SystemFault,
 )
 from .events import CaseEvent, is_event_file, parse_events
 from .intake import CaseFile, is_signed_copy, parse_case, read_limited
 from .pki import office_signer
 from .seal import SealedPdf, Sealer, make_timestamper
-from .retention import load_retention
-from .sweep import recompute_due
+from .retention import RetentionPolicy, load_retention
 from .templates import TemplateSpec, load_templates, values_at
 from .workspace import Workspace
 
@@ -43,23 +44,19 @@ class PdfConverter(Protocol):
     def convert(self, docx: bytes) -> bytes: ...
 
 
-class SystemFault(AccordError):
-    """Processing stopped for a reason that is not the file's fault; the file stays staged."""
-
-    step = "system"
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What became of one input file."""
 
     source_name: str
-    status: str  # "recorded" | "duplicate" | "events" | "signed" (countersign) | "failed"
+    status: str  # "recorded" | "duplicate" | "events" | "signed" (countersign) | "failed" | "waiting"
     moved_to: Path
     record_id: str | None = None
     step: str | None = None
     reason: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    case_ids: tuple[str, ...] = ()
+    """The cases the file recorded something for (or, while it waits, the cases it waits for)."""
 
     @property
     def ok(self) -> bool:
@@ -75,6 +72,7 @@ class Prepared:
 
     staged: Path
     case: CaseFile
+    record_id: str
     created_at: dt.datetime
     docx: bytes
     text: str
@@ -141,16 +139,18 @@ class Ingestor:
                 return self._record_events(staged, raw, catalog or self.catalog)
             existing = (catalog or self.catalog).by_source_sha(hashlib.sha256(raw).hexdigest())
             if existing:
-                return self._duplicate(staged, existing)
+                return self._duplicate(staged, existing, catalog)
             case = parse_case(raw, staged.name, self.templates, self.config.intake.max_bytes)
             timings = {"intake": time.perf_counter() - clock}
 
             clock = time.perf_counter()
             created_at = dt.datetime.now(dt.timezone.utc)
-            info = RecordInfo(case.record_id, case.title, created_at.date(), self.config.office.name)
+            record_id = (catalog or self.catalog).assign_record_id(case.subject_id, case.sha256,
+                                                                   created_at.isoformat(timespec="seconds"))
+            info = RecordInfo(record_id, case.title, created_at.date(), self.config.office.name)
             assembled = self.assembler.assemble(case, info)
             timings["assemble"] = time.perf_counter() - clock
-            return Prepared(staged, case, created_at, assembled.docx, assembled.text, timings)
+            return Prepared(staged, case, record_id, created_at, assembled.docx, assembled.text, timings)
         return failure.outcome
 
     def convert(self, prepared: Prepared) -> Converted | Outcome:
@@ -169,7 +169,7 @@ class Ingestor:
             existing = self.catalog.by_source_sha(case.sha256)
             if existing:  # the same bytes twice in one batch: the first one won
                 return self._duplicate(prepared.staged, existing)
-            record_id = case.record_id
+            record_id = prepared.record_id
             self._drop_orphan(record_id)
 
             clock = time.perf_counter()
@@ -184,16 +184,14 @@ class Ingestor:
 
             clock = time.perf_counter()
             previous = self.catalog.latest_for(case.template.name, case.subject_id)
-            row = record_row(self.ws, case, prepared.created_at, stored, sealed,
+            row = record_row(self.ws, case, record_id, prepared.created_at, stored, sealed,
                              supersedes=previous["record_id"] if previous else None)
-            self.catalog.add_record(row, body=index_text(case, prepared.text))
-            self._data_events(case)
-            recompute_due(self.catalog, self.retention, actor="accord", why=f"record {record_id} was added",
-                          case_ids=[case.subject_id])
+            add_to_catalog(self.catalog, self.retention, case, row, prepared.text)
             timings["catalog"] = time.perf_counter() - clock
 
             moved = inbox.finish_processed(self.ws, prepared.staged, case.source_name, prepared.created_at.date())
-            return Outcome(case.source_name, "recorded", moved, record_id=record_id, timings=timings)
+            return Outcome(inbox.printable_name(case.source_name), "recorded", moved, record_id=record_id,
+                           timings=timings, case_ids=(case.subject_id,))
         return failure.outcome
 
     @contextlib.contextmanager
@@ -218,22 +216,39 @@ class Ingestor:
                 raise SystemFault(f"The workspace cannot be written: {exc.strerror}.") from exc
             failure.outcome = self._fail(staged, raw, step, f"The file could not be read: {exc.strerror}.", catalog)
 
-    def _data_events(self, case: CaseFile) -> None:
-        """Events the record's own data states (an MOU's expiry is its ``agreement-expired``)."""
-        events = [CaseEvent(case.subject_id, name, date, "from the record's data")
-                  for name, path in case.template.events.items()
-                  for date in values_at(case.data, path) if isinstance(date, dt.date)]
-        if events:
-            self.catalog.add_events(events, case.source_name, case.sha256)
-
     def _record_events(self, staged: Path, raw: bytes, catalog: Catalog) -> Outcome:
+        """An event file: every event and the due dates they move, in one transaction. Raises
+        :class:`~pipeline.errors.Waiting` while a case it names has no record yet."""
         events = parse_events(raw, staged.name, catalog.has_case)
-        new = catalog.add_events(events, staged.name, hashlib.sha256(raw).hexdigest())
-        recompute_due(catalog, self.retention, actor="accord", why=f"events from {staged.name}",
-                      case_ids=sorted({e.case_id for e in events}))
+        cases = sorted({e.case_id for e in events})
+        name = inbox.printable_name(staged.name)
+        new = catalog.add_events(events, name, hashlib.sha256(raw).hexdigest(), after=lambda conn: recompute_in(
+            conn, self.retention, actor="accord", why=f"events from {name}", case_ids=cases))
         note = f"{len(events)} event(s) recorded, {new} of them new."
         moved = inbox.finish_processed(self.ws, staged, staged.name, dt.date.today(), note=note)
-        return Outcome(staged.name, "events", moved, reason=note)
+        return Outcome(name, "events", moved, reason=note, case_ids=tuple(cases))
+
+    def system_fault(self, staged: Path, fault: str) -> Outcome | None:
+        """A system fault met while processing ``staged``. The first time, it is noted beside the
+        file (which stays staged, tried after the others) and ``None`` says intake stops. If the
+        file meets a fault again after other files got through since, the fault is the file's
+        own: it is failed with the reason and intake goes on."""
+        try:
+            with Catalog(self.ws.catalog) as catalog:  # this thread's own connection
+                mark = catalog.intake_mark()
+                before = inbox.fault_record(staged)
+                if before is not None and mark > before.mark:
+                    return fail_staged(self.ws, catalog, staged, "system", (
+                        f"Accord stopped on this file {before.count + 1} times while other files went through, "
+                        f"so the file is set aside: {fault}"))
+                inbox.note_fault(staged, fault, mark)
+        except (AccordError, OSError):
+            pass  # the catalog or the staging folder cannot be written either: a fault of the system
+        return None
+
+    def give_up(self, staged: Path, reason: str, catalog: Catalog | None = None) -> Outcome:
+        """Fail a file that waited for something that did not arrive."""
+        return fail_staged(self.ws, catalog or self.catalog, staged, "intake", reason)
 
     def _drop_orphan(self, record_id: str) -> None:
         """An archive folder without a catalog row is what a crash left: it is not a record yet."""
@@ -242,35 +257,49 @@ class Ingestor:
         for folder in self.ws.archive.glob(f"[0-9][0-9][0-9][0-9]/{record_id}"):
             archive.remove_tree(folder)
 
-    def _duplicate(self, staged: Path, existing: dict) -> Outcome:
-        name = staged.name
+    def _duplicate(self, staged: Path, existing: dict, catalog: Catalog | None = None) -> Outcome:
+        name = inbox.printable_name(staged.name)
         note = (
             f"{name} was not recorded again: the same file was recorded as {existing['record_id']} "
             f"on {existing['created'][:10]}."
         )
-        moved = inbox.finish_processed(self.ws, staged, name, dt.date.today(), note=note)
+        moved = inbox.finish_processed(self.ws, staged, staged.name, dt.date.today(), note=note)
+        (catalog or self.catalog).audit(AuditEntry("accord", "duplicate", "ok", existing["record_id"],
+                                                   existing.get("case_id"), details={"file": name}))
         return Outcome(name, "duplicate", moved, record_id=existing["record_id"], reason=note)
 
     def _fail(self, staged: Path, raw: bytes, step: str, message: str, catalog: Catalog | None = None) -> Outcome:
-        name = staged.name
-        reason = inbox.FailureReason(
-            step=step,
-            reason=message,
-            source_name=name,
-            sha256=hashlib.sha256(raw).hexdigest() if raw else _file_sha(staged),
-            failed_at=utc_now(),
-        )
-        try:
-            moved = inbox.finish_failed(self.ws, staged, reason)
-            (catalog or self.catalog).add_failure(
-                FailureRow(name, reason.sha256, step, message, reason.failed_at, str(moved.relative_to(self.ws.root)))
-            )
-        except OSError as exc:
-            raise SystemFault(f"The failed folder cannot be written: {exc.strerror}.") from exc
-        return Outcome(name, "failed", moved, step=step, reason=message)
+        return fail_staged(self.ws, catalog or self.catalog, staged, step, message,
+                           hashlib.sha256(raw).hexdigest() if raw else None)
 
     def close(self) -> None:
         self.catalog.close()
+
+
+def fail_staged(ws: Workspace, catalog: Catalog, staged: Path, step: str, message: str,
+                sha256: str | None = None) -> Outcome:
+    """Send a staged file to ``failed/`` with its reason, and record the failure."""
+    name = inbox.printable_name(staged.name)
+    reason = inbox.FailureReason(step=step, reason=message, source_name=name,
+                                 sha256=sha256 or _file_sha(staged), failed_at=utc_now())
+    try:
+        moved = inbox.finish_failed(ws, staged, reason)
+        catalog.add_failure(FailureRow(name, reason.sha256, step, message, reason.failed_at,
+                                       inbox.printable_name(str(moved.relative_to(ws.root)))))
+    except OSError as exc:
+        raise SystemFault(f"The failed folder cannot be written: {exc.strerror}.") from exc
+    return Outcome(name, "failed", moved, step=step, reason=message)
+
+
+def add_to_catalog(catalog: Catalog, retention: RetentionPolicy, case: CaseFile, row: RecordRow, text: str,
+                   actor: str = "accord") -> None:
+    """A record, the events its own data states (an MOU's expiry is its ``agreement-expired``) and
+    the due dates of its case, in one transaction."""
+    events = [CaseEvent(case.subject_id, name, date, "from the record's data")
+              for name, path in case.template.events.items()
+              for date in values_at(case.data, path) if isinstance(date, dt.date)]
+    catalog.add_record(row, body=index_text(case, text), actor=actor, events=events, after=lambda conn: recompute_in(
+        conn, retention, actor=actor, why=f"record {row.record_id} was added", case_ids=[case.subject_id]))
 
 
 def _file_sha(path: Path) -> str:
@@ -282,11 +311,11 @@ def _file_sha(path: Path) -> str:
         return ""
 
 
-def record_row(ws: Workspace, case: CaseFile, created_at: dt.datetime, stored: archive.ArchivedRecord,
-               sealed: SealedPdf, supersedes: str | None = None) -> RecordRow:
+def record_row(ws: Workspace, case: CaseFile, record_id: str, created_at: dt.datetime,
+               stored: archive.ArchivedRecord, sealed: SealedPdf, supersedes: str | None = None) -> RecordRow:
     """The catalog row of a record: the case's data, the archived files and the seal."""
     return RecordRow(
-        record_id=case.record_id,
+        record_id=record_id,
         template=case.template.name,
         record_class=case.template.record_class,
         case_id=case.subject_id,
@@ -296,7 +325,7 @@ def record_row(ws: Workspace, case: CaseFile, created_at: dt.datetime, stored: a
         created=created_at.isoformat(timespec="seconds"),
         pdf_path=str(stored.pdf.relative_to(ws.root)),
         source_path=str(stored.source.relative_to(ws.root)),
-        source_name=case.source_name,
+        source_name=inbox.printable_name(case.source_name),
         source_sha256=case.sha256,
         size=stored.size,
         pages=sealed.pages,

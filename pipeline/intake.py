@@ -19,6 +19,7 @@ import yaml
 
 from .errors import IntakeError
 from .templates import TemplateSpec, values_at
+from .text import character_problem
 
 YAML_SUFFIXES = (".yaml", ".yml")
 JSON_SUFFIXES = (".json",)
@@ -27,7 +28,6 @@ CASE_SUFFIXES = YAML_SUFFIXES + JSON_SUFFIXES
 SIGNED_COPY_SUFFIXES = (".pdf",)
 INPUT_SUFFIXES = CASE_SUFFIXES + SIGNED_COPY_SUFFIXES
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _MAX_PROBLEMS = 20
 
 
@@ -115,6 +115,9 @@ def decode_text(raw: bytes, what: str = "file") -> str:
     """The bytes of a text input as text: not empty, not binary, UTF-8 (a BOM is allowed)."""
     if not raw.strip():
         raise IntakeError(f"The {what} is empty.")
+    if _looks_utf16(raw):
+        raise IntakeError(f"The {what} is UTF-16 text; save it as UTF-8 (in most editors: Save As, "
+                          "Encoding: UTF-8) and drop it again.")
     if b"\x00" in raw:
         raise IntakeError(f"The {what} is not a text file (it contains binary data).")
     try:
@@ -123,6 +126,19 @@ def decode_text(raw: bytes, what: str = "file") -> str:
         raise IntakeError(
             f"The {what} is not UTF-8 text (an invalid byte at position {exc.start}); save it as UTF-8."
         ) from None
+
+
+def _looks_utf16(raw: bytes) -> bool:
+    """Whether the bytes read as UTF-16 (with or without a byte-order mark): case files are
+    mostly ASCII (their keys are), so UTF-16 text decodes to mostly plain ASCII characters."""
+    head = raw[:1024]
+    for encoding, mark in (("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff")):
+        body = head[len(mark):] if head.startswith(mark) else head
+        text = body[: len(body) // 2 * 2].decode(encoding, "replace")
+        plain = sum(1 for c in text if c.isascii() and (c.isprintable() or c in "\t\r\n"))
+        if len(text) >= 4 and plain >= 0.9 * len(text):
+            return True
+    return False
 
 
 def _check_id(where: str, value: str) -> None:
@@ -303,9 +319,8 @@ def _control_characters(value: Any, where: str) -> list[str]:
         return [p for k, v in value.items() for p in _control_characters(v, f"{where}.{k}" if where else str(k))]
     if isinstance(value, list):
         return [p for i, v in enumerate(value) for p in _control_characters(v, f"{where}[{i}]")]
-    if isinstance(value, str) and _CONTROL.search(value):
-        return [f"{where} contains a control character that cannot appear in a document"]
-    return []
+    problem = character_problem(value) if isinstance(value, str) else None
+    return [f"{where} {problem}"] if problem else []
 
 
 # --- normalising ----------------------------------------------------------------------------

@@ -21,8 +21,9 @@ from . import archive, inbox
 from .assemble import Assembler, RecordInfo
 from .catalog import Catalog
 from .errors import AccordError
-from .ingest import index_text, record_row
+from .ingest import add_to_catalog, record_row
 from .intake import parse_case
+from .retention import RetentionPolicy
 from .seal import describe_sealed
 from .templates import TemplateSpec
 from .workspace import Workspace
@@ -44,7 +45,8 @@ class ReconcileReport:
         )
 
 
-def reconcile(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec], office_name: str = "") -> ReconcileReport:
+def reconcile(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec], office_name: str,
+              retention: RetentionPolicy) -> ReconcileReport:
     report = ReconcileReport()
     staged_shas = {archive.sha256_file(p) for p in inbox.staged(ws) if p.is_file() and not p.is_symlink()}
     for folder in archive.record_folders(ws.archive):
@@ -56,7 +58,7 @@ def reconcile(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec
             report.left_for_staging.append(record_id)
             continue
         try:
-            _reindex(ws, catalog, templates, folder, office_name)
+            _reindex(ws, catalog, templates, folder, office_name, retention)
             report.reindexed.append(record_id)
         except (AccordError, OSError, ValueError) as exc:
             report.unreadable.append((record_id, str(exc)))
@@ -67,13 +69,15 @@ def reconcile(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec
 
 
 def _reindex(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec], folder: Path,
-             office_name: str) -> None:
+             office_name: str, retention: RetentionPolicy) -> None:
+    """A record folder back into the catalog: its row, its data's events and its due dates in one
+    transaction, as at intake."""
     record_id = folder.name
     pdf_path = folder / f"{record_id}.pdf"
     (source_path,) = folder.glob(f"{record_id}.source.*")
     raw = source_path.read_bytes()
     case = parse_case(raw, source_path.name, templates, max(len(raw), 1))
-    if case.record_id != record_id:
+    if not _id_of(record_id, case.subject_id, case.sha256):
         raise AccordError("the source file does not belong to this record id")
     pdf = pdf_path.read_bytes()
     sealed = describe_sealed(pdf)
@@ -82,5 +86,14 @@ def _reindex(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec]
     stored = archive.ArchivedRecord(folder, pdf_path, source_path, hashlib.sha256(pdf).hexdigest(), len(pdf))
     text = Assembler().assemble(case, RecordInfo(record_id, case.title, created_at.date(), office_name)).text
     previous = catalog.latest_for(case.template.name, case.subject_id)
-    row = record_row(ws, case, created_at, stored, sealed, supersedes=previous["record_id"] if previous else None)
-    catalog.add_record(row, body=index_text(case, text))
+    row = record_row(ws, case, record_id, created_at, stored, sealed,
+                     supersedes=previous["record_id"] if previous else None)
+    add_to_catalog(catalog, retention, case, row, text)
+
+
+def _id_of(record_id: str, subject_id: str, source_sha256: str) -> bool:
+    """Whether ``record_id`` is an id Accord gives a source file with this hash: the case id and
+    a prefix of 8 hex digits or more of the hash."""
+    prefix = f"{subject_id}-"
+    digits = record_id[len(prefix):]
+    return record_id.startswith(prefix) and len(digits) >= 8 and source_sha256.startswith(digits)

@@ -26,14 +26,14 @@ from typing import Any, Callable, Iterator
 from . import archive, audit
 from .audit import AuditEntry
 from .catalog import Catalog, RecordRow, utc_now
+from .duedates import recompute_due, recompute_in
 from .errors import AccordError
 from .generated import add_footer, add_seal_place, details_table, docx_bytes, new_document
 from .holds import active_holds_sql
-from .retention import RetentionPolicy, due_for, trigger_dates
+from .retention import RetentionPolicy, due_for
 from .workspace import Workspace
 
 CERTIFICATE_CLASS = "disposition-certificate"
-_CHUNK = 2000
 
 
 class SweepError(AccordError):
@@ -86,49 +86,6 @@ class ExecutionReport:
     proposal_id: int
     results: dict[str, str] = field(default_factory=dict)
     certificate_record_id: str | None = None
-
-
-# --- due dates ---------------------------------------------------------------------------
-
-
-def recompute_due(catalog: Catalog, policy: RetentionPolicy, *, actor: str, why: str,
-                  case_ids: list[str] | None = None) -> int:
-    """Store each record's due date and its reason, in chunks of records (memory stays flat);
-    an audit entry for every due date that moves."""
-    conn = catalog.db.conn
-    scope, scope_params = ("AND case_id IN (SELECT value FROM json_each(?))", [json.dumps(case_ids)]) \
-        if case_ids is not None else ("", [])
-    changed, last = 0, 0
-    while True:
-        rows = conn.execute(
-            f"SELECT rowid, record_id, record_class, case_id, created, due_date, due_reason FROM records "
-            f"WHERE rowid > ? {scope} ORDER BY rowid LIMIT {_CHUNK}", [last, *scope_params]).fetchall()
-        if not rows:
-            return changed
-        last = rows[-1]["rowid"]
-        cases = sorted({r["case_id"] for r in rows})
-        events: dict[str, list[tuple[str, dt.date]]] = {c: [] for c in cases}
-        for e in conn.execute("SELECT case_id, event, date FROM events WHERE case_id IN "
-                              "(SELECT value FROM json_each(?))", [json.dumps(cases)]):
-            events[e["case_id"]].append((e["event"], dt.date.fromisoformat(e["date"])))
-        updates, entries = [], []
-        for row in rows:
-            due = due_for(policy.schedule_for(row["record_class"]),
-                          trigger_dates(events[row["case_id"]], dt.date.fromisoformat(row["created"][:10])))
-            new_date = due.date.isoformat() if due.date else None
-            if new_date == row["due_date"] and due.reason == row["due_reason"]:
-                continue
-            updates.append((new_date, due.reason, due.rule, row["record_id"]))
-            if row["due_reason"] is not None and new_date != row["due_date"]:  # not a first computation
-                entries.append(AuditEntry(actor, "retention-due", "ok", row["record_id"], row["case_id"], details={
-                    "old": row["due_date"], "new": new_date, "reason": due.reason, "why": why}))
-        if updates:
-            with catalog.transaction():
-                conn.executemany("UPDATE records SET due_date = ?, due_reason = ?, retention_rule = ? "
-                                 "WHERE record_id = ?", updates)
-                if entries:
-                    audit.append_many(conn, entries)
-            changed += len(updates)
 
 
 # --- proposals ---------------------------------------------------------------------------
@@ -247,7 +204,7 @@ def execute(ws: Workspace, catalog: Catalog, policy: RetentionPolicy, proposal_i
         report.results[item["record_id"]] = _dispose(ws, catalog, policy, item, as_of, approver, proposal_id, copies)
     if any(r in ("destroyed", "transferred") for r in report.results.values()):
         _purge_free_text(catalog)
-    report.certificate_record_id = _certificate(ws, catalog, row, items, report, approver, make_certificate,
+    report.certificate_record_id = _certificate(ws, catalog, policy, row, items, report, approver, make_certificate,
                                                 today or dt.date.today())
     with catalog.transaction():
         catalog.db.execute("UPDATE proposals SET status = 'executed', executed_at = ?, certificate_record_id = ? "
@@ -293,6 +250,7 @@ def _dispose(ws: Workspace, catalog: Catalog, policy: RetentionPolicy, item: dic
         rowid = conn.execute("SELECT rowid FROM records WHERE record_id = ?", [record["record_id"]]).fetchone()[0]
         conn.execute("DELETE FROM records_fts WHERE rowid = ?", [rowid])
         conn.execute("DELETE FROM records WHERE record_id = ?", [record["record_id"]])
+        conn.execute("DELETE FROM record_ids WHERE record_id = ?", [record["record_id"]])
         conn.execute(
             "INSERT OR REPLACE INTO tombstones (record_id, record_class, case_id, sha256, source_sha256, created, "
             "due_date, rule, action, approver, disposed_at, proposal_id, bag) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -418,7 +376,8 @@ def _certificate_record(doc, caption: str, item: dict[str, Any], outcome: str) -
     ], caption=caption, keep_together=True)
 
 
-def _certificate(ws: Workspace, catalog: Catalog, proposal_row: dict[str, Any], items: list[dict[str, Any]],
+def _certificate(ws: Workspace, catalog: Catalog, policy: RetentionPolicy, proposal_row: dict[str, Any],
+                 items: list[dict[str, Any]],
                  report: ExecutionReport, approver: str, make_certificate: Callable[[bytes, str], bytes],
                  today: dt.date) -> str:
     now = dt.datetime.now(dt.timezone.utc)
@@ -443,11 +402,8 @@ def _certificate(ws: Workspace, catalog: Catalog, proposal_row: dict[str, Any], 
     )
     text = "\n".join(f"{i['record_id']} {i['record_class']} {i['case_id']} {report.results.get(i['record_id'], '')}"
                      for i in items)
-    catalog.add_record(row, body=text, actor=approver)
-    from .retention import load_retention
-
-    recompute_due(catalog, load_retention(ws.policies, ()), actor=approver, why="certificate of disposition added",
-                  case_ids=[row.case_id])
+    catalog.add_record(row, body=text, actor=approver, after=lambda conn: recompute_in(
+        conn, policy, actor=approver, why="certificate of disposition added", case_ids=[row.case_id]))
     return record_id
 
 
@@ -516,13 +472,16 @@ def purge_failures(ws: Workspace, catalog: Catalog, policy: RetentionPolicy, as_
         if due.date is None or due.date > as_of:
             continue
         path = ws.root / row["failed_path"]
-        # The name may since hold another failed file (a corrected copy that failed again): only the
-        # file with this failure's SHA-256 goes, with its reason files.
+        # Names in failed/ are never reused, so the reason files beside failed_path are this failure's
+        # report and go with it. The input goes too when it is the file that failed (by its SHA-256); a
+        # file of other bytes put there by hand is left alone.
         same = path.is_file() and not path.is_symlink() and archive.sha256_file(path) == row["sha256"]
+        victims = [path.with_name(path.name + ".reason.txt"), path.with_name(path.name + ".reason.json")]
         if same or (path.is_symlink() and not row["sha256"]):
-            for victim in (path, path.with_name(path.name + ".reason.txt"), path.with_name(path.name + ".reason.json")):
-                if victim.is_file() or victim.is_symlink():
-                    victim.unlink()
+            victims.append(path)
+        for victim in victims:
+            if victim.is_file() or victim.is_symlink():
+                victim.unlink()
         with catalog.transaction():
             catalog.db.execute("UPDATE failures SET purged_at = ?, reason = '' WHERE id = ?", [utc_now(), row["id"]])
             audit.append(catalog.db.conn, AuditEntry(actor, "disposition", "destroyed", details={

@@ -8,7 +8,12 @@ staging and handed to one of the workers, each with its own warm LibreOffice.
 
 A system fault (full disk, unwritable archive or catalog, no LibreOffice) stops
 intake with one clear log line; the files in hand stay staged and are tried again
-after a back-off, so nothing that is not at fault is failed. On start, staged
+after a back-off, so nothing that is not at fault is failed. The file that met the
+fault is tried again only after other files went through (or alone, when there are
+none): if it meets a fault again then, the fault is its own and it is failed, so no
+single file can hold intake hostage. A file that waits for its case (an event file
+whose case file is still on its way) is tried again when something is recorded for
+that case, and fails with its reason after ``watch.wait_minutes``. On start, staged
 files are resumed and the archive is reconciled with the catalog.
 """
 
@@ -33,9 +38,9 @@ from . import inbox
 from .catalog import Catalog
 from .config import Config
 from .convert import Converter
-from .ingest import Ingestor, Outcome, make_sealer
-from .reconcile import reconcile
-from .runner import prepare
+from .ingest import Ingestor, Outcome, SystemFault, fail_staged, make_sealer
+from .retention import load_retention
+from .runner import RECORDING, batch_order, prepare, recover
 from .templates import load_templates
 from .worker import Worker
 from .workspace import Workspace
@@ -100,6 +105,12 @@ class Watcher:
         self.observer_kind = ""
         self._sealer = None
         self._sweep_thread: threading.Thread | None = None
+        self._waiting: dict[Path, tuple[Outcome, float]] = {}
+        """Staged files waiting for their case, with when they began to wait (monotonic)."""
+        self._suspects: list[Path] = []
+        """Staged files that met a system fault, held back until other files go through."""
+        self._released: list[Path] = []
+        """Staged files to dispatch again (set by outcome callbacks, dispatched by the main loop)."""
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -109,15 +120,16 @@ class Watcher:
 
     def run(self) -> WatchStats:
         prepare(self.ws)
-        with Catalog(self.ws.catalog) as catalog:
-            report = reconcile(self.ws, catalog, load_templates(self.ws.templates), self.config.office.name)
-        for line in report.lines():
+        templates = load_templates(self.ws.templates)
+        retention = load_retention(self.ws.policies, {t.record_class for t in templates.values()})
+        self._catalog = Catalog(self.ws.catalog)  # the main loop's own connection
+        for line in recover(self.ws, self._catalog, templates, self.config.office.name, retention):
             log.warning("reconcile: %s", line)
         self._start_workers()
         observer = self._start_observer()
         try:
-            for staged in inbox.staged(self.ws, tidy=True):
-                log.info("resuming %s (claimed before the last stop)", staged.name)
+            for staged in batch_order(inbox.staged(self.ws, tidy=True)):
+                log.info("resuming %s (claimed before the last stop)", inbox.printable_name(staged.name))
                 self._dispatch(staged)
             self._rescan()
             next_rescan = time.monotonic() + self.config.watch.rescan_seconds
@@ -133,6 +145,8 @@ class Watcher:
                     next_rescan = now + self.config.watch.rescan_seconds
                 self._handle_faults(now)
                 if self._retry_at is None:
+                    self._dispatch_released()
+                    self._expire_waiting(now)
                     self._take_stable(now)
                 if now >= next_status:
                     self.write_status()
@@ -152,6 +166,7 @@ class Watcher:
                 converter.close()
             observer.join(timeout=5)
             self.write_status(running=False)
+            self._catalog.close()
         return self.stats
 
     def _start_workers(self) -> None:
@@ -203,14 +218,17 @@ class Watcher:
         for path in inbox.candidates(self.ws):
             self._notice(path)
 
-    def _take_stable(self, now: float) -> None:
+    def _take_stable(self, now: float, limit: int | None = None) -> int:
+        """Claim the files that stopped changing (at most ``limit``) and hand them to the workers;
+        returns how many."""
+        taken = 0
         with self._lock:
             noticed, self._noticed = self._noticed, set()
         for path in noticed:
             self._seen.setdefault(path, _Seen(-1, -1, now))
         for path in sorted(self._seen, key=lambda p: self._seen[p].since):
-            if self._stop.is_set() or self._retry_at is not None:
-                return
+            if self._stop.is_set() or self._retry_at is not None or (limit is not None and taken >= limit):
+                return taken
             state = self._file_state(path)
             if state is None:
                 del self._seen[path]
@@ -225,11 +243,13 @@ class Watcher:
                 continue
             worker = self._least_busy()
             if worker is None:
-                return  # every worker is full; the file waits, unclaimed, in the inbox
+                return taken  # every worker is full; the file waits, unclaimed, in the inbox
             del self._seen[path]
             staged = inbox.claim(self.ws, path)
             if staged is not None:
                 worker.submit(staged)
+                taken += 1
+        return taken
 
     @staticmethod
     def _file_state(path: Path) -> tuple[int, int, bool] | None:
@@ -259,6 +279,22 @@ class Watcher:
 
     def _outcome(self, outcome: Outcome) -> None:
         with self._lock:
+            if outcome.status == "waiting":
+                since = self._waiting.get(outcome.moved_to, (outcome, time.monotonic()))[1]
+                self._waiting[outcome.moved_to] = (outcome, since)
+                log.info("waiting %s: %s", outcome.source_name, outcome.reason,
+                         extra={"accord": {"file": outcome.source_name, "outcome": "waiting",
+                                           "cases": list(outcome.case_ids)}})
+                return
+            # Something went through: files that met a fault may go again, and files waiting
+            # for a case that just got a record are tried again.
+            self._released.extend(self._suspects)
+            self._suspects.clear()
+            if outcome.status in RECORDING:
+                for path, (waiting, _since) in list(self._waiting.items()):
+                    if set(waiting.case_ids) & set(outcome.case_ids):
+                        del self._waiting[path]
+                        self._released.append(path)
             self.stats.outcomes[outcome.status] = self.stats.outcomes.get(outcome.status, 0) + 1
         timings = " ".join(f"{k}={v * 1000:.0f}ms" for k, v in outcome.timings.items())
         fields = {"file": outcome.source_name, "outcome": outcome.status, "record_id": outcome.record_id,
@@ -273,6 +309,28 @@ class Watcher:
         if self._on_outcome:
             self._on_outcome(outcome)
 
+    def _dispatch_released(self) -> None:
+        with self._lock:
+            released, self._released = self._released, []
+        for staged in batch_order([p for p in released if p.exists()]):
+            self._dispatch(staged)
+
+    def _expire_waiting(self, now: float) -> None:
+        """Fail the files that waited ``watch.wait_minutes`` for a case that got no record."""
+        limit = self.config.watch.wait_minutes * 60
+        with self._lock:
+            expired = [(p, o) for p, (o, since) in self._waiting.items() if now - since >= limit]
+            for path, _ in expired:
+                del self._waiting[path]
+        for path, waiting in expired:
+            try:
+                outcome = fail_staged(self.ws, self._catalog, path, "intake",
+                                      waiting.reason or "The file waited for a case that has no record.")
+            except (SystemFault, OSError) as exc:
+                log.error("a file that waited could not be failed: %s", exc)
+                continue
+            self._outcome(outcome)
+
     def _handle_faults(self, now: float) -> None:
         fault = next((w.fault for w in self._workers if w.fault), None)
         if fault and self._retry_at is None:
@@ -284,16 +342,31 @@ class Watcher:
             return
         if any(w.in_flight for w in self._workers):
             return
-        leftovers = inbox.staged(self.ws)
+        with self._lock:
+            self._released.clear()  # every staged file is looked at now
+            leftovers = [p for p in inbox.staged(self.ws) if p not in self._waiting and p not in self._suspects]
+            held = list(self._suspects)
+            self._suspects.clear()
         for worker in self._workers:
             worker.clear_fault()
         self._retry_at = None
-        log.info("trying again: %d staged file(s)", len(leftovers))
-        for staged in leftovers:
-            self._dispatch(staged)
-        self._await_retry_result(len(leftovers))
+        fresh = [p for p in leftovers if inbox.fault_record(p) is None]
+        suspects = sorted((p for p in [*leftovers, *held] if p not in fresh),
+                          key=lambda p: inbox.fault_record(p).count if inbox.fault_record(p) else 0)
+        log.info("trying again: %d staged file(s)", len(leftovers) + len(held))
+        # Files in hand when the fault struck go first. Else, while only one file has met the fault,
+        # one new file from the inbox tells a fault of the system from a fault of that file; once two
+        # files have met it, only one of them is tried, and the inbox waits for the fix.
+        if fresh:
+            for staged in batch_order(fresh):
+                self._dispatch(staged)
+        elif not (len(suspects) < 2 and self._take_stable(now, limit=1)) and suspects:
+            self._dispatch(suspects.pop(0))
+        with self._lock:
+            self._suspects.extend(suspects)  # tried again once something goes through
+        self._await_retry_result()
 
-    def _await_retry_result(self, count: int) -> None:
+    def _await_retry_result(self) -> None:
         """Wait for the retried files; double the back-off if the fault is still there."""
         for worker in self._workers:
             worker.wait_idle()
@@ -313,8 +386,6 @@ class Watcher:
 
     def _next_sweep_time(self) -> float:
         """The next moment (epoch seconds) at the retention policy's sweep time of day (local time)."""
-        from .retention import load_retention
-
         policy = load_retention(self.ws.policies, {t.record_class for t in load_templates(self.ws.templates).values()})
         hour, minute = (int(x) for x in policy.sweep_time.split(":")[:2])
         now = dt.datetime.now()
@@ -334,7 +405,6 @@ class Watcher:
         from . import sweep
         from .office import anchor_head
         from .preserve import preserve
-        from .retention import load_retention
 
         converter, sealer = self._converters[0], self._sealer
         try:
@@ -369,6 +439,7 @@ class Watcher:
             "heartbeat": time.time(),
             "observer": self.observer_kind,
             "waiting_for_stable": len(self._seen),
+            "waiting_for_case": len(self._waiting),
             "fault": self.stats.fault,
             "outcomes": dict(self.stats.outcomes),
             "converters": [

@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import traceback
 from pathlib import Path
 from typing import Callable
 
 from .catalog import Catalog
+from .errors import Waiting
 from .ingest import Converted, Ingestor, Outcome, Prepared, SystemFault
 
 _STOP = object()
@@ -102,22 +104,35 @@ class Worker:
             self._stage(item, self.ingestor.finish, None)
 
     def _stage(self, item: Path | Prepared | Converted, step: Callable, following: queue.Queue | None) -> None:
+        """Run one stage for one file: the one place that turns what a step signals into outcomes.
+
+        A step returns the next stage's input or an :class:`Outcome`; :class:`Waiting` means the
+        file waits in staging for its case; a :class:`SystemFault` (or a bug) stops intake with
+        the file staged, unless the file keeps meeting faults while others get through, in which
+        case it is failed (:meth:`Ingestor.system_fault`)."""
         if self._fault is not None:
             self._done()  # after a system fault, files stay staged for the next start
             return
+        staged = _staged_path(item)
         try:
             result = step(item)
-        except SystemFault as fault:
-            with self._fault_lock:
-                self._fault = self._fault or str(fault)
-            self._done()
-            return
-        except Exception as exc:  # a bug must not strand the pipeline; the file stays staged
-            log.exception("Unexpected error in %s; intake stops, the file stays staged", step)
-            with self._fault_lock:
-                self._fault = self._fault or f"Unexpected error: {type(exc).__name__}: {exc}"
-            self._done()
-            return
+        except Waiting as waiting:
+            result = Outcome(staged.name, "waiting", staged, reason=waiting.reason, case_ids=waiting.case_ids)
+        except Exception as exc:
+            if isinstance(exc, SystemFault):
+                fault = str(exc)
+            else:  # a bug must not strand the pipeline; the file stays staged
+                # Where it happened, never the message (it may quote case content).
+                frame = traceback.extract_tb(exc.__traceback__)[-1]
+                log.error("Unexpected %s at %s:%d (%s) while processing a file; it stays staged",
+                          type(exc).__name__, Path(frame.filename).name, frame.lineno, frame.name)
+                fault = f"Unexpected error ({type(exc).__name__})."
+            result = self.ingestor.system_fault(staged, fault)
+            if result is None:
+                with self._fault_lock:
+                    self._fault = self._fault or fault
+                self._done()
+                return
         if isinstance(result, Outcome):
             try:
                 self._on_outcome(result)
@@ -130,3 +145,11 @@ class Worker:
         with self._idle:
             self._in_flight -= 1
             self._idle.notify_all()
+
+
+def _staged_path(item: Path | Prepared | Converted) -> Path:
+    if isinstance(item, Converted):
+        return item.prepared.staged
+    if isinstance(item, Prepared):
+        return item.staged
+    return item

@@ -306,10 +306,17 @@ class TestUnreadableFiles:
         assert "not UTF-8" in str(error)
         assert "save it as UTF-8" in str(error)
 
-    def test_utf16_bom_is_not_utf8(self):
-        """A UTF-16 file (starting with \\xff\\xfe) is refused as not UTF-8."""
-        error = refusal(b"\xff\xfe" + "template: mou\n".encode("utf-16-le"))
-        assert "not UTF-8" in str(error) or "binary" in str(error)
+    @pytest.mark.parametrize("raw", [
+        b"\xff\xfe" + "template: mou\nmou:\n  id: Zoë\n".encode("utf-16-le"),
+        b"\xfe\xff" + "template: mou\nmou:\n  id: Zoë\n".encode("utf-16-be"),
+        "template: mou\nmou:\n  id: Zoë\n".encode("utf-16-le"),
+    ], ids=["utf-16-le-bom", "utf-16-be-bom", "utf-16-le-no-bom"])
+    def test_utf16_is_named_as_utf16(self, raw):
+        """A UTF-16 file (as Windows tools save "Unicode" text) is called UTF-16 with a hint to save it
+        as UTF-8, not "binary"."""
+        error = str(refusal(raw))
+        assert "UTF-16" in error and "save it as UTF-8" in error
+        assert "binary" not in error
 
     def test_utf8_bom_is_accepted(self):
         """A UTF-8 file with a byte-order mark (as Notepad saves it) is accepted."""

@@ -881,19 +881,22 @@ class TestFailureReports:
             assert desk.sweep(add_period(failed_on, 2)).failures_purged == 0
 
     def test_purge_destroys_only_the_file_that_failed(self, ws, converter):
-        """A year-old failure's purge leaves alone a newer failed file that took the same name in failed/."""
+        """A year-old failure's purge removes its own reason files (its input taken away by the
+        coordinator) and leaves alone the newer failure of a file dropped again under the same name,
+        which got a name of its own in failed/ (the first one's reason files were still there)."""
         office = make_office(ws, converter)
         try:
             office.drop("broken.yaml", "template: resolution-agreement\ncase: [first attempt\n")
             first = office.process().outcomes[0]
             # as the reason file asks, the coordinator takes the file out of failed/, corrects it and drops it
-            # again; the correction fails too, and lands under the same name
+            # again; the correction fails too
             first.moved_to.unlink()
             office.drop("broken.yaml", "template: resolution-agreement\ncase: [second attempt\n")
             second = office.process().outcomes[0]
         finally:
             office.ingestor.close()
-        assert first.status == second.status == "failed" and second.moved_to == first.moved_to
+        assert first.status == second.status == "failed"
+        assert first.moved_to.name == "broken.yaml" and second.moved_to.name == "broken-1.yaml"
         newer = second.moved_to.read_bytes()
         with open_desk(ws) as desk:
             rows = desk.catalog.db.execute("SELECT id, sha256 FROM failures ORDER BY id").fetchall()
@@ -903,8 +906,28 @@ class TestFailureReports:
             with desk.catalog.transaction():
                 desk.catalog.db.execute("UPDATE failures SET failed_at = ? WHERE id = ?", [old, rows[0]["id"]])
             assert desk.sweep(dt.datetime.now(dt.UTC).date()).failures_purged == 1
-        assert second.moved_to.is_file() and second.moved_to.read_bytes() == newer, \
-            "purge_failures unlinked failed_path without checking its SHA-256: the newer failure's file is gone"
+        assert not any(first.moved_to.with_name(first.moved_to.name + s).exists()
+                       for s in (".reason.txt", ".reason.json"))
+        assert second.moved_to.is_file() and second.moved_to.read_bytes() == newer
+        assert second.moved_to.with_name("broken-1.yaml.reason.txt").is_file()
+
+    def test_purge_leaves_a_file_it_does_not_know(self, ws, converter):
+        """A file put by hand where a year-old failure was (other bytes) is left; the failure's reason files go."""
+        office = make_office(ws, converter)
+        try:
+            office.drop("broken.yaml", "template: resolution-agreement\ncase: [first attempt\n")
+            first = office.process().outcomes[0]
+        finally:
+            office.ingestor.close()
+        first.moved_to.unlink()
+        first.moved_to.write_bytes(b"something else the coordinator keeps here")
+        with open_desk(ws) as desk:
+            old = (dt.datetime.now(dt.UTC) - dt.timedelta(days=367)).isoformat(timespec="seconds")
+            with desk.catalog.transaction():
+                desk.catalog.db.execute("UPDATE failures SET failed_at = ?", [old])
+            assert desk.sweep(dt.datetime.now(dt.UTC).date()).failures_purged == 1
+        assert first.moved_to.read_bytes() == b"something else the coordinator keeps here"
+        assert not first.moved_to.with_name("broken.yaml.reason.txt").exists()
 
 
 # === 10. the command line ====================================================================

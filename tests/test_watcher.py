@@ -672,7 +672,11 @@ class TestEvents:
         assert sorted(o.status for o in running.outcomes) == ["events", "recorded"]
 
     def test_event_for_unknown_case_fails_and_records_nothing(self, ws, catalog, case_yaml, start_watcher):
-        """An event file naming an unknown case ends in failed/ naming that case, and none of its rows is recorded."""
+        """An event file naming an unknown case waits watch.wait_minutes for that case's first record, then
+        ends in failed/ naming that case, and none of its rows is recorded."""
+        with ws.config_file.open("a", encoding="utf-8") as config:
+            config.write("  wait_minutes: 0.05\n")
+        assert ws.load_config().watch.wait_minutes == 0.05
         running = start_watcher(ws)
         self._record_case(ws, catalog, case_yaml)
         text = (f"case_id,event,date,note\n{case_id(1)},reopened,2026-12-20,\n"
@@ -686,6 +690,21 @@ class TestEvents:
         assert UNKNOWN_CASE_ID in reason
         assert inv.events == [], "an event file with a bad row recorded some of its rows"
         assert [f["source_name"] for f in inv.failures] == ["unknown.csv"]
+
+    def test_event_file_dropped_before_its_case_file_waits_for_it(self, ws, catalog, case_yaml, start_watcher):
+        """An event file whose case file is dropped a moment later waits in staging, then is recorded
+        against the new record (the coordinator saved both at once, in the wrong order)."""
+        running = start_watcher(ws)
+        drop(ws, "closures.csv", self.CLOSED.format(case=case_id(2)).encode())
+        wait_until(lambda: read_status(ws).get("waiting_for_case") == 1, 30, "the event file waits",
+                   lambda: str(inventory(ws, catalog)))
+        drop(ws, "case.yaml", case_yaml(2))
+        wait_until(lambda: "closures.csv" in inventory(ws, catalog).processed, 60, "the event file is processed",
+                   lambda: str(inventory(ws, catalog)))
+        running.stop()
+        assert [e["event"] for e in catalog.events_for(case_id(2))] == ["case-closed"]
+        assert sorted(o.status for o in running.outcomes) == ["events", "recorded"]
+        assert inventory(ws, catalog).failed == []
 
     def test_same_event_file_twice_records_events_once(self, ws, catalog, case_yaml, start_watcher):
         """The same event file dropped a second time is processed again but adds no event."""
@@ -756,27 +775,32 @@ class TestSystemFault:
         assert inv.case_ids == [case_id(1)] and inv.processed == ["first.yaml"]
         assert inv.failed == [] and inv.failures == [] and inv.staged == [] and inv.archive_folders == inv.record_ids
 
-    def test_no_new_file_is_taken_during_a_fault(self, ws, catalog, case_yaml, start_watcher):
-        """While a system fault lasts, a file saved into the inbox stays there, even across failed retries."""
+    def test_no_new_file_is_taken_once_the_fault_is_the_systems(self, ws, catalog, case_yaml, start_watcher):
+        """While a system fault lasts, one new file is taken to tell a fault of the system from a fault of
+        the one file that met it; once a second file has met it too, a file saved into the inbox stays
+        there, even across failed retries, and nothing is failed."""
         running = start_watcher(ws)
         repair = self._break_archive(ws)
         drop(ws, "first.yaml", case_yaml(1))
         self._wait_for_fault(running, ws, catalog)
         drop(ws, "second.yaml", case_yaml(2))
+        wait_until(lambda: inventory(ws, catalog).staged == ["first.yaml", "second.yaml"], 30,
+                   "a second file is tried after the back-off", lambda: str(inventory(ws, catalog)))
+        drop(ws, "third.yaml", case_yaml(3))
         time.sleep(1.0)  # longer than stable_seconds: the new file could be taken now
         for _ in range(2):  # after each failed retry the watcher's loop runs once more
             self._wait_for_failed_retry(running)
         inv = inventory(ws, catalog)
         assert running.watcher.stats.fault
-        assert inv.waiting == ["second.yaml"], f"intake must stop during a fault:\n{inv}"
-        assert inv.staged == ["first.yaml"] and inv.failed == [] and inv.failures == []
+        assert inv.waiting == ["third.yaml"], f"intake must stop during a fault:\n{inv}"
+        assert inv.staged == ["first.yaml", "second.yaml"] and inv.failed == [] and inv.failures == []
 
         repair()
-        wait_until(lambda: len(inventory(ws, catalog).records) == 2, 30, "both files are recorded after the fix",
+        wait_until(lambda: len(inventory(ws, catalog).records) == 3, 60, "every file is recorded after the fix",
                    lambda: str(inventory(ws, catalog)))
         running.stop()
         inv = inventory(ws, catalog)
-        assert inv.case_ids == [case_id(1), case_id(2)] and inv.failed == [] and inv.staged == []
+        assert inv.case_ids == [case_id(1), case_id(2), case_id(3)] and inv.failed == [] and inv.staged == []
 
 
 class TestStatus:
