@@ -840,3 +840,36 @@ class TestNoticing:
         running.stop()
         inv = inventory(ws, catalog)
         assert inv.case_ids == [case_id(1)] and inv.processed == ["new.yaml"] and inv.failures == []
+
+
+class TestHostileBurst:
+    def test_hostile_files_in_a_burst_stop_nothing(self, ws, catalog, case_yaml, examples, start_watcher):
+        """Ten case files with the twenty hostile ones mixed in (255-byte names, ids that clash, names of
+        reason files, UTF-16, hidden characters, a newline in a name, events before their case), all
+        dropped at once on a watcher with two workers: every valid file is recorded, every hostile one
+        ends as it must (failed with a reason, a duplicate, events), nothing is left staged, intake
+        never stops, and nothing in failed/ was overwritten."""
+        from .hostile_files import hostile_files, mismatches
+
+        hostile = hostile_files(examples)
+        valid = [(f"valid-{n}.yaml", case_yaml(50 + n)) for n in range(10)]
+        running = start_watcher(ws, workers=2)
+        mixed = [item for pair in zip(valid, [(h.name, h.data) for h in hostile[:10]]) for item in pair]
+        for name, data in mixed + [(h.name, h.data) for h in hostile[10:]]:
+            drop(ws, name, data)
+        wait_until(lambda: len(running.outcomes) == 30 and not inbox.staged(ws), 180,
+                   "every file has its outcome", lambda: str(inventory(ws, catalog)))
+        running.stop()
+        statuses = {o.source_name: o.status for o in running.outcomes}
+        assert all(statuses[name] == "recorded" for name, _ in valid), statuses
+        assert mismatches(hostile, statuses) == []
+        assert running.watcher.stats.fault is None
+        inv = inventory(ws, catalog)
+        assert len(inv.records) == 10 + sum(h.expect == "recorded" for h in hostile)
+        assert len(set(inv.record_ids)) == len(inv.records)
+        kept = [p.read_bytes() for p in ws.failed.iterdir()]
+        # whichever came first, each dropped file is kept whole beside Accord's own reason files
+        assert kept.count(b"the coordinator's own notes\n") == 1 and kept.count(b'{"mine": true}\n') == 1
+        for f in (o for o in running.outcomes if o.status == "failed"):
+            assert f.moved_to.with_name(f.moved_to.name + inbox.REASON_SUFFIX).is_file()
+            assert f.reason

@@ -1,0 +1,143 @@
+"""Benchmark: a burst with hostile files mixed in, through one running ``accord watch``.
+
+Two bursts on one watcher (2 workers), in one run: first 200 valid case files (the baseline),
+then 180 valid case files with the 20 hostile ones of ``tests/hostile_files.py`` mixed in
+(255-byte names, record ids that clash, names of reason files, UTF-16, hidden characters, a
+newline in a name, events dropped before their case). It checks that every valid file is
+recorded, every hostile one ends as it must (failed with a reason, a duplicate, events), that
+nothing is left staged and that intake never stopped, and prints both bursts' rates.
+
+Run: .venv/bin/python bench/bench_hostile_burst.py [--valid 180]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_sealed_path import case_files  # noqa: E402
+from pipeline import inbox  # noqa: E402
+from pipeline.pki import ensure_identity  # noqa: E402
+from pipeline.workspace import Workspace, init_workspace  # noqa: E402
+from tests.hostile_files import hostile_files, mismatches  # noqa: E402
+
+EXAMPLES = ROOT / "examples"
+
+
+class Watch:
+    """``accord --log-format json watch --workers 2`` with each file's final outcome from its log."""
+
+    def __init__(self, ws: Workspace):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "--log-format", "json", "watch", "--workspace", str(ws.root),
+             "--workers", "2"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            start_new_session=True)
+        self.outcomes: dict[str, tuple[str, float]] = {}
+        self.faults: list[str] = []
+        self.ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            message = entry.get("message", "")
+            if message.startswith("watching"):
+                self.ready.set()
+            if message.startswith(("intake stopped", "still failing")):
+                self.faults.append(message)
+            if entry.get("outcome") and entry["outcome"] != "waiting":
+                self.outcomes[entry["file"]] = (entry["outcome"], time.time())
+
+    def wait_for(self, names: list[str], timeout: float) -> float:
+        deadline = time.time() + timeout
+        while not all(n in self.outcomes for n in names):
+            if time.time() > deadline or self.proc.poll() is not None:
+                missing = [n for n in names if n not in self.outcomes]
+                raise SystemExit(f"the watcher gave no outcome for {len(missing)} file(s): {missing[:5]}")
+            time.sleep(0.05)
+        return max(self.outcomes[n][1] for n in names)
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(timeout=120)
+
+
+def drop_all(inbox_dir: Path, files: list[tuple[str, bytes]]) -> float:
+    """Write each file beside the inbox, then rename it in (as a copy would); the moment the first appears."""
+    staging = inbox_dir.parent / "drop"
+    staging.mkdir(exist_ok=True)
+    for n, (_, data) in enumerate(files):
+        (staging / str(n)).write_bytes(data)
+    start = time.time()
+    for n, (name, _) in enumerate(files):
+        os.rename(staging / str(n), inbox_dir / name)
+    return start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--valid", type=int, default=180)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="accord-bench-hostile-"))
+    try:
+        ws = init_workspace(tmp / "ws")
+        ensure_identity(ws.pki, ws.load_config())
+        ws.config_file.write_text("watch:\n  stable_seconds: 0.5\n  wait_minutes: 1\n", encoding="utf-8")
+        hostile = hostile_files(EXAMPLES)
+        baseline = [(f"base-{n}", t.encode()) for n, t in case_files(args.valid + len(hostile))]
+        valid = [(f"mixed-{n}", t.encode().replace(b"-2026-5", b"-2027-5")) for n, t in case_files(args.valid)]
+        step = max(1, len(valid) // len(hostile))
+        mixed = list(valid)
+        for i, h in enumerate(hostile):
+            mixed.insert(i * (step + 1), (h.name, h.data))
+        watch = Watch(ws)
+        try:
+            if not watch.ready.wait(120):
+                raise SystemExit("the watcher did not start")
+            start = drop_all(ws.inbox, baseline)
+            end = watch.wait_for([inbox.printable_name(n) for n, _ in baseline], 1800)
+            base_rate = len(baseline) / (end - start) * 60
+            start = drop_all(ws.inbox, mixed)
+            end = watch.wait_for([inbox.printable_name(n) for n, _ in mixed], 1800)
+            mixed_rate = len(mixed) / (end - start) * 60
+            left = inbox.staged(ws)
+        finally:
+            watch.stop()
+        statuses = {name: status for name, (status, _) in watch.outcomes.items()}
+        problems = mismatches(hostile, statuses)
+        problems += [f"{n}: {statuses.get(n)}" for n, _ in baseline + valid if statuses.get(n) != "recorded"]
+        problems += [f"left staged: {p.name}" for p in left]
+        problems += [f"intake stopped: {f}" for f in watch.faults]
+        counts = {s: sum(1 for n, _ in mixed if statuses.get(inbox.printable_name(n)) == s)
+                  for s in ("recorded", "failed", "duplicate", "events")}
+        print(f"Accord hostile-burst benchmark: one accord watch, 2 workers, 2 cores\n")
+        print(f"{'burst':<40} {'files':>6} {'docs/min':>9}")
+        print(f"{'(baseline) valid case files only':<40} {len(baseline):>6} {base_rate:>9.0f}")
+        print(f"{f'{args.valid} valid + {len(hostile)} hostile mixed in':<40} {len(mixed):>6} {mixed_rate:>9.0f}")
+        print(f"\nmixed burst outcomes: {counts}")
+        print("every valid file recorded, every hostile one as expected, nothing staged, intake never stopped: "
+              + ("yes" if not problems else "NO"))
+        for problem in problems[:20]:
+            print(f"  {problem}")
+        return 0 if not problems else 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
