@@ -13,14 +13,10 @@ Run: .venv/bin/python bench/bench_hostile_burst.py [--valid 180]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -28,53 +24,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_sealed_path import case_files  # noqa: E402
+from bench.bench_watch import Run  # noqa: E402
 from pipeline import inbox  # noqa: E402
 from pipeline.pki import ensure_identity  # noqa: E402
-from pipeline.workspace import Workspace, init_workspace  # noqa: E402
+from pipeline.workspace import init_workspace  # noqa: E402
 from tests.hostile_files import hostile_files, mismatches  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
-
-
-class Watch:
-    """``accord --log-format json watch --workers 2`` with each file's final outcome from its log."""
-
-    def __init__(self, ws: Workspace):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "--log-format", "json", "watch", "--workspace", str(ws.root),
-             "--workers", "2"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            start_new_session=True)
-        self.outcomes: dict[str, tuple[str, float]] = {}
-        self.faults: list[str] = []
-        self.ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stderr:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            message = entry.get("message", "")
-            if message.startswith("watching"):
-                self.ready.set()
-            if message.startswith(("intake stopped", "still failing")):
-                self.faults.append(message)
-            if entry.get("outcome") and entry["outcome"] != "waiting":
-                self.outcomes[entry["file"]] = (entry["outcome"], time.time())
-
-    def wait_for(self, names: list[str], timeout: float) -> float:
-        deadline = time.time() + timeout
-        while not all(n in self.outcomes for n in names):
-            if time.time() > deadline or self.proc.poll() is not None:
-                missing = [n for n in names if n not in self.outcomes]
-                raise SystemExit(f"the watcher gave no outcome for {len(missing)} file(s): {missing[:5]}")
-            time.sleep(0.05)
-        return max(self.outcomes[n][1] for n in names)
-
-    def stop(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(timeout=120)
 
 
 def drop_all(inbox_dir: Path, files: list[tuple[str, bytes]]) -> float:
@@ -105,20 +61,22 @@ def main() -> int:
         mixed = list(valid)
         for i, h in enumerate(hostile):
             mixed.insert(i * (step + 1), (h.name, h.data))
-        watch = Watch(ws)
+        watch = Run(ws.root, workers=2)
         try:
             if not watch.ready.wait(120):
                 raise SystemExit("the watcher did not start")
             start = drop_all(ws.inbox, baseline)
-            end = watch.wait_for([inbox.printable_name(n) for n, _ in baseline], 1800)
+            watch.wait_for([inbox.printable_name(n) for n, _ in baseline], 1800)
+            end = max(watch.outcomes[inbox.printable_name(n)] for n, _ in baseline)
             base_rate = len(baseline) / (end - start) * 60
             start = drop_all(ws.inbox, mixed)
-            end = watch.wait_for([inbox.printable_name(n) for n, _ in mixed], 1800)
+            watch.wait_for([inbox.printable_name(n) for n, _ in mixed], 1800)
+            end = max(watch.outcomes[inbox.printable_name(n)] for n, _ in mixed)
             mixed_rate = len(mixed) / (end - start) * 60
             left = inbox.staged(ws)
         finally:
             watch.stop()
-        statuses = {name: status for name, (status, _) in watch.outcomes.items()}
+        statuses = watch.statuses
         problems = mismatches(hostile, statuses)
         problems += [f"{n}: {statuses.get(n)}" for n, _ in baseline + valid if statuses.get(n) != "recorded"]
         problems += [f"left staged: {p.name}" for p in left]

@@ -43,6 +43,10 @@ class Run:
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )
         self.outcomes: dict[str, float] = {}
+        """When each file got its outcome (a file waiting for its case has none yet)."""
+        self.statuses: dict[str, str] = {}
+        self.faults: list[str] = []
+        """The watcher's log lines saying that intake stopped."""
         self.ready = threading.Event()
         self.samples: list[tuple[int, int, int]] = []  # (documents done, watcher RSS, LibreOffice RSS)
         self.status_file = ws_root / ".accord" / "watcher.json"
@@ -55,11 +59,14 @@ class Run:
                 entry = json.loads(line)
             except ValueError:
                 continue
-            if entry.get("message", "").startswith("watching"):
+            message = entry.get("message", "")
+            if message.startswith("watching"):
                 self.ready.set()
-            if entry.get("outcome"):
-                when = time.time()
-                self.outcomes[entry["file"]] = when
+            if message.startswith(("intake stopped", "still failing")):
+                self.faults.append(message)
+            if entry.get("outcome") and entry["outcome"] != "waiting":
+                self.statuses[entry["file"]] = entry["outcome"]
+                self.outcomes[entry["file"]] = time.time()
 
     def _soffice_rss(self) -> int:
         try:

@@ -24,20 +24,14 @@ from pipeline.office import OfficeSession
 from pipeline.access import Actor
 
 from .conftest import Office
+from .hostile_files import agreement, colliding_pair
 
 NAME_MAX = 255
 
 
-def agreement(examples: Path, case_id: str = "ADR-2026-0142", **replace: str) -> bytes:
-    text = (examples / "resolution-agreement.yaml").read_text(encoding="utf-8").replace("ADR-2026-0142", case_id)
-    for old, new in replace.items():
-        text = text.replace(old, new)
-    return text.encode("utf-8")
-
-
 def invalid(examples: Path) -> bytes:
     """A resolution agreement that fails intake (a party without a name)."""
-    return agreement(examples).replace(b"  - name: Zo\xc3\xab N\xc3\xba\xc3\xb1ez\n", b"  - \n")
+    return agreement(examples, "ADR-2026-0142").replace(b"  - name: Zo\xc3\xab N\xc3\xba\xc3\xb1ez\n", b"  - \n")
 
 
 def names_in(folder: Path) -> list[str]:
@@ -74,11 +68,11 @@ class TestLongNames:
 
     def test_duplicate_with_a_255_byte_name_is_noted(self, office: Office, examples):
         """A 255-byte-named copy of a recorded file goes to processed/ with its note, instead of stopping intake."""
-        office.drop("first.yaml", agreement(examples))
+        office.drop("first.yaml", agreement(examples, "ADR-2026-0142"))
         assert [o.status for o in office.process().outcomes] == ["recorded"]
         long_name = "é" * ((NAME_MAX - len(".yaml")) // 2) + ".yaml"
         assert len(long_name.encode()) <= NAME_MAX
-        office.drop(long_name, agreement(examples))
+        office.drop(long_name, agreement(examples, "ADR-2026-0142"))
         summary = office.process()
         assert summary.stopped is None and [o.status for o in summary.outcomes] == ["duplicate"]
         day = next(office.ws.processed.iterdir())
@@ -120,18 +114,8 @@ class TestFailedFilesAreNeverOverwritten:
 
 
 def colliding_variants(examples: Path) -> tuple[bytes, bytes]:
-    """Two versions of one case file whose SHA-256 share their first 8 hex digits (a birthday search
-    over about 2^16 variants: well under a second of hashing)."""
-    base = agreement(examples, "ADR-2026-0777")
-    seen: dict[str, bytes] = {}
-    n = 0
-    while True:
-        variant = base + f"# version {n}\n".encode()
-        prefix = hashlib.sha256(variant).hexdigest()[:8]
-        if prefix in seen:
-            return seen[prefix], variant
-        seen[prefix] = variant
-        n += 1
+    """Two versions of one case file whose SHA-256 share their first 8 hex digits."""
+    return colliding_pair(agreement(examples, "ADR-2026-0777"))
 
 
 class TestRecordIdCollisions:
@@ -296,7 +280,7 @@ class TestHiddenCharacters:
 
     def test_direction_controls_are_refused_with_the_field_named(self, office: Office, examples):
         """A party name with U+202E (right-to-left override) is refused, naming the field and the code point."""
-        office.drop("rlo.yaml", agreement(examples, **{"Zoë Núñez": "Zoë Núñez \u202egnp.exe"}))
+        office.drop("rlo.yaml", agreement(examples, "ADR-2026-0142", **{"Zoë Núñez": "Zoë Núñez \u202egnp.exe"}))
         outcome = office.process().outcomes[0]
         assert outcome.status == "failed"
         assert "parties[0].name contains an invisible direction control (U+202E)" in outcome.reason
@@ -305,14 +289,14 @@ class TestHiddenCharacters:
     @pytest.mark.parametrize("char", ["\u2066", "\u2069", "\u202a"])
     def test_isolates_and_embeddings_are_refused(self, office: Office, examples, char):
         """Isolates (U+2066-U+2069) and embeddings (U+202A-U+202D) are refused too."""
-        office.drop("bidi.yaml", agreement(examples, **{"Daniel O'Brien": f"Daniel {char}O'Brien"}))
+        office.drop("bidi.yaml", agreement(examples, "ADR-2026-0142", **{"Daniel O'Brien": f"Daniel {char}O'Brien"}))
         assert office.process().outcomes[0].status == "failed"
 
     def test_zero_width_characters_do_not_hide_a_party(self, office: Office, examples):
         """A name typed with a zero-width space and a joiner is kept as typed in the document, yet
         found by search and by the party filter."""
         name = "Zoë N\u200bú\u200dñez"
-        office.drop("zw.yaml", agreement(examples, **{"Zoë Núñez": name}))
+        office.drop("zw.yaml", agreement(examples, "ADR-2026-0142", **{"Zoë Núñez": name}))
         assert office.process().outcomes[0].status == "recorded"
         record = next(office.ingestor.catalog.all_records())
         assert record["parties"][0] == name
@@ -326,7 +310,7 @@ class TestHiddenCharacters:
         """A JSON case file with "\\ud800" is refused at intake, naming the field (not at the seal step)."""
         import yaml
 
-        data = yaml.safe_load(agreement(examples))
+        data = yaml.safe_load(agreement(examples, "ADR-2026-0142"))
         for key in ("opened",):
             data["case"][key] = data["case"][key].isoformat()
         data["agreement_date"] = data["agreement_date"].isoformat()
