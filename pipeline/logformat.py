@@ -1,6 +1,8 @@
 """Log formats for the command line: plain lines for people, JSON lines for log collectors.
 
-Messages carry file names, record ids, steps and timings, never case content or secrets.
+Messages carry file names, record ids, steps and timings, never case content or secrets. One
+record is always one line: the text format shows control characters as escapes (a file name
+with a newline cannot forge a line), the JSON format escapes them as JSON does.
 """
 
 from __future__ import annotations
@@ -9,6 +11,12 @@ import datetime as dt
 import json
 import logging
 
+from .display import escape, escape_json
+
+#: Libraries whose failures Accord reports itself (a damaged PDF is a verification finding): their
+#: records become one plain line naming the logger and the kind of error, without their message
+#: (it may carry a certificate's subject, a person's name) or their traceback.
+TERSE_LOGGERS = ("pyhanko", "pyhanko_certvalidator", "asn1crypto", "oscrypto", "fontTools")
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and Accord's structured fields."""
@@ -23,16 +31,36 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "accord", None) or {})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return escape_json(json.dumps(entry, ensure_ascii=False, default=str))
 
+
+class TextFormatter(logging.Formatter):
+    """``time LEVEL message`` on one line: newlines and other control characters are shown escaped."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return escape(super().format(record))
+
+
+class TerseFilter(logging.Filter):
+    """Turns a record from :data:`TERSE_LOGGERS` into one line: which part complained and the kind of
+    error (``The PDF libraries reported ValueError in pyhanko.sign.validation.generic_cms.``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.split(".", 1)[0] in TERSE_LOGGERS:
+            error = record.exc_info[0].__name__ if isinstance(record.exc_info, tuple) and record.exc_info[0] else None
+            record.msg, record.args = "The PDF libraries reported %s in %s.", (
+                error or f"a {record.levelname.lower()}", record.name)
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
 
 def configure(level: int = logging.INFO, fmt: str = "text") -> None:
     """Send Accord's log to standard error in the chosen format."""
     handler = logging.StreamHandler()
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(TerseFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
