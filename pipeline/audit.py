@@ -4,17 +4,21 @@ Each entry holds the SHA-256 of the entry before it, computed over a canonical J
 encoding, so editing or deleting an entry breaks the chain at that position.
 Cutting off the newest entries is caught by anchors: the head's sequence number and
 hash, written into a document sealed by the office and archived (see ``anchor.py``).
-Triggers refuse UPDATE and DELETE; whoever drops them is still caught by the chain.
+Triggers refuse UPDATE and DELETE; whoever drops them is still caught by the chain, and
+:func:`verify_chain` reports a trigger that is missing, altered or added.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Iterator
+
+from .display import read_moment
 
 GENESIS = "0" * 64
 
@@ -39,10 +43,28 @@ class ChainReport:
     problem: str | None = None
     anchors_checked: int = 0
     anchor_problems: list[str] = field(default_factory=list)
+    trigger_problems: list[str] = field(default_factory=list)
+    """The append-only triggers that are missing, altered or not Accord's (the entries may still link up)."""
 
     @property
     def ok(self) -> bool:
+        """The entries link up (``trigger_problems`` are judged apart: see :attr:`protected`)."""
         return self.first_broken is None and not self.anchor_problems
+
+    @property
+    def protected(self) -> bool:
+        return not self.trigger_problems
+
+
+#: What each append-only trigger refuses to let happen to an entry.
+_REFUSED = {"UPDATE": "changed", "DELETE": "deleted"}
+
+#: The triggers that make the table append-only, by name, as :func:`migrate` creates them.
+TRIGGERS = {
+    f"audit_no_{op.lower()}": f"CREATE TRIGGER audit_no_{op.lower()} BEFORE {op} ON audit "
+                              "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+    for op in _REFUSED
+}
 
 
 def migrate(db: Any) -> None:
@@ -66,11 +88,8 @@ def migrate(db: Any) -> None:
     db.execute("CREATE INDEX audit_record ON audit(record_id, seq)")
     db.execute("CREATE INDEX audit_actor ON audit(actor, seq)")
     db.execute("CREATE INDEX audit_action ON audit(action, seq)")
-    for op in ("UPDATE", "DELETE"):
-        db.execute(
-            f"CREATE TRIGGER audit_no_{op.lower()} BEFORE {op} ON audit "
-            "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
-        )
+    for sql in TRIGGERS.values():
+        db.execute(sql)
     db.execute(
         """
         CREATE TABLE anchors (
@@ -127,9 +146,38 @@ def _entry_of(row: Any) -> AuditEntry:
                       row["purpose"], json.loads(row["details"]))
 
 
+def trigger_problems(conn: sqlite3.Connection) -> list[str]:
+    """Each append-only trigger that is missing or differs from what :func:`migrate` creates, and any
+    other trigger on the audit table (one could drop new entries silently), in a sentence naming it."""
+    marks = ", ".join("?" * len(TRIGGERS))
+    found = {row[0]: row[1] for row in conn.execute(
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND (tbl_name = 'audit' OR name IN ({marks}))",
+        list(TRIGGERS))}
+    problems = []
+    for (name, sql), verb in zip(TRIGGERS.items(), _REFUSED.values()):
+        if name not in found:
+            problems.append(f"the trigger {name} is missing, so entries can be {verb} without an error")
+        elif _normal(found[name]) != _normal(sql):
+            problems.append(f"the trigger {name} was altered (it is not the one Accord created), so entries "
+                            f"may be {verb} without an error")
+    problems += [f"the audit table has a trigger {name} that Accord did not create"
+                 for name in sorted(found) if name not in TRIGGERS]
+    return problems
+
+
+def _normal(sql: str | None) -> str:
+    return " ".join((sql or "").split())
+
+
 def verify_chain(conn: sqlite3.Connection, start_seq: int = 1) -> ChainReport:
     """Walk the whole log (or, from ``start_seq``, its newest part, taking that entry's link as given);
-    name the first entry whose hash or link does not hold."""
+    name the first entry whose hash or link does not hold, and the append-only triggers that are not as created."""
+    report = _walk_chain(conn, start_seq)
+    problems = trigger_problems(conn)
+    return dataclasses.replace(report, trigger_problems=problems) if problems else report
+
+
+def _walk_chain(conn: sqlite3.Connection, start_seq: int) -> ChainReport:
     expected_seq, prev, count, head = start_seq, GENESIS, 0, (0, GENESIS)
     if start_seq > 1:
         first = conn.execute("SELECT prev_hash FROM audit WHERE seq = ?", [start_seq]).fetchone()
@@ -157,10 +205,23 @@ def verify_chain(conn: sqlite3.Connection, start_seq: int = 1) -> ChainReport:
     return ChainReport(count, *head)
 
 
+def time_bounds(since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """``since`` and ``until`` as the UTC times :func:`entries` compares with; :class:`~pipeline.display.DateError`
+    for one that cannot be read."""
+    return (read_moment(since, "--since") if since else None,
+            read_moment(until, "--until", end=True) if until else None)
+
+
 def entries(conn: sqlite3.Connection, *, actor: str | None = None, action: str | None = None,
             record_id: str | None = None, since: str | None = None, until: str | None = None,
             limit: int = 100, newest_first: bool = True, before: int | None = None) -> Iterator[dict[str, Any]]:
-    """Entries matching the filters; ``before`` pages back from an entry's sequence number."""
+    """Entries matching the filters; ``before`` pages back from an entry's sequence number.
+
+    ``since`` and ``until`` are dates (2026-11-20, the whole day) or times (2026-11-20T14:30, UTC unless
+    an offset is given); anything else is refused with :class:`~pipeline.display.DateError`, at the call,
+    before any entry is read.
+    """
+    since, until = time_bounds(since, until)
     where, params = [], []
     if before is not None:
         where.append("seq < ?")
@@ -177,7 +238,11 @@ def entries(conn: sqlite3.Connection, *, actor: str | None = None, action: str |
         params.append(until)
     sql = "SELECT * FROM audit" + (" WHERE " + " AND ".join(where) if where else "")
     sql += f" ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT ?"
-    for row in conn.execute(sql, params + [limit]):
+    return _decoded(conn.execute(sql, params + [limit]))
+
+
+def _decoded(rows: Iterator[Any]) -> Iterator[dict[str, Any]]:
+    for row in rows:
         item = dict(row)
         item["details"] = json.loads(item["details"])
         yield item
@@ -194,9 +259,4 @@ def disclosures(conn: sqlite3.Connection, record_id: str) -> list[dict[str, Any]
         f"SELECT * FROM audit WHERE record_id = ? AND action IN ({marks}) ORDER BY seq",
         [record_id, *DISCLOSURE_ACTIONS],
     )
-    result = []
-    for row in rows:
-        item = dict(row)
-        item["details"] = json.loads(item["details"])
-        result.append(item)
-    return result
+    return list(_decoded(rows))

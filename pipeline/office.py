@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from . import anchor, audit
 from .access import AccessDenied, AccessPolicy, Actor, RecordFacts, decide, policy_for, search_filter
@@ -50,7 +50,20 @@ class AuditReport:
 
     @property
     def ok(self) -> bool:
-        return self.chain.ok and not self.anchor_problems
+        return self.chain.ok and self.chain.protected and not self.anchor_problems
+
+    @property
+    def trigger_problems(self) -> list[str]:
+        return self.chain.trigger_problems
+
+
+def _delivery_failure(exc: BaseException) -> str:
+    """Why a delivery failed, without the place it was going to (a path may say more than the log should)."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    if isinstance(exc, AccordError):
+        return str(exc)
+    return f"interrupted ({type(exc).__name__})"
 
 
 def _digest(text: str | None) -> str | None:
@@ -134,9 +147,16 @@ class OfficeSession:
                             "placed_at": h.placed_at} for h in holds_on(self.catalog, record)]
         return record
 
-    def retrieve(self, record_id: str, purpose: str, executed: bool = False) -> Retrieval:
+    def retrieve(self, record_id: str, purpose: str, executed: bool = False,
+                 deliver: Callable[[bytes], None] | None = None) -> Retrieval:
         """The sealed PDF (or, with ``executed``, the newest copy the parties signed), for a stated
-        purpose, after its checksum and signatures verify."""
+        purpose, after its checksum and signatures verify.
+
+        ``deliver`` receives the verified bytes (writes them to a file, a stream...); the disclosure is
+        audited as ``ok`` only once it returns, and as ``failed``, with the reason, if it raises (an
+        ``OSError`` becomes an :class:`AccordError` saying the record was not delivered). Without it the
+        bytes are delivered into memory, in the returned :class:`Retrieval`.
+        """
         purpose = " ".join((purpose or "").split())
         if not purpose:
             raise AccordError("State the purpose of the request (the legitimate interest): --purpose \"...\".")
@@ -153,10 +173,18 @@ class OfficeSession:
         except VerificationFailed as exc:
             self._audit("retrieve", "refused", record, purpose, {"problems": exc.problems, "copy": copy})
             raise
+        released = {"sha256": report.actual_sha256, "size": len(data), "copy": copy}
+        try:
+            if deliver is not None:
+                deliver(data)
+        except BaseException as exc:  # even an interruption: what was asked for and not handed over is on record
+            reason = _delivery_failure(exc)
+            self._audit("retrieve", "failed", record, purpose, {**released, "reason": reason})
+            if isinstance(exc, OSError):
+                raise AccordError(f"Record {record['record_id']} was verified but not delivered: {reason}.") from None
+            raise
         path = record["executed_path"] if executed else record["pdf_path"]
-        self._audit("retrieve", "ok", record, purpose,
-                    {"released": path.rsplit("/", 1)[-1], "sha256": report.actual_sha256, "size": len(data),
-                     "copy": copy})
+        self._audit("retrieve", "ok", record, purpose, {"released": path.rsplit("/", 1)[-1], **released})
         return Retrieval(record, data, report)
 
     def verify(self, record_id: str | None = None) -> list[VerifyReport]:
@@ -188,7 +216,10 @@ class OfficeSession:
             raise AccessDenied(f"You may not do this: {decision.reason}.")
 
     def audit_log(self, **filters: Any) -> list[dict[str, Any]]:
+        """Entries matching ``filters`` (see :func:`audit.entries`); a ``since`` or ``until`` that is not a date
+        or time is refused before anything is read or audited."""
         self._require("read-audit")
+        audit.time_bounds(filters.get("since"), filters.get("until"))
         self._audit("read-audit", "ok", details={k: v for k, v in filters.items() if v})
         return list(audit.entries(self.catalog.db.conn, **filters))
 
