@@ -44,15 +44,25 @@ class TextFormatter(logging.Formatter):
         return escape(super().format(record))
 
 
+def is_library(record: logging.LogRecord) -> bool:
+    """Whether the record comes from one of :data:`TERSE_LOGGERS`."""
+    return record.name.split(".", 1)[0] in TERSE_LOGGERS
+
+
+def library_summary(record: logging.LogRecord) -> str:
+    """What a library's record may say in Accord's log: the kind of error and where, never the message
+    or the traceback (``ValueError in pyhanko.sign.validation.generic_cms``)."""
+    error = record.exc_info[0].__name__ if isinstance(record.exc_info, tuple) and record.exc_info[0] else None
+    return f"{error or 'a ' + record.levelname.lower()} in {record.name}"
+
+
 class TerseFilter(logging.Filter):
-    """Turns a record from :data:`TERSE_LOGGERS` into one line: which part complained and the kind of
-    error (``The PDF libraries reported ValueError in pyhanko.sign.validation.generic_cms.``)."""
+    """Turns a record from :data:`TERSE_LOGGERS` into one line: ``The PDF libraries reported
+    ValueError in pyhanko.sign.validation.generic_cms.``"""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.split(".", 1)[0] in TERSE_LOGGERS:
-            error = record.exc_info[0].__name__ if isinstance(record.exc_info, tuple) and record.exc_info[0] else None
-            record.msg, record.args = "The PDF libraries reported %s in %s.", (
-                error or f"a {record.levelname.lower()}", record.name)
+        if is_library(record):
+            record.msg, record.args = "The PDF libraries reported %s.", (library_summary(record),)
             record.exc_info, record.exc_text, record.stack_info = None, None, None
         return True
 

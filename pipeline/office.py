@@ -273,6 +273,8 @@ def anchor_head(ws: Workspace, catalog: Catalog, converter: Any, sealer: Any, of
     chain = audit.verify_chain(conn)
     if not chain.ok:
         raise AccordError(f"The audit log is broken ({chain.problem}); it was not anchored.")
+    if not chain.protected:
+        raise AccordError(f"The audit log is not protected ({'; '.join(chain.trigger_problems)}); it was not anchored.")
     at = dt.datetime.now(dt.timezone.utc)
     docx = anchor.anchor_docx(chain.head_seq, chain.head_hash, chain.entries, at, office)
     pdf = sealer.seal(converter.convert(docx), f"audit-anchor-{chain.head_seq}").pdf
@@ -337,8 +339,9 @@ class RetentionDesk:
         return holds.listing(self.catalog, include_released)
 
     def add_event(self, case_id: str, event: str, date: dt.date, note: str = "") -> int:
+        """Record one event against a case; the event and the due dates it moves in one transaction."""
+        from .duedates import recompute_in
         from .events import EVENT_NAMES, CaseEvent
-        from .sweep import recompute_due
 
         self.session._require("hold")
         name = EVENT_NAMES.get(event.strip().lower())
@@ -346,10 +349,10 @@ class RetentionDesk:
             raise AccordError(f"Unknown event {event!r}; events: {', '.join(sorted(set(EVENT_NAMES.values())))}.")
         if not self.catalog.has_case(case_id):
             raise RecordNotFound(f"No record belongs to case {case_id!r}.")
-        new = self.catalog.add_events([CaseEvent(case_id, name, date, note)], "accord event add", "", actor=self.actor)
-        recompute_due(self.catalog, self.policy, actor=self.actor, why=f"event {name} added by {self.actor}",
-                      case_ids=[case_id])
-        return new
+        why = f"event {name} added by {self.actor}"
+        return self.catalog.add_events([CaseEvent(case_id, name, date, note)], "accord event add", "",
+                                       actor=self.actor, after=lambda conn: recompute_in(
+                                           conn, self.policy, actor=self.actor, why=why, case_ids=[case_id]))
 
     def case(self, case_id: str) -> dict[str, Any]:
         """A case's timeline: events, records (status, versions, due dates and why), holds, disclosures."""

@@ -308,6 +308,16 @@ class TestAuditTriggers:
         assert result.exit_code == 1
         assert "NOT PROTECTED: the trigger audit_no_update was altered" in result.stdout
 
+    def test_unprotected_log_is_not_anchored(self, ws):
+        """With a trigger dropped, anchoring the log refuses (an anchor would vouch for an unprotected log)."""
+        from pipeline.office import anchor_head
+
+        conn = raw_db(ws)
+        conn.execute("DROP TRIGGER audit_no_delete")
+        conn.close()
+        with Catalog(ws.catalog) as catalog, pytest.raises(AccordError, match="not protected.*audit_no_delete"):
+            anchor_head(ws, catalog, converter=None, sealer=None, office="Office", actor="test")
+
     def test_foreign_trigger_is_named(self, ws):
         """A trigger Accord did not create on the audit table (one could drop new entries) is reported."""
         conn = raw_db(ws)

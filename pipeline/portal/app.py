@@ -46,6 +46,7 @@ from ..accounts import Accounts, SignInRefused
 from ..audit import AuditEntry
 from ..catalog import Catalog, SearchQuery
 from ..config import Config
+from ..display import read_date
 from ..errors import AccordError, RecordNotFound
 from ..office import OfficeSession, RetentionDesk, note_config_change
 from ..retrieve import (
@@ -333,12 +334,8 @@ def _answer(handler: Callable[[Ctx], Response], ctx: Ctx) -> Response:
 
 
 def _date(value: str) -> dt.date | None:
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise AccordError(f"Dates are written YYYY-MM-DD, not {value[:20]!r}.") from None
+    """A date from a form field (empty: none); one that cannot be a date is refused saying why."""
+    return read_date(value) if value else None
 
 
 def _int(value: str, what: str) -> int:

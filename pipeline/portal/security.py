@@ -22,6 +22,8 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..logformat import TERSE_LOGGERS, library_summary
+
 log = logging.getLogger("accord.portal")
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -164,7 +166,6 @@ class BodyLimit:
 #: The loggers of the PDF libraries the portal verifies and seals with (their modules log under these):
 #: pyHanko logs a traceback with many of the steps that fail on the way to a verdict and names certificate
 #: subjects (people) in its messages; fontTools logs a traceback for a font table it cannot read.
-LIBRARY_LOGGERS = ("pyhanko", "pyhanko_certvalidator", "fontTools")
 
 
 class LibraryLog(logging.Handler):
@@ -176,7 +177,7 @@ class LibraryLog(logging.Handler):
         self._local = threading.local()
 
     def emit(self, record: logging.LogRecord) -> None:
-        what = _what(record)
+        what = library_summary(record)
         held = getattr(self._local, "held", None)
         if held is None:
             log.log(record.levelno, "The PDF libraries reported %s.", what)
@@ -197,18 +198,13 @@ class LibraryLog(logging.Handler):
                         "; ".join(dict.fromkeys(what for _, what in held)))
 
 
-def _what(record: logging.LogRecord) -> str:
-    error = record.exc_info[0].__name__ if isinstance(record.exc_info, tuple) and record.exc_info[0] else None
-    return f"{error or 'a ' + record.levelname.lower()} in {record.name}"
-
-
 _LIBRARY_LOG = LibraryLog()
 
 
 def library_log() -> LibraryLog:
     """The process's one :class:`LibraryLog`, attached (once) to the libraries' loggers, which stop passing
     their records on to the root logger's handlers (where the tracebacks were printed)."""
-    for name in LIBRARY_LOGGERS:
+    for name in TERSE_LOGGERS:
         logger = logging.getLogger(name)
         if _LIBRARY_LOG not in logger.handlers:
             logger.addHandler(_LIBRARY_LOG)
