@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_sealed_path import case_files  # noqa: E402
 from bench.bench_watch import Run  # noqa: E402
-from pipeline import inbox  # noqa: E402
-from pipeline.pki import ensure_identity  # noqa: E402
+from pipeline.documents.pki import ensure_identity  # noqa: E402
+from pipeline.intake import inbox  # noqa: E402
 from pipeline.workspace import init_workspace  # noqa: E402
 from tests.hostile_files import hostile_files, mismatches  # noqa: E402
 

@@ -39,17 +39,17 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx2  # noqa: E402
-
 from bench_search import make_batch, p, queries  # noqa: E402
-from pipeline.access import Actor, grant  # noqa: E402
-from pipeline.accounts import Accounts  # noqa: E402
-from pipeline.catalog import Catalog, SearchQuery  # noqa: E402
-from pipeline.convert import Converter  # noqa: E402
-from pipeline.ingest import Ingestor  # noqa: E402
+
+from pipeline.documents.convert import Converter  # noqa: E402
+from pipeline.governance.access import Actor, grant  # noqa: E402
+from pipeline.governance.accounts import Accounts  # noqa: E402
+from pipeline.intake.ingest import Ingestor  # noqa: E402
+from pipeline.intake.runner import process_inbox  # noqa: E402
 from pipeline.office import OfficeSession  # noqa: E402
 from pipeline.portal.app import VerificationCache  # noqa: E402
-from pipeline.retrieve import trust_roots  # noqa: E402
-from pipeline.runner import process_inbox  # noqa: E402
+from pipeline.records.catalog import Catalog, SearchQuery  # noqa: E402
+from pipeline.records.retrieve import trust_roots  # noqa: E402
 from pipeline.workspace import init_workspace  # noqa: E402
 
 EXAMPLES = ROOT / "examples"

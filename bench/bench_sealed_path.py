@@ -22,13 +22,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline import inbox  # noqa: E402
-from pipeline.assemble import Assembler, RecordInfo  # noqa: E402
-from pipeline.convert import Converter, cold_convert  # noqa: E402
-from pipeline.ingest import Ingestor  # noqa: E402
-from pipeline.intake import parse_case  # noqa: E402
-from pipeline.runner import process_inbox  # noqa: E402
-from pipeline.templates import load_templates  # noqa: E402
+from pipeline.documents.assemble import Assembler, RecordInfo  # noqa: E402
+from pipeline.documents.casefile import parse_case  # noqa: E402
+from pipeline.documents.convert import Converter, cold_convert  # noqa: E402
+from pipeline.documents.templates import load_templates  # noqa: E402
+from pipeline.intake import inbox  # noqa: E402
+from pipeline.intake.ingest import Ingestor  # noqa: E402
+from pipeline.intake.runner import process_inbox  # noqa: E402
 from pipeline.workspace import init_workspace  # noqa: E402
 
 EXAMPLES = ROOT / "examples"

@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.access import Actor, parse_policy, search_filter  # noqa: E402
-from pipeline.catalog import Catalog, RecordRow, SearchQuery, _fts_expression  # noqa: E402
+from pipeline.governance.access import Actor, parse_policy, search_filter  # noqa: E402
+from pipeline.records.catalog import Catalog, RecordRow, SearchQuery, _fts_expression  # noqa: E402
 
 FIRST = ["Zoë", "Daniel", "Priya", "Tomás", "Nguyễn", "Łukasz", "Çağrı", "Siobhán", "Morgan", "Aisha", "Kenji",
          "Olga", "Mateo", "Fatima", "Liam", "Chloé", "Dmitri", "Amara", "Jonas", "Ines"]

@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_search import make_batch  # noqa: E402
-from pipeline.catalog import Catalog  # noqa: E402
-from pipeline.retention import load_retention  # noqa: E402
-from pipeline.duedates import recompute_due  # noqa: E402
-from pipeline.sweep import propose  # noqa: E402
+from pipeline.governance.duedates import recompute_due  # noqa: E402
+from pipeline.governance.retention import load_retention  # noqa: E402
+from pipeline.governance.sweep import propose  # noqa: E402
+from pipeline.records.catalog import Catalog  # noqa: E402
 
 
 def peak_rss_mb() -> float:

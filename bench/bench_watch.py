@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_sealed_path import case_files  # noqa: E402
-from pipeline.pki import ensure_identity  # noqa: E402
+from pipeline.documents.pki import ensure_identity  # noqa: E402
 from pipeline.workspace import init_workspace  # noqa: E402
 
 

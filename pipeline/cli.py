@@ -24,11 +24,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 from rich.text import Text
 
-from . import __version__, logformat
-from .catalog import SearchQuery
-from .display import DateError, escape, escape_json, read_date
-from .errors import AccordError, RecordNotFound
-from .workspace import Workspace, init_workspace, resolve_workspace
+from pipeline import __version__, logformat
+from pipeline.display import DateError, escape, escape_json, read_date
+from pipeline.errors import AccordError, RecordNotFound
+from pipeline.records.catalog import SearchQuery
+from pipeline.workspace import Workspace, init_workspace, resolve_workspace
 
 
 def _console(stderr: bool = False) -> Console:
@@ -205,7 +205,7 @@ def init(path: Path) -> None:
     Example:
         accord init /srv/accord
     """
-    from .access import current_actor
+    from pipeline.governance.access import current_actor
 
     try:
         ws = init_workspace(path, owner=current_actor().name)
@@ -228,8 +228,8 @@ def process(ws: Workspace, quiet: bool) -> None:
     Example:
         cp case.yaml inbox/ && accord process
     """
-    from .ingest import Ingestor
-    from .runner import process_inbox
+    from pipeline.intake.ingest import Ingestor
+    from pipeline.intake.runner import process_inbox
 
     config = ws.load_config()
     converter = _make_converter(config)
@@ -308,7 +308,7 @@ def _say(progress: Any, line: str) -> None:
 
 
 def _make_converter(config: Any) -> Any:
-    from .convert import Converter
+    from pipeline.documents.convert import Converter
 
     return Converter(config.converter)
 
@@ -331,7 +331,7 @@ def watch(ws: Workspace, workers: int | None, poll: float | None) -> None:
         accord --log-format json watch --workers 2
         accord watch --poll 5        # an inbox on a network share
     """
-    from .watcher import Watcher
+    from pipeline.intake.watcher import Watcher
 
     logging.getLogger("accord").setLevel(min(logging.getLogger("accord").level, logging.INFO))
     watcher = Watcher(ws, ws.load_config(), workers=workers, poll_seconds=poll)
@@ -356,7 +356,7 @@ def status(ws: Workspace, as_json: bool) -> None:
         accord status
         accord status --json
     """
-    from .status import workspace_status
+    from pipeline.intake.status import workspace_status
 
     data = workspace_status(ws)
     if as_json:
@@ -469,8 +469,8 @@ _PUBLIC_FIELDS = (
 
 def _session(ws: Workspace) -> Any:
     """The workspace opened for the operating-system user running this command."""
-    from .access import current_actor
-    from .office import OfficeSession
+    from pipeline.governance.access import current_actor
+    from pipeline.office import OfficeSession
 
     return OfficeSession(ws, current_actor())
 
@@ -691,7 +691,7 @@ def audit_anchor(ws: Workspace) -> None:
     Example:
         accord audit anchor
     """
-    from .ingest import make_sealer
+    from pipeline.intake.ingest import make_sealer
 
     config = ws.load_config()
     converter = _make_converter(config)
@@ -756,7 +756,7 @@ def audit_log(ws: Workspace, actor: str | None, action: str | None, record_id: s
 
 
 def _desk(ws: Workspace) -> Any:
-    from .office import RetentionDesk
+    from pipeline.office import RetentionDesk
 
     return RetentionDesk(_session(ws))
 
@@ -952,7 +952,7 @@ def sweep(ctx: click.Context, ws: Workspace, as_of: dt.date | None, dry_run: boo
     """
     if ctx.invoked_subcommand:
         return
-    from .ingest import make_sealer
+    from pipeline.intake.ingest import make_sealer
 
     day = as_of or dt.date.today()
     if day > dt.date.today() and not dry_run:
@@ -1030,7 +1030,7 @@ def sweep_approve(ws: Workspace, proposal_id: int) -> None:
     Example:
         accord sweep approve 4
     """
-    from .ingest import make_sealer
+    from pipeline.intake.ingest import make_sealer
 
     config = ws.load_config()
     converter = _make_converter(config)
@@ -1079,7 +1079,7 @@ def templates_check(ws: Workspace, as_json: bool) -> None:
     Example:
         accord templates check
     """
-    from .templates import check_template, load_templates
+    from pipeline.documents.templates import check_template, load_templates
 
     results = [check_template(spec) for spec in load_templates(ws.templates).values()]
     if as_json:
@@ -1104,7 +1104,7 @@ def user() -> None:
 
 
 def _account_store(ws: Workspace) -> Any:
-    from .accounts import Accounts
+    from pipeline.governance.accounts import Accounts
 
     return Accounts(ws.accounts, ws.load_config().portal)
 
@@ -1116,9 +1116,9 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def _audit_account(ws: Workspace, action: str, name: str, details: dict[str, Any]) -> None:
-    from .access import current_actor
-    from .audit import AuditEntry
-    from .catalog import Catalog
+    from pipeline.governance.access import current_actor
+    from pipeline.records.audit import AuditEntry
+    from pipeline.records.catalog import Catalog
 
     with Catalog(ws.catalog) as catalog:
         catalog.audit(AuditEntry(current_actor().name, action, "ok", details={"account": name, **details}))
@@ -1138,8 +1138,8 @@ def user_add(ws: Workspace, name: str, roles: tuple[str, ...], cases: tuple[str,
         accord user add jchen --role counsel
         accord user add mlee --role coordinator --case "ADR-2026-*"
     """
-    from .access import ACCESS_FILE, folder_owner, grant
-    from .accounts import check_name, check_password
+    from pipeline.governance.access import ACCESS_FILE, folder_owner, grant
+    from pipeline.governance.accounts import check_name, check_password
 
     check_name(name)
     with _account_store(ws) as store:
@@ -1214,7 +1214,7 @@ def user_list(ws: Workspace, as_json: bool) -> None:
     Example:
         accord user list
     """
-    from .access import policy_for
+    from pipeline.governance.access import policy_for
 
     policy = policy_for(ws.root, ws.policies)
     with _account_store(ws) as store:
@@ -1261,7 +1261,7 @@ def serve(ws: Workspace, host: str | None, port: int | None, workers: int) -> No
         os.environ["ACCORD_HOME"] = str(ws.root)
         uvicorn.run("pipeline.portal.app:app_from_environment", factory=True, workers=workers, **options)
     else:
-        from .portal.app import create_app
+        from pipeline.portal.app import create_app
 
         uvicorn.run(create_app(ws, config), **options)
 

@@ -16,8 +16,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from .convert import ConverterSettings
-from .errors import ConfigurationError
+from pipeline.documents.convert import ConverterSettings
+from pipeline.errors import ConfigurationError
 
 CONFIG_NAME = "accord.yaml"
 

@@ -16,7 +16,7 @@ import datetime as dt
 import re
 import unicodedata
 
-from .errors import AccordError
+from pipeline.errors import AccordError
 
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 

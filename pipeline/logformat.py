@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import logging
 
-from .display import escape, escape_json
+from pipeline.display import escape, escape_json
 
 #: Libraries whose failures Accord reports itself (a damaged PDF is a verification finding): their
 #: records become one plain line naming the logger and the kind of error, without their message

@@ -13,16 +13,30 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import anchor, audit
-from .access import AccessDenied, AccessPolicy, Actor, RecordFacts, decide, policy_for, search_filter
-from .audit import AuditEntry, ChainReport
-from .catalog import Catalog, SearchQuery
-from .config import Config
-from .errors import AccordError, RecordNotFound
-from .retrieve import (VerificationFailed, executed_roots, trust_roots, verified_copy, verified_executed_copy,
-                       verify_record)
-from .verify import VerifyReport
-from .workspace import Workspace
+from pipeline.config import Config
+from pipeline.errors import AccordError, RecordNotFound
+from pipeline.governance.access import (
+    AccessDenied,
+    AccessPolicy,
+    Actor,
+    RecordFacts,
+    decide,
+    policy_for,
+    search_filter,
+)
+from pipeline.records import anchor, audit
+from pipeline.records.audit import AuditEntry, ChainReport
+from pipeline.records.catalog import Catalog, SearchQuery
+from pipeline.records.retrieve import (
+    VerificationFailed,
+    executed_roots,
+    trust_roots,
+    verified_copy,
+    verified_executed_copy,
+    verify_record,
+)
+from pipeline.records.verify import VerifyReport
+from pipeline.workspace import Workspace
 
 MAX_PURPOSE = 500
 
@@ -124,7 +138,7 @@ class OfficeSession:
             raise AccessDenied(f"You may not search this catalog: {allowed.reason}.")
         visible = search_filter(self.policy, self.actor, "search")
         records, total = self.catalog.search_page(query, visible)
-        from .holds import holds_on
+        from pipeline.governance.holds import holds_on
 
         for record in records:
             record["held"] = bool(holds_on(self.catalog, record))
@@ -140,7 +154,7 @@ class OfficeSession:
 
     def show(self, record_id: str) -> dict[str, Any]:
         """A record's metadata and holds; a record the person may not view answers as one that does not exist."""
-        from .holds import holds_on
+        from pipeline.governance.holds import holds_on
 
         record = self._visible(record_id, "view")
         record["holds"] = [{"id": h.id, "name": h.name, "reason": h.reason, "author": h.author,
@@ -299,8 +313,8 @@ class RetentionDesk:
     def __init__(self, session: OfficeSession, record_classes: set[str] | None = None):
         """``record_classes``: the templates' record classes, when the caller has them already
         (reading the templates takes about 75 ms)."""
-        from .retention import load_retention
-        from .templates import load_templates
+        from pipeline.documents.templates import load_templates
+        from pipeline.governance.retention import load_retention
 
         self.session = session
         if record_classes is None:
@@ -317,7 +331,7 @@ class RetentionDesk:
 
     def place_hold(self, *, name: str, reason: str, case_id: str | None = None, record_id: str | None = None,
                    search: str | None = None):
-        from . import holds
+        from pipeline.governance import holds
 
         self.session._require("hold")
         if record_id:
@@ -327,21 +341,21 @@ class RetentionDesk:
                            record_id=record_id, search=search, visible=visible)
 
     def release_hold(self, hold_id: int, reason: str):
-        from . import holds
+        from pipeline.governance import holds
 
         self.session._require("hold")
         return holds.release(self.catalog, hold_id, by=self.actor, reason=reason)
 
     def holds(self, include_released: bool = False):
-        from . import holds
+        from pipeline.governance import holds
 
         self.session._require("hold")
         return holds.listing(self.catalog, include_released)
 
     def add_event(self, case_id: str, event: str, date: dt.date, note: str = "") -> int:
         """Record one event against a case; the event and the due dates it moves in one transaction."""
-        from .duedates import recompute_in
-        from .events import EVENT_NAMES, CaseEvent
+        from pipeline.governance.duedates import recompute_in
+        from pipeline.intake.eventfile import EVENT_NAMES, CaseEvent
 
         self.session._require("hold")
         name = EVENT_NAMES.get(event.strip().lower())
@@ -356,7 +370,7 @@ class RetentionDesk:
 
     def case(self, case_id: str) -> dict[str, Any]:
         """A case's timeline: events, records (status, versions, due dates and why), holds, disclosures."""
-        from . import holds
+        from pipeline.governance import holds
 
         visible = search_filter(self.session.policy, self.session.actor, "view")
         records = [r for r in self.catalog.all_records(visible) if r["case_id"] == case_id]
@@ -381,7 +395,7 @@ class RetentionDesk:
         return timeline
 
     def sweep(self, as_of: dt.date, *, dry_run: bool = False, converter: Any = None, sealer: Any = None):
-        from . import sweep
+        from pipeline.governance import sweep
 
         self.session._require("approve-disposition")
         make_cert = (lambda docx, rid: sealer.seal(converter.convert(docx), rid).pdf) if converter else None
@@ -397,31 +411,31 @@ class RetentionDesk:
         return self._preserve(as_of)
 
     def _preserve(self, as_of: dt.date | None):
-        from .preserve import preserve
+        from pipeline.records.preserve import preserve
 
         return preserve(self.session.ws, self.catalog, self.session.config, as_of=as_of, actor=self.actor)
 
     def proposals(self):
-        from . import sweep
+        from pipeline.governance import sweep
 
         self.session._require("approve-disposition")
         return sweep.proposals(self.catalog)
 
     def proposal(self, proposal_id: int):
-        from . import sweep
+        from pipeline.governance import sweep
 
         self.session._require("approve-disposition")
         return sweep.proposal(self.catalog, proposal_id)
 
     def approve(self, proposal_id: int, converter: Any, sealer: Any):
-        from . import sweep
+        from pipeline.governance import sweep
 
         self.session._require("approve-disposition")
         return sweep.execute(self.session.ws, self.catalog, self.policy, proposal_id, approver=self.actor,
                              make_certificate=lambda docx, rid: sealer.seal(converter.convert(docx), rid).pdf)
 
     def reject(self, proposal_id: int, reason: str) -> None:
-        from . import sweep
+        from pipeline.governance import sweep
 
         self.session._require("approve-disposition")
         sweep.reject(self.catalog, proposal_id, actor=self.actor, reason=reason)

@@ -8,8 +8,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import CONFIG_NAME, Config, default_config_text, env_workspace, load_config
-from .errors import ConfigurationError
+from pipeline.config import CONFIG_NAME, Config, default_config_text, env_workspace, load_config
+from pipeline.errors import ConfigurationError
 
 #: The folder this package lives in: a source checkout (a workspace of its own), or site-packages.
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -142,7 +142,7 @@ def init_workspace(path: Path, owner: str | None = None) -> Workspace:
         shutil.copytree(DEFAULTS / folder, root / folder, ignore=_ignore_private)
     (root / CONFIG_NAME).write_text(default_config_text(), encoding="utf-8")
     if owner:
-        from .access import ACCESS_FILE, grant, load_policy
+        from pipeline.governance.access import ACCESS_FILE, grant, load_policy
 
         access = root / "retention_policies" / ACCESS_FILE
         grant(access, owner, load_policy(access).roles,

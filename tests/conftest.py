@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Config
-from pipeline.convert import Converter, ConverterSettings
-from pipeline.ingest import Ingestor, make_sealer
-from pipeline.pki import ROOT_CERT, ensure_identity
-from pipeline.runner import RunSummary, process_inbox
+from pipeline.documents.convert import Converter, ConverterSettings
+from pipeline.documents.pki import ROOT_CERT, ensure_identity
+from pipeline.intake.ingest import Ingestor, make_sealer
+from pipeline.intake.runner import RunSummary, process_inbox
 from pipeline.workspace import Workspace, init_workspace
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.inbox import printable_name
+from pipeline.intake.inbox import printable_name
 
 NAME_MAX = 255
 

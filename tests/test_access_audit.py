@@ -22,8 +22,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from pipeline import audit
-from pipeline.access import (
+from pipeline.cli import cli
+from pipeline.errors import AccordError, ConfigurationError, RecordNotFound
+from pipeline.governance.access import (
     ACTIONS,
     DEFAULT_ROLES,
     AccessDenied,
@@ -37,15 +38,14 @@ from pipeline.access import (
     policy_for,
     search_filter,
 )
-from pipeline.anchor import anchored_head
-from pipeline.audit import AuditEntry
-from pipeline.catalog import Catalog, RecordRow, SearchQuery
-from pipeline.cli import cli
-from pipeline.errors import AccordError, ConfigurationError, RecordNotFound
-from pipeline.ingest import make_sealer
+from pipeline.intake.ingest import make_sealer
 from pipeline.office import OfficeSession
-from pipeline.retrieve import VerificationFailed
-from pipeline.verify import check_signatures
+from pipeline.records import audit
+from pipeline.records.anchor import anchored_head
+from pipeline.records.audit import AuditEntry
+from pipeline.records.catalog import Catalog, RecordRow, SearchQuery
+from pipeline.records.retrieve import VerificationFailed
+from pipeline.records.verify import check_signatures
 from pipeline.workspace import Workspace, init_workspace
 
 from .conftest import ROOT
@@ -842,7 +842,7 @@ class TestAnchors:
         """The anchor's seal does not validate against a root other than the workspace's."""
         ws, written, _ = anchored
         other = init_workspace(tmp_path / "other")
-        from pipeline.pki import ensure_identity
+        from pipeline.documents.pki import ensure_identity
 
         ensure_identity(other.pki, other.load_config())
         _, problems = check_signatures(written.path.read_bytes(), [other.pki / "root.pem"])

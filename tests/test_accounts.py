@@ -20,13 +20,13 @@ import yaml
 from argon2 import PasswordHasher
 from click.testing import CliRunner
 
-from pipeline import accounts as accounts_module
-from pipeline import audit
-from pipeline.access import grant, load_policy
-from pipeline.accounts import AccountError, Accounts, SignInRefused
-from pipeline.catalog import Catalog
 from pipeline.cli import cli
 from pipeline.config import PortalSettings
+from pipeline.governance import accounts as accounts_module
+from pipeline.governance.access import grant, load_policy
+from pipeline.governance.accounts import AccountError, Accounts, SignInRefused
+from pipeline.records import audit
+from pipeline.records.catalog import Catalog
 from pipeline.workspace import Workspace, init_workspace
 
 from .conftest import Clock

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from pipeline.catalog import MIGRATIONS, Catalog, RecordRow, SearchQuery, _fts_expression
+from pipeline.records.catalog import MIGRATIONS, Catalog, RecordRow, SearchQuery, _fts_expression
 
 from .conftest import record_of
 
@@ -193,7 +193,7 @@ class TestFewVisibleRecords:
         visible = ("(r.case_id GLOB ? OR r.case_id GLOB ?)", ["ADR-2021-*", "ADR-2024-*"])
         query = SearchQuery(text=text, party=party, limit=100)
         few, few_total = catalog.search_page(query, visible)
-        import pipeline.catalog as module
+        import pipeline.records.catalog as module
 
         monkeypatch.setattr(module, "FEW_VISIBLE", 0)  # every person walks the matches
         walked, walked_total = catalog.search_page(query, visible)

@@ -20,13 +20,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline import audit, logformat
-from pipeline.access import current_actor
-from pipeline.catalog import Catalog
+from pipeline import logformat
 from pipeline.cli import cli
 from pipeline.display import escape
 from pipeline.errors import AccordError
+from pipeline.governance.access import current_actor
 from pipeline.office import OfficeSession
+from pipeline.records import audit
+from pipeline.records.catalog import Catalog
 from pipeline.workspace import Workspace
 
 from .conftest import copy_workspace
@@ -226,8 +227,8 @@ class TestAuditTimeFilter:
         """The portal's audit page answers an unreadable 'since' with a 400 page carrying the sentence."""
         from starlette.testclient import TestClient
 
-        from pipeline.access import grant
-        from pipeline.accounts import Accounts
+        from pipeline.governance.access import grant
+        from pipeline.governance.accounts import Accounts
         from pipeline.portal.app import create_app
 
         config = ws.load_config()

@@ -7,9 +7,9 @@ import shutil
 import pytest
 
 from pipeline.config import Config, load_config
+from pipeline.documents.pki import SEAL_PASS, ensure_identity, load_signer
+from pipeline.documents.templates import load_template, load_templates
 from pipeline.errors import ConfigurationError, PkiError
-from pipeline.pki import SEAL_PASS, ensure_identity, load_signer
-from pipeline.templates import load_template, load_templates
 
 from .conftest import ROOT
 

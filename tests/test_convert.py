@@ -1,4 +1,4 @@
-"""pipeline.convert against the real LibreOffice: output format, warm instance, failure recovery."""
+"""pipeline.documents.convert against the real LibreOffice: output format, warm instance, failure recovery."""
 
 from __future__ import annotations
 
@@ -22,15 +22,9 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from pypdf import PdfReader
 
-from pipeline.convert import (
-    Converter,
-    ConverterPool,
-    ConverterSettings,
-    cold_convert,
-)
+from pipeline.documents.convert import Converter, ConverterPool, ConverterSettings, cold_convert
 from pipeline.errors import ConfigurationError, ConversionError, ConverterUnavailable
 from pipeline.workspace import init_workspace
-
 
 # LibreOffice and python3-uno are required (tools/bootstrap.sh installs them): a machine without
 # them fails these tests rather than skipping them.
@@ -349,7 +343,7 @@ def test_pool_serves_parallel_workers(tmp_path, docx_bytes):
 HOLDER = """
 import sys
 from pathlib import Path
-from pipeline.convert import Converter
+from pipeline.documents.convert import Converter
 from pipeline.workspace import Workspace
 conv = Converter(Workspace(Path(sys.argv[1])).load_config().converter)
 if sys.argv[2] == "start":

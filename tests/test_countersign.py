@@ -32,9 +32,9 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pypdf import PdfReader, PdfWriter
 
-from pipeline import audit
-from pipeline.pki import load_certificates
-from pipeline.retrieve import verify_records
+from pipeline.documents.pki import load_certificates
+from pipeline.records import audit
+from pipeline.records.retrieve import verify_records
 
 from .conftest import make_office, pdfsig, record_of
 
@@ -369,7 +369,7 @@ def _trust_parties_in_config(office, parties) -> None:
 
 
 def _owner_session(office):
-    from pipeline.access import Actor, folder_owner
+    from pipeline.governance.access import Actor, folder_owner
     from pipeline.office import OfficeSession
 
     return OfficeSession(office.ws, Actor(folder_owner(office.ws.root)))
@@ -400,7 +400,7 @@ def test_executed_copy_is_handed_over_verified(signing_office, parties):
 
 
 def test_untrusted_party_does_not_stop_the_release_but_a_changed_copy_does(signing_office, parties):
-    from pipeline.retrieve import VerificationFailed
+    from pipeline.records.retrieve import VerificationFailed
 
     office = signing_office
     copy = _sign(_sealed(office), "sig1", parties.stranger)
@@ -423,7 +423,7 @@ def test_untrusted_party_does_not_stop_the_release_but_a_changed_copy_does(signi
 
 
 def test_no_executed_copy_yet_is_refused_with_the_reason(signing_office):
-    from pipeline.retrieve import VerificationFailed
+    from pipeline.records.retrieve import VerificationFailed
 
     office = signing_office
     with _owner_session(office) as session:
@@ -437,9 +437,9 @@ def test_portal_and_cli_hand_over_the_executed_copy(signing_office, parties, tmp
     from click.testing import CliRunner
     from starlette.testclient import TestClient
 
-    from pipeline.access import folder_owner, grant
-    from pipeline.accounts import Accounts
     from pipeline.cli import cli
+    from pipeline.governance.access import folder_owner, grant
+    from pipeline.governance.accounts import Accounts
     from pipeline.portal.app import create_app
 
     office = signing_office
@@ -473,7 +473,7 @@ def test_portal_and_cli_hand_over_the_executed_copy(signing_office, parties, tmp
 
 def test_fixity_covers_the_party_signed_copies(signing_office, parties):
     """A changed or missing executed copy is found by the sweep's fixity check like the sealed original."""
-    from pipeline import sweep
+    from pipeline.governance import sweep
 
     office = signing_office
     _executed(office, parties)

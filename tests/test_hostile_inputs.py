@@ -27,6 +27,7 @@ from tests.conftest import make_office, pdftotext
 
 ROOT = Path(__file__).resolve().parents[1]
 from tests.conftest import EXAMPLES  # noqa: E402
+
 EXAMPLE = "resolution-agreement.yaml"
 SMALL_LIMIT = 4096
 

@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.documents.casefile import CaseFile, parse_case, read_limited
+from pipeline.documents.templates import load_templates
 from pipeline.errors import IntakeError
-from pipeline.intake import CaseFile, parse_case, read_limited
-from pipeline.templates import load_templates
 
 ROOT = Path(__file__).resolve().parents[1]
 from .conftest import EXAMPLES  # noqa: E402
+
 TEMPLATES = load_templates(ROOT / "templates")
 LIMIT = 2 * 1024 * 1024
 EXAMPLE_NAMES = ["resolution-agreement.yaml", "mou.yaml"]
@@ -386,7 +387,7 @@ class TestReadLimited:
                 asked.append(n)
                 return self.fh.read(n)
 
-        monkeypatch.setattr("pipeline.intake.open", lambda *a, **k: Spy(real_open(*a, **k)), raising=False)
+        monkeypatch.setattr("pipeline.documents.casefile.open", lambda *a, **k: Spy(real_open(*a, **k)), raising=False)
         started = time.perf_counter()
         with pytest.raises(IntakeError, match="larger than the limit of 1.0 MB"):
             read_limited(path, 1024 * 1024)

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import inbox
-from pipeline.catalog import SearchQuery
 from pipeline.errors import SystemFault
-from pipeline.ingest import Ingestor, make_sealer
+from pipeline.governance.access import Actor
+from pipeline.intake import inbox
+from pipeline.intake.ingest import Ingestor, make_sealer
 from pipeline.office import OfficeSession
-from pipeline.access import Actor
+from pipeline.records.catalog import SearchQuery
 
 from .conftest import Office
 from .hostile_files import agreement, colliding_pair
@@ -39,7 +39,7 @@ def names_in(folder: Path) -> list[str]:
 
 
 def owner_session(ws) -> OfficeSession:
-    from pipeline.access import current_actor
+    from pipeline.governance.access import current_actor
 
     return OfficeSession(ws, current_actor())
 

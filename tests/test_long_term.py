@@ -12,8 +12,8 @@ import dataclasses
 import datetime as dt
 import hashlib
 import io
-import os
 import json
+import os
 import re
 import shutil
 import socket
@@ -34,16 +34,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from pipeline.audit import entries as audit_entries
-from pipeline.catalog import Catalog
 from pipeline.config import load_config
+from pipeline.documents.pki import load_certificates
+from pipeline.documents.seal import make_timestamper, pdf_level
 from pipeline.errors import SealError
-from pipeline.ingest import make_sealer
-from pipeline.pki import load_certificates
-from pipeline.preserve import assess, preserve, renew
-from pipeline.retrieve import trust_roots
-from pipeline.seal import make_timestamper, pdf_level
-from pipeline.verify import long_term_verdict, verify_file
+from pipeline.intake.ingest import make_sealer
+from pipeline.records.audit import entries as audit_entries
+from pipeline.records.catalog import Catalog
+from pipeline.records.preserve import assess, preserve, renew
+from pipeline.records.retrieve import trust_roots
+from pipeline.records.verify import long_term_verdict, verify_file
 from pipeline.workspace import Workspace, init_workspace
 
 from .conftest import make_office, pdfsig, record_of

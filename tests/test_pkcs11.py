@@ -30,11 +30,10 @@ from pyhanko.sign import fields
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
-from pipeline.assemble import Assembler, RecordInfo
 from pipeline.config import Config, SealSettings, load_config
-from pipeline.errors import ConfigurationError, PkiError
-from pipeline.intake import parse_case
-from pipeline.pki import (
+from pipeline.documents.assemble import Assembler, RecordInfo
+from pipeline.documents.casefile import parse_case
+from pipeline.documents.pki import (
     ROOT_CERT,
     SEAL_P12,
     TokenSigner,
@@ -47,9 +46,10 @@ from pipeline.pki import (
     root_certificate,
     seal_certificate,
 )
-from pipeline.retrieve import verify_records
-from pipeline.seal import Sealer
-from pipeline.templates import load_templates
+from pipeline.documents.seal import Sealer
+from pipeline.documents.templates import load_templates
+from pipeline.errors import ConfigurationError, PkiError
+from pipeline.records.retrieve import verify_records
 from pipeline.workspace import init_workspace
 
 from .conftest import make_office, pdfsig, record_of

@@ -31,9 +31,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 
-from pipeline.access import grant
-from pipeline.accounts import Accounts
-from pipeline.catalog import Catalog
+from pipeline.governance.access import grant
+from pipeline.governance.accounts import Accounts
+from pipeline.records.catalog import Catalog
 from pipeline.workspace import Workspace
 
 from .conftest import ROOT

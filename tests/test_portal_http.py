@@ -27,16 +27,17 @@ from markupsafe import escape
 from pyhanko.pdf_utils.reader import PdfFileReader
 from starlette.testclient import TestClient
 
-from pipeline import accounts as accounts_module
-from pipeline import audit, holds, sweep
-from pipeline.access import grant
-from pipeline.accounts import Accounts
-from pipeline.catalog import Catalog
 from pipeline.config import PortalSettings
+from pipeline.documents.templates import load_templates
+from pipeline.governance import accounts as accounts_module
+from pipeline.governance import holds, sweep
+from pipeline.governance.access import grant
+from pipeline.governance.accounts import Accounts
+from pipeline.governance.retention import load_retention
 from pipeline.portal.app import create_app
-from pipeline.retention import load_retention
-from pipeline.retrieve import trust_roots, verify_record
-from pipeline.templates import load_templates
+from pipeline.records import audit
+from pipeline.records.catalog import Catalog
+from pipeline.records.retrieve import trust_roots, verify_record
 from pipeline.workspace import Workspace
 
 from .conftest import Clock, copy_workspace

@@ -10,13 +10,13 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from pipeline.access import Actor, grant
-from pipeline.accounts import Accounts
-from pipeline.catalog import Catalog
+from pipeline.documents.pki import ROOT_CERT
+from pipeline.governance.access import Actor, grant
+from pipeline.governance.accounts import Accounts
 from pipeline.office import OfficeSession, RetentionDesk
-from pipeline.pki import ROOT_CERT
 from pipeline.portal.app import create_app
-from pipeline.verify import check_signatures
+from pipeline.records.catalog import Catalog
+from pipeline.records.verify import check_signatures
 from pipeline.workspace import Workspace
 
 from .conftest import copy_workspace

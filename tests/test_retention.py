@@ -23,14 +23,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from pipeline import audit, sweep
-from pipeline.access import AccessDenied, Actor
-from pipeline.catalog import SearchQuery
 from pipeline.cli import cli
 from pipeline.errors import AccordError, ConfigurationError
-from pipeline.ingest import make_sealer
-from pipeline.office import OfficeSession, RetentionDesk
-from pipeline.retention import (
+from pipeline.governance import sweep
+from pipeline.governance.access import AccessDenied, Actor
+from pipeline.governance.retention import (
     Schedule,
     add_period,
     due_for,
@@ -38,8 +35,12 @@ from pipeline.retention import (
     parse_retention,
     trigger_dates,
 )
-from pipeline.sweep import ExecutionReport, SweepError, SweepReport
-from pipeline.verify import check_signatures
+from pipeline.governance.sweep import ExecutionReport, SweepError, SweepReport
+from pipeline.intake.ingest import make_sealer
+from pipeline.office import OfficeSession, RetentionDesk
+from pipeline.records import audit
+from pipeline.records.catalog import SearchQuery
+from pipeline.records.verify import check_signatures
 from pipeline.workspace import CHECKOUT, Workspace
 
 from .conftest import copy_workspace, make_office, pdfsig, pdftotext

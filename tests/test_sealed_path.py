@@ -18,9 +18,9 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 from pypdf import PdfReader
 
-from pipeline.pki import load_certificates
-from pipeline.retrieve import VerificationFailed, retrieve, verify_records
-from pipeline.verify import check_signatures
+from pipeline.documents.pki import load_certificates
+from pipeline.records.retrieve import VerificationFailed, retrieve, verify_records
+from pipeline.records.verify import check_signatures
 
 from .conftest import EXAMPLES, pdfsig, pdftotext, record_of
 
@@ -180,11 +180,12 @@ def party_signer():
     """A party's own certificate, from a root the office does not know."""
     import datetime as dt
 
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import x509 as asn1_x509
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    from asn1crypto import keys as asn1_keys, x509 as asn1_x509
     from pyhanko_certvalidator.registry import SimpleCertificateStore
 
     key = ec.generate_private_key(ec.SECP256R1())

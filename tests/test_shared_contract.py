@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.documents.casefile import parse_case
+from pipeline.documents.templates import load_templates
 from pipeline.errors import IntakeError
-from pipeline.events import is_event_file, parse_events
-from pipeline.intake import parse_case
-from pipeline.templates import load_templates
+from pipeline.intake.eventfile import is_event_file, parse_events
 
 from .conftest import EXAMPLES, ROOT
 

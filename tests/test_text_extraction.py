@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from pipeline import sweep
-from pipeline.access import Actor
-from pipeline.ingest import make_sealer
+from pipeline.governance import sweep
+from pipeline.governance.access import Actor
+from pipeline.intake.ingest import make_sealer
 from pipeline.office import OfficeSession, RetentionDesk
 
 from .conftest import copy_workspace, pdftotext, record_of

@@ -28,10 +28,10 @@ from urllib.parse import unquote, urlparse
 import psutil
 import pytest
 
-from pipeline import inbox
-from pipeline.catalog import Catalog
-from pipeline.convert import _remove_pipe_sockets
-from pipeline.watcher import Watcher, read_status
+from pipeline.documents.convert import _remove_pipe_sockets
+from pipeline.intake import inbox
+from pipeline.intake.watcher import Watcher, read_status
+from pipeline.records.catalog import Catalog
 from pipeline.workspace import Workspace
 
 from .conftest import ROOT

@@ -33,7 +33,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..access import (
+from pipeline.config import Config
+from pipeline.display import read_date
+from pipeline.documents.templates import load_templates
+from pipeline.errors import AccordError, RecordNotFound
+from pipeline.governance.access import (
     ACTIONS,
     AccessDenied,
     AccessPolicy,
@@ -42,26 +46,17 @@ from ..access import (
     decide,
     policy_for,
 )
-from ..accounts import Accounts, SignInRefused
-from ..audit import AuditEntry
-from ..catalog import Catalog, SearchQuery
-from ..config import Config
-from ..display import read_date
-from ..errors import AccordError, RecordNotFound
-from ..office import OfficeSession, RetentionDesk, note_config_change
-from ..retrieve import (
-    VerificationFailed,
-    trust_roots,
-    verify_record,
-    verify_record_bytes,
-)
-from ..sweep import SweepError
-from ..templates import load_templates
-from ..verify import VerifyReport
-from ..workspace import Workspace
-from . import auth
-from .auth import SESSION_COOKIE, SIGNIN_COOKIE, Caller
-from .security import BodyLimit, ProxyTrust, SecurityHeaders, add_security_headers, library_log
+from pipeline.governance.accounts import Accounts, SignInRefused
+from pipeline.governance.sweep import SweepError
+from pipeline.office import OfficeSession, RetentionDesk, note_config_change
+from pipeline.portal import auth
+from pipeline.portal.auth import SESSION_COOKIE, SIGNIN_COOKIE, Caller
+from pipeline.portal.security import BodyLimit, ProxyTrust, SecurityHeaders, add_security_headers, library_log
+from pipeline.records.audit import AuditEntry
+from pipeline.records.catalog import Catalog, SearchQuery
+from pipeline.records.retrieve import VerificationFailed, trust_roots, verify_record, verify_record_bytes
+from pipeline.records.verify import VerifyReport
+from pipeline.workspace import Workspace
 
 log = logging.getLogger("accord.portal")
 
@@ -168,8 +163,8 @@ class Portal:
 
     def tools(self) -> tuple[Any, Any]:
         """A warm converter and the sealer, made on first need (approving a disposition)."""
-        from ..convert import Converter
-        from ..ingest import make_sealer
+        from pipeline.documents.convert import Converter
+        from pipeline.intake.ingest import make_sealer
 
         with self._converter_lock:
             if self._converter is None:
@@ -667,7 +662,7 @@ def allowed_methods(routes: list[BaseRoute], scope: Mapping[str, Any], given: st
 
 def app_from_environment() -> Starlette:
     """The factory ``uvicorn`` imports in each worker process (``accord serve --workers N``)."""
-    from ..workspace import resolve_workspace
+    from pipeline.workspace import resolve_workspace
 
     return create_app(resolve_workspace(None))
 

@@ -16,10 +16,10 @@ from typing import Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..access import Actor
-from ..accounts import Accounts, Session
-from ..config import PortalSettings
-from .security import Origin
+from pipeline.config import PortalSettings
+from pipeline.governance.access import Actor
+from pipeline.governance.accounts import Accounts, Session
+from pipeline.portal.security import Origin
 
 log = logging.getLogger("accord.portal")
 

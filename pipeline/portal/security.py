@@ -22,7 +22,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..logformat import TERSE_LOGGERS, library_summary
+from pipeline.logformat import TERSE_LOGGERS, library_summary
 
 log = logging.getLogger("accord.portal")
 

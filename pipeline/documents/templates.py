@@ -1,0 +1,297 @@
+"""Templates and their declarations.
+
+Each Word template ``templates/NAME.docx`` has a declaration ``templates/NAME.yaml``
+beside it: the JSON Schema of its case files, its record class, and how a record
+made from it is titled and catalogued. ``check_template`` compares the variables
+the Word file uses with the fields the schema declares.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from pipeline.errors import ConfigurationError
+
+_DECLARATION_KEYS = {
+    "name", "description", "record_class", "subject", "title", "record_date",
+    "party_names", "events", "signatures", "fields",
+}
+_REQUIRED_KEYS = {"name", "record_class", "subject", "title", "fields"}
+#: Names the assembly step adds to every template's context.
+CONTEXT_EXTRAS = {"record": ("id", "title", "created"), "office": ("name",)}
+SEAL_BOOKMARK = "seal"
+_PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.\[\]]+)\}")
+
+
+@dataclass(frozen=True)
+class SignatureSlot:
+    """One or more signature fields the template offers (``sig{n}`` for each item of a list)."""
+
+    field: str
+    signer: str
+    each: str | None = None
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    name: str
+    description: str
+    record_class: str
+    subject: str
+    title: str
+    record_date: str | None
+    party_names: tuple[str, ...]
+    events: dict[str, str]
+    signatures: tuple[SignatureSlot, ...]
+    schema: dict[str, Any]
+    docx_path: Path
+    validator: Draft202012Validator = field(compare=False, repr=False)
+
+    @cached_property
+    def docx_bytes(self) -> bytes:
+        return self.docx_path.read_bytes()
+
+    def signature_fields(self, data: dict[str, Any]) -> list[tuple[str, str]]:
+        """(field name, signer name) for every signature field this case's document offers."""
+        fields: list[tuple[str, str]] = []
+        for slot in self.signatures:
+            if slot.each:
+                for n, item in enumerate(values_at(data, slot.each + "[]"), start=1):
+                    signer = values_at(item, slot.signer) if isinstance(item, dict) else []
+                    fields.append((slot.field.replace("{n}", str(n)), str(signer[0]) if signer else ""))
+            else:
+                signer = values_at(data, slot.signer)
+                fields.append((slot.field, str(signer[0]) if signer else ""))
+        return fields
+
+    def format_title(self, data: dict[str, Any]) -> str:
+        def fill(match: re.Match[str]) -> str:
+            found = values_at(data, match.group(1))
+            return str(found[0]) if found else ""
+
+        return _PLACEHOLDER.sub(fill, self.title)
+
+
+def values_at(data: Any, path: str) -> list[Any]:
+    """Values at a dotted path; ``a[]`` steps into every item of list ``a``.
+
+    ``values_at(d, "parties[].name")`` gives every party's name; missing or
+    ``None`` values are left out.
+    """
+    current = [data]
+    for part in path.split("."):
+        each = part.endswith("[]")
+        key = part[:-2] if each else part
+        following: list[Any] = []
+        for node in current:
+            if not isinstance(node, dict) or node.get(key) is None:
+                continue
+            value = node[key]
+            if each:
+                if isinstance(value, list):
+                    following.extend(v for v in value if v is not None)
+            else:
+                following.append(value)
+        current = following
+    return current
+
+
+def load_templates(folder: Path) -> dict[str, TemplateSpec]:
+    """Every template in ``folder`` that has both a ``.docx`` and a ``.yaml`` declaration."""
+    specs: dict[str, TemplateSpec] = {}
+    for decl in sorted(folder.glob("*.yaml")):
+        spec = load_template(decl)
+        specs[spec.name] = spec
+    if not specs:
+        raise ConfigurationError(f"No template declarations (*.yaml) found in {folder}.")
+    return specs
+
+
+def load_template(decl: Path) -> TemplateSpec:
+    where = f"templates/{decl.name}"
+    try:
+        raw = yaml.safe_load(decl.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{where} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigurationError(f"{where} must be a mapping.")
+    unknown = set(raw) - _DECLARATION_KEYS
+    if unknown:
+        raise ConfigurationError(f"Unexpected key in {where}: {', '.join(sorted(unknown))}.")
+    missing = _REQUIRED_KEYS - set(raw)
+    if missing:
+        raise ConfigurationError(f"{where} lacks required key(s): {', '.join(sorted(missing))}.")
+    if raw["name"] != decl.stem:
+        raise ConfigurationError(f"{where} declares name {raw['name']!r}; it must match the file name {decl.stem!r}.")
+    docx = decl.with_suffix(".docx")
+    if not docx.is_file():
+        raise ConfigurationError(f"{where} has no Word template beside it ({docx.name}).")
+    try:
+        Draft202012Validator.check_schema(raw["fields"])
+    except SchemaError as exc:
+        raise ConfigurationError(f"The fields schema in {where} is not valid JSON Schema: {exc.message}") from None
+    slots = []
+    for entry in raw.get("signatures") or []:
+        if not isinstance(entry, dict) or set(entry) - {"field", "signer", "each"} or "field" not in entry:
+            raise ConfigurationError(f"Each signature in {where} needs 'field', 'signer' and optionally 'each'.")
+        if not re.fullmatch(r"[A-Za-z0-9{}]+", entry["field"]):
+            raise ConfigurationError(f"Signature field names in {where} must be letters and digits: {entry['field']!r}.")
+        slots.append(SignatureSlot(entry["field"], entry.get("signer", ""), entry.get("each")))
+    return TemplateSpec(
+        name=raw["name"],
+        description=raw.get("description", ""),
+        record_class=raw["record_class"],
+        subject=raw["subject"],
+        title=raw["title"],
+        record_date=raw.get("record_date"),
+        party_names=tuple(raw.get("party_names") or ()),
+        events=dict(raw.get("events") or {}),
+        signatures=tuple(slots),
+        schema=raw["fields"],
+        docx_path=docx,
+        validator=Draft202012Validator(raw["fields"], format_checker=Draft202012Validator.FORMAT_CHECKER),
+    )
+
+
+# --- templates check -------------------------------------------------------------------------
+
+
+def schema_paths(schema: dict[str, Any], prefix: str = "") -> Iterator[str]:
+    """Every field path the schema declares, lists written ``name[]``."""
+    for name, sub in (schema.get("properties") or {}).items():
+        path = f"{prefix}.{name}" if prefix else name
+        yield path
+        if sub.get("type") == "object":
+            yield from schema_paths(sub, path)
+        elif sub.get("type") == "array" and isinstance(sub.get("items"), dict):
+            items = sub["items"]
+            yield path + "[]"
+            if items.get("type") == "object":
+                yield from schema_paths(items, path + "[]")
+
+
+def template_paths(docx_path: Path) -> set[str]:
+    """Field paths the Word template reads, found by walking its Jinja syntax tree."""
+    from docxtpl import DocxTemplate
+    from jinja2 import nodes
+
+    from pipeline.documents.assemble import make_environment
+
+    tpl = DocxTemplate(str(docx_path))
+    env = make_environment()
+    tpl.init_docx()
+    sources = [tpl.patch_xml(tpl.get_xml())]
+    for part in [*tpl.get_headers_footers(tpl.HEADER_URI), *tpl.get_headers_footers(tpl.FOOTER_URI)]:
+        sources.append(tpl.patch_xml(tpl.get_part_xml(part[1])))
+    found: set[str] = set()
+    for source in sources:
+        _collect(env.parse(source), {}, found, nodes)
+    return found
+
+
+def _collect(node: Any, scope: dict[str, str], found: set[str], nodes: Any) -> None:
+    if isinstance(node, nodes.For):
+        _collect(node.iter, scope, found, nodes)
+        source = node.iter
+        while isinstance(source, nodes.Filter):  # parties|batch(2), terms|sort(...)
+            source = source.node
+        base = _path_of(source, scope, nodes)
+        inner = dict(scope)
+        if base is not None:
+            for target in _names(node.target, nodes):
+                inner[target] = base + "[]"
+        inner["loop"] = ""
+        for child in node.body + node.else_:
+            _collect(child, inner, found, nodes)
+        return
+    if isinstance(node, (nodes.Getattr, nodes.Getitem, nodes.Name)):
+        path = _path_of(node, scope, nodes)
+        if path:
+            found.add(path)
+            if isinstance(node, nodes.Getitem):
+                _collect(node.arg, scope, found, nodes)
+            return
+    for child in node.iter_child_nodes():
+        _collect(child, scope, found, nodes)
+
+
+def _names(target: Any, nodes: Any) -> list[str]:
+    if isinstance(target, nodes.Name):
+        return [target.name]
+    if isinstance(target, nodes.Tuple):
+        return [n.name for n in target.items if isinstance(n, nodes.Name)]
+    return []
+
+
+def _path_of(node: Any, scope: dict[str, str], nodes: Any) -> str | None:
+    if isinstance(node, nodes.Name):
+        if node.ctx != "load":
+            return None
+        return scope.get(node.name, node.name)
+    if isinstance(node, nodes.Getattr):
+        base = _path_of(node.node, scope, nodes)
+        if base is None or base == "":
+            return None if base is None else ""
+        return f"{base}.{node.attr}"
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        base = _path_of(node.node, scope, nodes)
+        if not base:
+            return None
+        # item["name"] is a field; pair[0] is an item of a batch, which stays at the list's path
+        return f"{base}.{node.arg.value}" if isinstance(node.arg.value, str) else base
+    return None
+
+
+@dataclass(frozen=True)
+class TemplateCheck:
+    name: str
+    undeclared: tuple[str, ...]
+    unused: tuple[str, ...]
+    missing_bookmarks: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.undeclared or self.missing_bookmarks)
+
+
+def check_template(spec: TemplateSpec) -> TemplateCheck:
+    """Variables the template uses but the schema lacks, and declared fields it never uses."""
+    declared = set(schema_paths(spec.schema))
+    used = {p for p in template_paths(spec.docx_path) if p}
+    extras = {f"{k}.{a}" for k, attrs in CONTEXT_EXTRAS.items() for a in attrs} | set(CONTEXT_EXTRAS)
+    # A use of "parties[].name" implies "parties[]" and "parties"; a use of "case" alone is fine.
+    implied = set()
+    for path in used:
+        parts = path.split(".")
+        for i in range(1, len(parts)):
+            prefix = ".".join(parts[:i])
+            implied.add(prefix)
+            if prefix.endswith("[]"):
+                implied.add(prefix[:-2])
+    undeclared = sorted(p for p in used if p not in declared and p not in extras and p.rstrip("[]") not in declared)
+    cataloged = set(spec.party_names) | {spec.subject, spec.record_date or ""} | set(spec.events.values())
+    cataloged |= {s.each for s in spec.signatures if s.each}
+    unused = sorted(
+        p for p in declared
+        if p not in used and p not in implied and p != "template" and p not in cataloged
+        and not p.endswith("[]") and not any(u.startswith(p + ".") or u.startswith(p + "[]") for u in used)
+    )
+    xml = _document_xml(spec.docx_path)
+    wanted = [SEAL_BOOKMARK] + [s.field.replace("{n}", "") for s in spec.signatures]
+    missing = tuple(b for b in wanted if f'w:name="{b}' not in xml)
+    return TemplateCheck(spec.name, tuple(undeclared), tuple(unused), missing)
+
+
+def _document_xml(docx: Path) -> str:
+    import zipfile
+
+    with zipfile.ZipFile(docx) as zf:
+        return zf.read("word/document.xml").decode("utf-8")

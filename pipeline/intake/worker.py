@@ -1,0 +1,155 @@
+"""A worker: one warm LibreOffice and three stages in threads.
+
+While LibreOffice converts one document (in its own process), the worker's other
+threads render the next one and seal, archive and catalog the previous one, so
+the Python steps cost almost nothing in throughput. Every file stays in staging
+until its last stage has committed it, so a crash at any point loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from pipeline.errors import Waiting
+from pipeline.intake.ingest import Converted, Ingestor, Outcome, Prepared, SystemFault
+from pipeline.records.catalog import Catalog
+
+_STOP = object()
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """Feed staged files with :meth:`submit`; outcomes arrive through ``on_outcome`` (from a worker thread)."""
+
+    def __init__(self, ingestor: Ingestor, on_outcome: Callable[[Outcome], None], *, depth: int = 2,
+                 name: str = "worker"):
+        self.ingestor = ingestor
+        self._on_outcome = on_outcome
+        self._inbox: queue.Queue = queue.Queue(maxsize=depth)
+        self._to_convert: queue.Queue = queue.Queue(maxsize=depth)
+        self._to_finish: queue.Queue = queue.Queue(maxsize=depth)
+        self._fault: str | None = None
+        self._fault_lock = threading.Lock()
+        self._in_flight = 0
+        self._idle = threading.Condition()
+        self._threads = [
+            threading.Thread(target=self._prepare_loop, name=f"{name}-prepare", daemon=True),
+            threading.Thread(target=self._convert_loop, name=f"{name}-convert", daemon=True),
+            threading.Thread(target=self._finish_loop, name=f"{name}-finish", daemon=True),
+        ]
+        self._started = False
+
+    @property
+    def fault(self) -> str | None:
+        """Why the worker stopped taking work (a system fault), or ``None``."""
+        return self._fault
+
+    def clear_fault(self) -> None:
+        """Take work again after a system fault was dealt with."""
+        with self._fault_lock:
+            self._fault = None
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            for thread in self._threads:
+                thread.start()
+
+    def submit(self, staged: Path) -> None:
+        """Queue a staged file (blocks while the worker is full)."""
+        self.start()
+        with self._idle:
+            self._in_flight += 1
+        self._inbox.put(staged)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until every submitted file has its outcome (or was left staged by a fault)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def close(self) -> None:
+        """Finish what is in hand, then stop the threads."""
+        if self._started:
+            self._inbox.put(_STOP)
+            for thread in self._threads:
+                thread.join()
+
+    # --- stages ---------------------------------------------------------------------------
+
+    def _prepare_loop(self) -> None:
+        reader = Catalog(self.ingestor.ws.catalog)  # this thread's own connection
+        try:
+            while (item := self._inbox.get()) is not _STOP:
+                self._stage(item, lambda staged: self.ingestor.prepare(staged, catalog=reader), self._to_convert)
+        finally:
+            reader.close()
+            self._to_convert.put(_STOP)
+
+    def _convert_loop(self) -> None:
+        while (item := self._to_convert.get()) is not _STOP:
+            self._stage(item, self.ingestor.convert, self._to_finish)
+        self._to_finish.put(_STOP)
+
+    def _finish_loop(self) -> None:
+        while (item := self._to_finish.get()) is not _STOP:
+            self._stage(item, self.ingestor.finish, None)
+
+    def _stage(self, item: Path | Prepared | Converted, step: Callable, following: queue.Queue | None) -> None:
+        """Run one stage for one file: the one place that turns what a step signals into outcomes.
+
+        A step returns the next stage's input or an :class:`Outcome`; :class:`Waiting` means the
+        file waits in staging for its case; a :class:`SystemFault` (or a bug) stops intake with
+        the file staged, unless the file keeps meeting faults while others get through, in which
+        case it is failed (:meth:`Ingestor.system_fault`)."""
+        if self._fault is not None:
+            self._done()  # after a system fault, files stay staged for the next start
+            return
+        staged = _staged_path(item)
+        try:
+            result = step(item)
+        except Waiting as waiting:
+            result = Outcome(staged.name, "waiting", staged, reason=waiting.reason, case_ids=waiting.case_ids)
+        except Exception as exc:
+            if isinstance(exc, SystemFault):
+                fault = str(exc)
+            else:  # a bug must not strand the pipeline; the file stays staged
+                # Where it happened, never the message (it may quote case content).
+                frame = traceback.extract_tb(exc.__traceback__)[-1]
+                log.error("Unexpected %s at %s:%d (%s) while processing a file; it stays staged",
+                          type(exc).__name__, Path(frame.filename).name, frame.lineno, frame.name)
+                fault = f"Unexpected error ({type(exc).__name__})."
+            result = self.ingestor.system_fault(staged, fault)
+            if result is None:
+                with self._fault_lock:
+                    self._fault = self._fault or fault
+                self._done()
+                return
+        if isinstance(result, Outcome):
+            try:
+                self._on_outcome(result)
+            finally:
+                self._done()
+        elif following is not None:
+            following.put(result)
+
+    def _done(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
+
+
+def _staged_path(item: Path | Prepared | Converted) -> Path:
+    if isinstance(item, Converted):
+        return item.prepared.staged
+    if isinstance(item, Prepared):
+        return item.staged
+    return item

@@ -1,0 +1,1 @@
+"""Records: the archive, the catalog and its search, the audit log, verification, signed copies, preservation."""
