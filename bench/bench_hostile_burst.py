@@ -83,7 +83,7 @@ def main() -> int:
         problems += [f"intake stopped: {f}" for f in watch.faults]
         counts = {s: sum(1 for n, _ in mixed if statuses.get(inbox.printable_name(n)) == s)
                   for s in ("recorded", "failed", "duplicate", "events")}
-        print(f"Accord hostile-burst benchmark: one accord watch, 2 workers, 2 cores\n")
+        print("Accord hostile-burst benchmark: one accord watch, 2 workers, 2 cores\n")
         print(f"{'burst':<40} {'files':>6} {'docs/min':>9}")
         print(f"{'(baseline) valid case files only':<40} {len(baseline):>6} {base_rate:>9.0f}")
         print(f"{f'{args.valid} valid + {len(hostile)} hostile mixed in':<40} {len(mixed):>6} {mixed_rate:>9.0f}")

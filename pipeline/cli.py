@@ -25,8 +25,8 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from pipeline import __version__, logformat
-from pipeline.display import DateError, escape, escape_json, read_date
-from pipeline.errors import AccordError, RecordNotFound
+from pipeline.display import escape, escape_json, read_date
+from pipeline.errors import AccordError, DateError, RecordNotFound
 from pipeline.records.catalog import SearchQuery
 from pipeline.workspace import Workspace, init_workspace, resolve_workspace
 

@@ -16,7 +16,6 @@ from typing import Any, Mapping
 
 import yaml
 
-from pipeline.documents.convert import ConverterSettings
 from pipeline.errors import ConfigurationError
 
 CONFIG_NAME = "accord.yaml"
@@ -35,6 +34,56 @@ class OfficeSettings:
 class IntakeSettings:
     max_bytes: int = 2 * 1024 * 1024
     """Largest case file accepted, in bytes (default 2 MB)."""
+
+    def assert_viable(self) -> None:
+        if self.max_bytes <= 0:
+            raise ConfigurationError("intake.max_bytes must be a positive number of bytes.")
+
+
+@dataclass(frozen=True)
+class ConverterSettings:
+    """How to start and supervise one warm LibreOffice instance."""
+
+    soffice: str = "soffice"
+    """The LibreOffice program."""
+
+    uno_python: str = "/usr/bin/python3"
+    """The Python that can ``import uno`` (Debian's), which runs the bridge to LibreOffice."""
+
+    timeout: float = 60.0
+    """Seconds per conversion attempt before LibreOffice is killed and started again."""
+
+    start_timeout: float = 60.0
+    """Seconds for LibreOffice to accept the UNO connection."""
+
+    recycle_after: int = 200
+    """Restart LibreOffice after this many documents."""
+
+    max_retries: int = 2
+    """Extra attempts after a timeout or a dead instance."""
+
+    retry_backoff: float = 0.25
+    """Seconds before the first retry, doubled for every further one."""
+
+    work_dir: Path | None = field(default=None, compare=False)
+    """Parent of each converter's private folder (created owner-only; folders left there by processes that
+    are gone are removed when a converter starts). A workspace's configuration sets its ``.accord/convert/``;
+    ``None``, outside a workspace, is the system temp folder. Where the folders go is the workspace's doing,
+    not a setting, so it takes no part in comparing configurations."""
+
+    log_file: Path | None = None
+    """LibreOffice's and the bridge's standard error go here (appended); ``None``: discarded."""
+
+    def __post_init__(self) -> None:
+        self.assert_viable()
+
+    def assert_viable(self) -> None:
+        if self.timeout <= 0 or self.start_timeout <= 0:
+            raise ConfigurationError("converter timeouts must be positive")
+        if self.recycle_after < 1:
+            raise ConfigurationError("converter recycle_after must be at least 1")
+        if self.max_retries < 0 or self.retry_backoff < 0:
+            raise ConfigurationError("converter max_retries and retry_backoff must not be negative")
 
 
 @dataclass(frozen=True)
@@ -60,6 +109,15 @@ class WatchSettings:
     wait_minutes: float = 10.0
     """How long a file waits in staging for something it needs (the first record of the case an
     event file names) before it fails with the reason."""
+
+    def assert_viable(self) -> None:
+        if self.stable_seconds < 0 or self.poll_seconds < 0 or self.rescan_seconds <= 0:
+            raise ConfigurationError("watch.stable_seconds and watch.poll_seconds must not be negative, "
+                                     "and watch.rescan_seconds must be positive.")
+        if self.wait_minutes < 0:
+            raise ConfigurationError("watch.wait_minutes must not be negative.")
+        if self.workers < 0 or self.workers > 64:
+            raise ConfigurationError("watch.workers must be between 0 (one per core) and 64.")
 
 
 @dataclass(frozen=True)
@@ -119,6 +177,58 @@ class SealSettings:
     pkcs11_pin_file: str | None = None
     """File holding the token's user PIN (owner-readable only); instead of ``pkcs11_pin_env``."""
 
+    def assert_viable(self) -> None:
+        if self.passphrase_file and not self.certificate:
+            raise ConfigurationError(
+                "seal.passphrase_file is set but seal.certificate is not: name the PKCS#12 file too."
+            )
+        if self.digest not in ("sha256", "sha384", "sha512"):
+            raise ConfigurationError("seal.digest must be one of sha256, sha384, sha512.")
+        if self.revocation and not self.timestamp_url:
+            raise ConfigurationError(
+                "seal.revocation is set but seal.timestamp_url is not: long-term seals (PAdES B-LT/B-LTA) "
+                "need a time-stamp service."
+            )
+        if self.preserve_window_days < 1:
+            raise ConfigurationError("seal.preserve_window_days must be at least 1 day.")
+        if self.digest in {d.lower() for d in self.weak_digests}:
+            raise ConfigurationError(f"seal.digest {self.digest} is listed in seal.weak_digests.")
+        self._assert_token_viable()
+
+    def _assert_token_viable(self) -> None:
+        """The seal.pkcs11_* settings: all or nothing, one PIN source, not beside a PKCS#12 file."""
+        seal = self
+        token_keys = ("pkcs11_token_label", "pkcs11_key_label", "pkcs11_cert_label",
+                      "pkcs11_pin_env", "pkcs11_pin_file")
+        if not seal.pkcs11_module:
+            given = [key for key in token_keys if getattr(seal, key)]
+            if given:
+                raise ConfigurationError(
+                    f"seal.{given[0]} is set but seal.pkcs11_module is not: name the token's PKCS#11 module too."
+                )
+            return
+        if seal.certificate:
+            raise ConfigurationError(
+                "seal.certificate and seal.pkcs11_module are both set: the seal key is either in a PKCS#12 file "
+                "or in a token, so keep one of them."
+            )
+        if not seal.pkcs11_token_label:
+            raise ConfigurationError("seal.pkcs11_module is set but seal.pkcs11_token_label is not: name the token.")
+        if not seal.pkcs11_key_label:
+            raise ConfigurationError(
+                "seal.pkcs11_module is set but seal.pkcs11_key_label is not: name the seal key on the token."
+            )
+        if bool(seal.pkcs11_pin_env) == bool(seal.pkcs11_pin_file):
+            raise ConfigurationError(
+                "A seal key in a token needs exactly one PIN source: set either seal.pkcs11_pin_env "
+                "or seal.pkcs11_pin_file, not both and not neither."
+            )
+        if not seal.extra_trust_roots:
+            raise ConfigurationError(
+                "seal.pkcs11_module is set but seal.extra_trust_roots is empty: name the root certificate "
+                "the token's seal certificate chains to, or no seal could be verified."
+            )
+
 
 @dataclass(frozen=True)
 class PortalSettings:
@@ -151,47 +261,8 @@ class PortalSettings:
     """Header carrying the signed-in user from the institution's proxy (Shibboleth, mod_auth_openidc), e.g.
     ``X-Remote-User``; accepted only from ``trusted_proxies``, the user mapped to roles by ``access.yaml``."""
 
-
-@dataclass(frozen=True)
-class Config:
-    office: OfficeSettings = field(default_factory=OfficeSettings)
-    intake: IntakeSettings = field(default_factory=IntakeSettings)
-    converter: ConverterSettings = field(default_factory=ConverterSettings)
-    watch: WatchSettings = field(default_factory=WatchSettings)
-    seal: SealSettings = field(default_factory=SealSettings)
-    portal: PortalSettings = field(default_factory=PortalSettings)
-
     def assert_viable(self) -> None:
-        """Cross-field checks, each failing with a full sentence."""
-        if self.intake.max_bytes <= 0:
-            raise ConfigurationError("intake.max_bytes must be a positive number of bytes.")
-        if self.watch.stable_seconds < 0 or self.watch.poll_seconds < 0 or self.watch.rescan_seconds <= 0:
-            raise ConfigurationError("watch.stable_seconds and watch.poll_seconds must not be negative, "
-                                     "and watch.rescan_seconds must be positive.")
-        if self.watch.wait_minutes < 0:
-            raise ConfigurationError("watch.wait_minutes must not be negative.")
-        if self.watch.workers < 0 or self.watch.workers > 64:
-            raise ConfigurationError("watch.workers must be between 0 (one per core) and 64.")
-        if self.seal.passphrase_file and not self.seal.certificate:
-            raise ConfigurationError(
-                "seal.passphrase_file is set but seal.certificate is not: name the PKCS#12 file too."
-            )
-        if self.seal.digest not in ("sha256", "sha384", "sha512"):
-            raise ConfigurationError("seal.digest must be one of sha256, sha384, sha512.")
-        if self.seal.revocation and not self.seal.timestamp_url:
-            raise ConfigurationError(
-                "seal.revocation is set but seal.timestamp_url is not: long-term seals (PAdES B-LT/B-LTA) "
-                "need a time-stamp service."
-            )
-        if self.seal.preserve_window_days < 1:
-            raise ConfigurationError("seal.preserve_window_days must be at least 1 day.")
-        if self.seal.digest in {d.lower() for d in self.seal.weak_digests}:
-            raise ConfigurationError(f"seal.digest {self.seal.digest} is listed in seal.weak_digests.")
-        self._assert_token_viable()
-        self._assert_portal_viable()
-
-    def _assert_portal_viable(self) -> None:
-        portal = self.portal
+        portal = self
         if not 0 < portal.port < 65536:
             raise ConfigurationError("portal.port must be between 1 and 65535.")
         if portal.idle_minutes < 1 or portal.absolute_hours < 1 or portal.lockout_minutes < 1:
@@ -206,39 +277,20 @@ class Config:
         if portal.sso_header and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", portal.sso_header):
             raise ConfigurationError("portal.sso_header must be a header name (letters, digits and '-').")
 
-    def _assert_token_viable(self) -> None:
-        """The seal.pkcs11_* settings: all or nothing, one PIN source, not beside a PKCS#12 file."""
-        seal = self.seal
-        token_keys = ("pkcs11_token_label", "pkcs11_key_label", "pkcs11_cert_label",
-                      "pkcs11_pin_env", "pkcs11_pin_file")
-        if not seal.pkcs11_module:
-            given = [key for key in token_keys if getattr(seal, key)]
-            if given:
-                raise ConfigurationError(
-                    f"seal.{given[0]} is set but seal.pkcs11_module is not: name the token's PKCS#11 module too."
-                )
-            return
-        if seal.certificate:
-            raise ConfigurationError(
-                "seal.certificate and seal.pkcs11_module are both set: the seal key is either in a PKCS#12 file "
-                "or in a token, so keep one of them."
-            )
-        if not seal.pkcs11_token_label:
-            raise ConfigurationError("seal.pkcs11_module is set but seal.pkcs11_token_label is not: name the token.")
-        if not seal.pkcs11_key_label:
-            raise ConfigurationError(
-                "seal.pkcs11_module is set but seal.pkcs11_key_label is not: name the seal key on the token."
-            )
-        if bool(seal.pkcs11_pin_env) == bool(seal.pkcs11_pin_file):
-            raise ConfigurationError(
-                "A seal key in a token needs exactly one PIN source: set either seal.pkcs11_pin_env "
-                "or seal.pkcs11_pin_file, not both and not neither."
-            )
-        if not seal.extra_trust_roots:
-            raise ConfigurationError(
-                "seal.pkcs11_module is set but seal.extra_trust_roots is empty: name the root certificate "
-                "the token's seal certificate chains to, or no seal could be verified."
-            )
+
+@dataclass(frozen=True)
+class Config:
+    office: OfficeSettings = field(default_factory=OfficeSettings)
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
+    converter: ConverterSettings = field(default_factory=ConverterSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    seal: SealSettings = field(default_factory=SealSettings)
+    portal: PortalSettings = field(default_factory=PortalSettings)
+
+    def assert_viable(self) -> None:
+        """Each section's own checks (each failing with a full sentence)."""
+        for section in (self.intake, self.converter, self.watch, self.seal, self.portal):
+            section.assert_viable()
 
 
 def _build(cls: type, data: Any, where: str) -> Any:

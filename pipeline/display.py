@@ -16,7 +16,7 @@ import datetime as dt
 import re
 import unicodedata
 
-from pipeline.errors import AccordError
+from pipeline.errors import DateError
 
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -67,12 +67,6 @@ def _json_escaped(ch: str) -> str:
 _DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})", re.ASCII)
 _MOMENT = re.compile(r"(\d{4}-\d{1,2}-\d{1,2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?"
                      r"(Z|[+-]\d{2}:?\d{2})?)?", re.ASCII)
-
-
-class DateError(AccordError):
-    """A date or time someone typed cannot be read, or names a day that does not exist."""
-
-    step = "input"
 
 
 def read_date(text: str) -> dt.date:

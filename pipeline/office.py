@@ -14,27 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from pipeline.config import Config
-from pipeline.errors import AccordError, RecordNotFound
-from pipeline.governance.access import (
-    AccessDenied,
-    AccessPolicy,
-    Actor,
-    RecordFacts,
-    decide,
-    policy_for,
-    search_filter,
-)
+from pipeline.errors import AccessDenied, AccordError, RecordNotFound, VerificationFailed
+from pipeline.governance.access import AccessPolicy, Actor, RecordFacts, decide, policy_for, search_filter
 from pipeline.records import anchor, audit
+from pipeline.records.anchor import anchor_head
 from pipeline.records.audit import AuditEntry, ChainReport
 from pipeline.records.catalog import Catalog, SearchQuery
-from pipeline.records.retrieve import (
-    VerificationFailed,
-    executed_roots,
-    trust_roots,
-    verified_copy,
-    verified_executed_copy,
-    verify_record,
-)
+from pipeline.records.retrieve import executed_roots, trust_roots, verified_copy, verified_executed_copy, verify_record
 from pipeline.records.verify import VerifyReport
 from pipeline.workspace import Workspace
 
@@ -54,6 +40,16 @@ class Retrieval:
     record: dict[str, Any]
     data: bytes
     report: VerifyReport
+
+
+@dataclass(frozen=True)
+class AuditStatus:
+    head: dict[str, Any] | None
+    """The newest entry: seq, hash, at."""
+    last_anchor: dict[str, Any] | None
+    """The newest anchor: head_seq, at."""
+    tail: ChainReport
+    """Whether the newest entries hold together."""
 
 
 @dataclass
@@ -243,12 +239,14 @@ class OfficeSession:
         self._audit("read-audit", "ok", details={"disclosures": record_id})
         return audit.disclosures(self.catalog.db.conn, record_id)
 
-    def verify_audit_tail(self, entries: int = 500) -> ChainReport:
-        """A quick look: do the newest ``entries`` entries hold together? (The whole check is :meth:`verify_audit`.)"""
+    def audit_status(self, entries: int = 500) -> AuditStatus:
+        """A quick look at the log: its head, its last anchor, and whether the newest ``entries``
+        entries hold together (the whole check is :meth:`verify_audit`)."""
         self._require("read-audit")
         conn = self.catalog.db.conn
-        head = conn.execute("SELECT max(seq) FROM audit").fetchone()[0] or 0
-        return audit.verify_chain(conn, start_seq=max(1, head - entries + 1))
+        head = audit.head(conn)
+        tail = audit.verify_chain(conn, start_seq=max(1, (head["seq"] if head else 0) - entries + 1))
+        return AuditStatus(head, audit.last_anchor(conn), tail)
 
     def verify_audit(self) -> AuditReport:
         self._require("read-audit")
@@ -256,14 +254,9 @@ class OfficeSession:
         chain = audit.verify_chain(conn)
         report = AuditReport(chain)
         roots = trust_roots(self.ws, self.config)
-
-        def hash_at(seq: int) -> str | None:
-            row = conn.execute("SELECT hash FROM audit WHERE seq = ?", [seq]).fetchone()
-            return row[0] if row else None
-
         for path in anchor.anchor_files(self.ws.archive):
             report.anchors.append(path.name)
-            report.anchor_problems.extend(anchor.check_anchor(path, roots, hash_at))
+            report.anchor_problems.extend(anchor.check_anchor(path, roots, lambda seq: audit.hash_at(conn, seq)))
         return report
 
     def write_anchor(self, converter: Any, sealer: Any) -> anchor.AnchorFile:
@@ -278,33 +271,6 @@ class OfficeSession:
             record["record_id"] if record else None, record["case_id"] if record else None,
             purpose, {**(details or {}), "via": self.actor.via},
         ))
-
-
-def anchor_head(ws: Workspace, catalog: Catalog, converter: Any, sealer: Any, office: str,
-                actor: str) -> anchor.AnchorFile:
-    """Anchor the current head of the audit log (used by ``accord audit anchor`` and every sweep)."""
-    conn = catalog.db.conn
-    chain = audit.verify_chain(conn)
-    if not chain.ok:
-        raise AccordError(f"The audit log is broken ({chain.problem}); it was not anchored.")
-    if not chain.protected:
-        raise AccordError(f"The audit log is not protected ({'; '.join(chain.trigger_problems)}); it was not anchored.")
-    at = dt.datetime.now(dt.timezone.utc)
-    docx = anchor.anchor_docx(chain.head_seq, chain.head_hash, chain.entries, at, office)
-    pdf = sealer.seal(converter.convert(docx), f"audit-anchor-{chain.head_seq}").pdf
-    written = anchor.write_anchor(ws.archive, pdf, chain.head_seq, chain.head_hash, at)
-    with catalog.transaction():
-        conn.execute(
-            "INSERT INTO anchors (head_seq, head_hash, at, pdf_path, sha256) VALUES (?, ?, ?, ?, ?)",
-            [chain.head_seq, chain.head_hash, at.isoformat(timespec="seconds"),
-             str(written.path.relative_to(ws.root)), written.sha256],
-        )
-        audit.append(conn, AuditEntry(actor, "anchor", "ok", details={
-            "head_seq": chain.head_seq, "head_hash": chain.head_hash, "sha256": written.sha256,
-            "file": written.path.name,
-        }))
-    return written
-
 
 
 class RetentionDesk:

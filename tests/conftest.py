@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Config
-from pipeline.documents.convert import Converter, ConverterSettings
+from pipeline.config import Config, ConverterSettings
+from pipeline.documents.convert import Converter
 from pipeline.documents.pki import ROOT_CERT, ensure_identity
 from pipeline.intake.ingest import Ingestor, make_sealer
 from pipeline.intake.runner import RunSummary, process_inbox

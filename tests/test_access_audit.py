@@ -23,11 +23,10 @@ import yaml
 from click.testing import CliRunner
 
 from pipeline.cli import cli
-from pipeline.errors import AccordError, ConfigurationError, RecordNotFound
+from pipeline.errors import AccessDenied, AccordError, ConfigurationError, RecordNotFound, VerificationFailed
 from pipeline.governance.access import (
     ACTIONS,
     DEFAULT_ROLES,
-    AccessDenied,
     AccessPolicy,
     Actor,
     RecordFacts,
@@ -44,7 +43,6 @@ from pipeline.records import audit
 from pipeline.records.anchor import anchored_head
 from pipeline.records.audit import AuditEntry
 from pipeline.records.catalog import Catalog, RecordRow, SearchQuery
-from pipeline.records.retrieve import VerificationFailed
 from pipeline.records.verify import check_signatures
 from pipeline.workspace import Workspace, init_workspace
 

@@ -22,9 +22,10 @@ from click.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.config import PortalSettings
+from pipeline.errors import AccountError, SignInRefused
 from pipeline.governance import accounts as accounts_module
 from pipeline.governance.access import grant, load_policy
-from pipeline.governance.accounts import AccountError, Accounts, SignInRefused
+from pipeline.governance.accounts import Accounts
 from pipeline.records import audit
 from pipeline.records.catalog import Catalog
 from pipeline.workspace import Workspace, init_workspace

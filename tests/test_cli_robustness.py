@@ -311,7 +311,7 @@ class TestAuditTriggers:
 
     def test_unprotected_log_is_not_anchored(self, ws):
         """With a trigger dropped, anchoring the log refuses (an anchor would vouch for an unprotected log)."""
-        from pipeline.office import anchor_head
+        from pipeline.records.anchor import anchor_head
 
         conn = raw_db(ws)
         conn.execute("DROP TRIGGER audit_no_delete")

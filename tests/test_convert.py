@@ -22,7 +22,8 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from pypdf import PdfReader
 
-from pipeline.documents.convert import Converter, ConverterPool, ConverterSettings, cold_convert
+from pipeline.config import ConverterSettings
+from pipeline.documents.convert import Converter, ConverterPool, cold_convert
 from pipeline.errors import ConfigurationError, ConversionError, ConverterUnavailable
 from pipeline.workspace import init_workspace
 

@@ -400,7 +400,7 @@ def test_executed_copy_is_handed_over_verified(signing_office, parties):
 
 
 def test_untrusted_party_does_not_stop_the_release_but_a_changed_copy_does(signing_office, parties):
-    from pipeline.records.retrieve import VerificationFailed
+    from pipeline.errors import VerificationFailed
 
     office = signing_office
     copy = _sign(_sealed(office), "sig1", parties.stranger)
@@ -423,7 +423,7 @@ def test_untrusted_party_does_not_stop_the_release_but_a_changed_copy_does(signi
 
 
 def test_no_executed_copy_yet_is_refused_with_the_reason(signing_office):
-    from pipeline.records.retrieve import VerificationFailed
+    from pipeline.errors import VerificationFailed
 
     office = signing_office
     with _owner_session(office) as session:

@@ -11,13 +11,11 @@ import datetime
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from pipeline.errors import SystemFault
-from pipeline.governance.access import Actor
 from pipeline.intake import inbox
 from pipeline.intake.ingest import Ingestor, make_sealer
 from pipeline.office import OfficeSession

@@ -24,9 +24,9 @@ import yaml
 from click.testing import CliRunner
 
 from pipeline.cli import cli
-from pipeline.errors import AccordError, ConfigurationError
+from pipeline.errors import AccessDenied, AccordError, ConfigurationError, SweepError
 from pipeline.governance import sweep
-from pipeline.governance.access import AccessDenied, Actor
+from pipeline.governance.access import Actor
 from pipeline.governance.retention import (
     Schedule,
     add_period,
@@ -35,7 +35,7 @@ from pipeline.governance.retention import (
     parse_retention,
     trigger_dates,
 )
-from pipeline.governance.sweep import ExecutionReport, SweepError, SweepReport
+from pipeline.governance.sweep import ExecutionReport, SweepReport
 from pipeline.intake.ingest import make_sealer
 from pipeline.office import OfficeSession, RetentionDesk
 from pipeline.records import audit

@@ -19,7 +19,8 @@ from pyhanko_certvalidator import ValidationContext
 from pypdf import PdfReader
 
 from pipeline.documents.pki import load_certificates
-from pipeline.records.retrieve import VerificationFailed, retrieve, verify_records
+from pipeline.errors import VerificationFailed
+from pipeline.records.retrieve import retrieve, verify_records
 from pipeline.records.verify import check_signatures
 
 from .conftest import EXAMPLES, pdfsig, pdftotext, record_of

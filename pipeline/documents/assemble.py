@@ -15,17 +15,14 @@ from typing import Any
 
 from docx import Document
 from docxtpl import DocxTemplate
-from jinja2 import StrictUndefined, TemplateError, UndefinedError
+from jinja2 import TemplateError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from pipeline.documents.casefile import CaseFile
+from pipeline.documents.templates import make_environment
 from pipeline.errors import AssemblyError
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)
 
 
 @dataclass(frozen=True)
@@ -43,52 +40,6 @@ class Assembled:
     docx: bytes
     text: str
     """The document's text as written (body, tables, headers and footers): what the catalog indexes."""
-
-
-def longdate(value: Any) -> str:
-    """``2026-11-20`` -> ``20 November 2026``."""
-    if isinstance(value, dt.date):
-        return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
-    return "" if value is None else str(value)
-
-
-def humanize(value: Any) -> str:
-    """``restorative-justice`` -> ``restorative justice``."""
-    return "" if value is None else str(value).replace("-", " ").replace("_", " ")
-
-
-class _CompiledCache(SandboxedEnvironment):
-    """The sandbox, remembering compiled templates.
-
-    docxtpl hands the whole document XML to ``from_string`` on every render;
-    compiling it is about half the cost of a render, and the XML of a template
-    is the same every time.
-    """
-
-    _CACHE_SIZE = 32
-
-    def __init__(self, **options: Any):
-        super().__init__(**options)
-        self._compiled: dict[str, Any] = {}
-
-    def from_string(self, source, globals=None, template_class=None):  # type: ignore[override]
-        if globals or template_class or not isinstance(source, str):
-            return super().from_string(source, globals, template_class)
-        compiled = self._compiled.get(source)
-        if compiled is None:
-            compiled = super().from_string(source)
-            if len(self._compiled) >= self._CACHE_SIZE:
-                self._compiled.pop(next(iter(self._compiled)))
-            self._compiled[source] = compiled
-        return compiled
-
-
-def make_environment() -> SandboxedEnvironment:
-    """The Jinja environment of every render: sandboxed, autoescaping, strict about undefined names."""
-    env = _CompiledCache(autoescape=True, undefined=StrictUndefined)
-    env.filters["longdate"] = longdate
-    env.filters["humanize"] = humanize
-    return env
 
 
 class _Template(DocxTemplate):

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterator
 
+from pipeline.config import ConverterSettings
 from pipeline.errors import ConfigurationError, ConversionError, ConverterUnavailable
 
 BRIDGE_SCRIPT = Path(__file__).with_name("_uno_bridge.py")
@@ -75,33 +76,6 @@ _OSL_PIPE_DIRS = (Path("/tmp"), Path("/var/tmp"))
 # Each Converter's private folder (profiles, documents in hand) is named after its process.
 _WORK_PREFIX = "accord-lo-"
 _WORK_OWNER = re.compile(re.escape(_WORK_PREFIX) + r"(\d+)-")
-
-
-@dataclass(frozen=True)
-class ConverterSettings:
-    """How to start and supervise one warm LibreOffice instance."""
-
-    soffice: str = "soffice"
-    uno_python: str = "/usr/bin/python3"
-    timeout: float = 60.0  # seconds per conversion attempt
-    start_timeout: float = 60.0  # seconds for soffice to accept the UNO connection
-    recycle_after: int = 200  # restart the instance after this many documents
-    max_retries: int = 2  # extra attempts after a timeout or a dead instance
-    retry_backoff: float = 0.25  # seconds; doubled for every further retry
-    # Parent of each Converter's private folder (created owner-only; folders left there by processes
-    # that are gone are removed when a Converter starts). A workspace's configuration sets its
-    # .accord/convert/; None, outside a workspace, is the system temp folder. Where the folders go is
-    # the workspace's doing, not a setting, so it takes no part in comparing configurations.
-    work_dir: Path | None = field(default=None, compare=False)
-    log_file: Path | None = None  # soffice and bridge stderr go here (appended); None: discarded
-
-    def __post_init__(self) -> None:
-        if self.timeout <= 0 or self.start_timeout <= 0:
-            raise ConfigurationError("converter timeouts must be positive")
-        if self.recycle_after < 1:
-            raise ConfigurationError("converter recycle_after must be at least 1")
-        if self.max_retries < 0 or self.retry_backoff < 0:
-            raise ConfigurationError("converter max_retries and retry_backoff must not be negative")
 
 
 class _InstanceLost(Exception):

@@ -2,12 +2,14 @@
 
 Each Word template ``templates/NAME.docx`` has a declaration ``templates/NAME.yaml``
 beside it: the JSON Schema of its case files, its record class, and how a record
-made from it is titled and catalogued. ``check_template`` compares the variables
-the Word file uses with the fields the schema declares.
+made from it is titled and catalogued. :func:`make_environment` is the sandboxed Jinja
+environment every render (and ``templates check``) uses; :func:`check_template` compares
+the variables the Word file uses with the fields the schema declares.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import yaml
+from jinja2 import StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
@@ -161,6 +165,61 @@ def load_template(decl: Path) -> TemplateSpec:
     )
 
 
+# --- the Jinja environment every render uses ------------------------------------------------
+
+
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)
+
+
+def longdate(value: Any) -> str:
+    """``2026-11-20`` -> ``20 November 2026``."""
+    if isinstance(value, dt.date):
+        return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+    return "" if value is None else str(value)
+
+
+def humanize(value: Any) -> str:
+    """``restorative-justice`` -> ``restorative justice``."""
+    return "" if value is None else str(value).replace("-", " ").replace("_", " ")
+
+
+class _CompiledCache(SandboxedEnvironment):
+    """The sandbox, remembering compiled templates.
+
+    docxtpl hands the whole document XML to ``from_string`` on every render;
+    compiling it is about half the cost of a render, and the XML of a template
+    is the same every time.
+    """
+
+    _CACHE_SIZE = 32
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self._compiled: dict[str, Any] = {}
+
+    def from_string(self, source, globals=None, template_class=None):  # type: ignore[override]
+        if globals or template_class or not isinstance(source, str):
+            return super().from_string(source, globals, template_class)
+        compiled = self._compiled.get(source)
+        if compiled is None:
+            compiled = super().from_string(source)
+            if len(self._compiled) >= self._CACHE_SIZE:
+                self._compiled.pop(next(iter(self._compiled)))
+            self._compiled[source] = compiled
+        return compiled
+
+
+def make_environment() -> SandboxedEnvironment:
+    """The Jinja environment of every render: sandboxed, autoescaping, strict about undefined names."""
+    env = _CompiledCache(autoescape=True, undefined=StrictUndefined)
+    env.filters["longdate"] = longdate
+    env.filters["humanize"] = humanize
+    return env
+
+
 # --- templates check -------------------------------------------------------------------------
 
 
@@ -182,8 +241,6 @@ def template_paths(docx_path: Path) -> set[str]:
     """Field paths the Word template reads, found by walking its Jinja syntax tree."""
     from docxtpl import DocxTemplate
     from jinja2 import nodes
-
-    from pipeline.documents.assemble import make_environment
 
     tpl = DocxTemplate(str(docx_path))
     env = make_environment()

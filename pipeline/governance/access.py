@@ -24,18 +24,12 @@ from typing import Any, Mapping
 
 import yaml
 
-from pipeline.errors import AccordError, ConfigurationError
+from pipeline.errors import ConfigurationError
 
 ACCESS_FILE = "access.yaml"
 DEFAULT_ROLES = ("coordinator", "counsel", "director", "records-officer", "auditor")
 ACTIONS = ("search", "view", "retrieve", "hold", "approve-disposition", "read-audit")
 ALL = "*"
-
-
-class AccessDenied(AccordError):
-    """The actor may not do this."""
-
-    step = "access"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from pipeline.config import PortalSettings
-from pipeline.errors import AccordError
+from pipeline.errors import AccountError, SignInRefused
 
 NAME_PATTERN = r"[A-Za-z0-9._-]{1,64}"
 MIN_PASSWORD = 12
@@ -61,20 +61,6 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE INDEX IF NOT EXISTS sessions_account ON sessions (account);
 """
-
-
-class AccountError(AccordError):
-    """An account could not be added, changed or used."""
-
-    step = "account"
-
-
-class SignInRefused(AccountError):
-    """Wrong name or password, or sign-in refused for a while after too many failures."""
-
-    def __init__(self, message: str, throttled: bool = False):
-        super().__init__(message)
-        self.throttled = throttled
 
 
 @dataclass(frozen=True)

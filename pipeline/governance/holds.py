@@ -10,18 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.errors import AccordError
+from pipeline.errors import HoldError
 from pipeline.records import audit
 from pipeline.records.audit import AuditEntry
 from pipeline.records.catalog import Catalog, SearchQuery, utc_now
 
 SCOPES = ("case", "record", "search")
-
-
-class HoldError(AccordError):
-    """A hold could not be placed or released."""
-
-    step = "hold"
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from pipeline.documents.generated import add_footer, add_seal_place, details_table, docx_bytes, new_document
-from pipeline.errors import AccordError
+from pipeline.errors import SweepError
 from pipeline.governance.duedates import recompute_due, recompute_in
 from pipeline.governance.holds import active_holds_sql
 from pipeline.governance.retention import RetentionPolicy, due_for
@@ -33,12 +33,6 @@ from pipeline.records.catalog import Catalog, RecordRow, utc_now
 from pipeline.workspace import Workspace
 
 CERTIFICATE_CLASS = "disposition-certificate"
-
-
-class SweepError(AccordError):
-    """A sweep or a disposition could not be carried out."""
-
-    step = "sweep"
 
 
 @dataclass(frozen=True)
@@ -487,7 +481,6 @@ def purge_failures(ws: Workspace, catalog: Catalog, policy: RetentionPolicy, as_
                 "failure": row["id"], "sha256": row["sha256"], "rule": schedule.rule}))
         purged += 1
     return purged
-
 
 
 # --- the whole sweep -----------------------------------------------------------------------

@@ -403,7 +403,7 @@ class Watcher:
 
     def _sweep(self) -> None:
         from pipeline.governance import sweep
-        from pipeline.office import anchor_head
+        from pipeline.records.anchor import anchor_head
         from pipeline.records.preserve import preserve
 
         converter, sealer = self._converters[0], self._sealer

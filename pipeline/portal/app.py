@@ -36,25 +36,16 @@ from starlette.staticfiles import StaticFiles
 from pipeline.config import Config
 from pipeline.display import read_date
 from pipeline.documents.templates import load_templates
-from pipeline.errors import AccordError, RecordNotFound
-from pipeline.governance.access import (
-    ACTIONS,
-    AccessDenied,
-    AccessPolicy,
-    Actor,
-    RecordFacts,
-    decide,
-    policy_for,
-)
-from pipeline.governance.accounts import Accounts, SignInRefused
-from pipeline.governance.sweep import SweepError
+from pipeline.errors import AccessDenied, AccordError, RecordNotFound, SignInRefused, SweepError, VerificationFailed
+from pipeline.governance.access import ACTIONS, AccessPolicy, Actor, RecordFacts, decide, policy_for
+from pipeline.governance.accounts import Accounts
 from pipeline.office import OfficeSession, RetentionDesk, note_config_change
 from pipeline.portal import auth
 from pipeline.portal.auth import SESSION_COOKIE, SIGNIN_COOKIE, Caller
 from pipeline.portal.security import BodyLimit, ProxyTrust, SecurityHeaders, add_security_headers, library_log
 from pipeline.records.audit import AuditEntry
 from pipeline.records.catalog import Catalog, SearchQuery
-from pipeline.records.retrieve import VerificationFailed, trust_roots, verify_record, verify_record_bytes
+from pipeline.records.retrieve import trust_roots, verify_record, verify_record_bytes
 from pipeline.records.verify import VerifyReport
 from pipeline.workspace import Workspace
 
@@ -576,11 +567,9 @@ def audit_page(ctx: Ctx) -> Response:
                                 before=int(before) if re.fullmatch(r"[0-9]{1,12}", before) else None)
     kept = {k: v for k, v in filters.items() if v}
     older = "/audit?" + urllib.parse.urlencode({**kept, "before": rows[-1]["seq"]}) if len(rows) == AUDIT_PAGE else None
-    conn = ctx.office.catalog.db.conn
-    head = conn.execute("SELECT seq, hash, at FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-    anchor = conn.execute("SELECT head_seq, at FROM anchors ORDER BY id DESC LIMIT 1").fetchone()
-    return ctx.render("audit.html", rows=rows, filters=filters, older=older, tail=ctx.office.verify_audit_tail(),
-                      head=dict(head) if head else None, anchor=dict(anchor) if anchor else None)
+    status = ctx.office.audit_status()
+    return ctx.render("audit.html", rows=rows, filters=filters, older=older, tail=status.tail, head=status.head,
+                      anchor=status.last_anchor)
 
 
 def audit_verify(ctx: Ctx) -> Response:

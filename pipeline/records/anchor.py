@@ -15,13 +15,17 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pypdf import PdfReader
 
 from pipeline.documents.generated import add_seal_place, details_table, docx_bytes, new_document
-from pipeline.errors import ArchiveError
-from pipeline.records import archive
+from pipeline.errors import AccordError, ArchiveError
+from pipeline.records import archive, audit
+from pipeline.records.audit import AuditEntry
+from pipeline.records.catalog import Catalog
 from pipeline.records.verify import check_signatures
+from pipeline.workspace import Workspace
 
 ANCHOR_DIR = "anchors"
 _KEYWORDS = re.compile(r"audit-head-seq=(\d+), audit-head-sha256=([0-9a-f]{64})")
@@ -114,3 +118,28 @@ def check_anchor(path: Path, trust_roots, hash_at) -> list[str]:
     elif actual != head_hash:
         problems.append(f"entry {seq} differs from the one anchored in {path.name}")
     return problems
+
+
+def anchor_head(ws: Workspace, catalog: Catalog, converter: Any, sealer: Any, office: str,
+                actor: str) -> AnchorFile:
+    """Anchor the current head of the audit log (``accord audit anchor`` and every sweep): the head's
+    number and hash in a document converted and sealed like a record, written under
+    ``archive/anchors/``, and listed with an audit entry."""
+    conn = catalog.db.conn
+    chain = audit.verify_chain(conn)
+    if not chain.ok:
+        raise AccordError(f"The audit log is broken ({chain.problem}); it was not anchored.")
+    if not chain.protected:
+        raise AccordError(f"The audit log is not protected ({'; '.join(chain.trigger_problems)}); it was not anchored.")
+    at = dt.datetime.now(dt.timezone.utc)
+    docx = anchor_docx(chain.head_seq, chain.head_hash, chain.entries, at, office)
+    pdf = sealer.seal(converter.convert(docx), f"audit-anchor-{chain.head_seq}").pdf
+    written = write_anchor(ws.archive, pdf, chain.head_seq, chain.head_hash, at)
+    with catalog.transaction():
+        audit.add_anchor(conn, chain.head_seq, chain.head_hash, at.isoformat(timespec="seconds"),
+                         str(written.path.relative_to(ws.root)), written.sha256)
+        audit.append(conn, AuditEntry(actor, "anchor", "ok", details={
+            "head_seq": chain.head_seq, "head_hash": chain.head_hash, "sha256": written.sha256,
+            "file": written.path.name,
+        }))
+    return written

@@ -141,6 +141,30 @@ def append_many(conn: sqlite3.Connection, entries: list[AuditEntry], at: str | N
     return seq
 
 
+def add_anchor(conn: sqlite3.Connection, head_seq: int, head_hash: str, at: str, pdf_path: str, sha256: str) -> None:
+    """List an anchor document written for the log's head (inside the caller's transaction)."""
+    conn.execute("INSERT INTO anchors (head_seq, head_hash, at, pdf_path, sha256) VALUES (?, ?, ?, ?, ?)",
+                 [head_seq, head_hash, at, pdf_path, sha256])
+
+
+def last_anchor(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The newest anchor: the entry it sealed and when."""
+    row = conn.execute("SELECT head_seq, at FROM anchors ORDER BY id DESC LIMIT 1").fetchone()
+    return dict(row) if row else None
+
+
+def head(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The newest entry's number, hash and time."""
+    row = conn.execute("SELECT seq, hash, at FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    return dict(row) if row else None
+
+
+def hash_at(conn: sqlite3.Connection, seq: int) -> str | None:
+    """The hash of entry ``seq``, if there is one."""
+    row = conn.execute("SELECT hash FROM audit WHERE seq = ?", [seq]).fetchone()
+    return row[0] if row else None
+
+
 def _entry_of(row: Any) -> AuditEntry:
     return AuditEntry(row["actor"], row["action"], row["outcome"], row["record_id"], row["case_id"],
                       row["purpose"], json.loads(row["details"]))

@@ -53,7 +53,7 @@ from pyhanko_certvalidator import ValidationContext
 from pipeline.documents.casefile import SAFE_ID, read_limited
 from pipeline.documents.pki import load_certificates
 from pipeline.documents.seal import SEAL_FIELD
-from pipeline.errors import ArchiveError, IntakeError, PkiError
+from pipeline.errors import ArchiveError, CountersignError, PkiError
 from pipeline.intake import inbox
 from pipeline.records.archive import replace_in_archive
 from pipeline.records.catalog import Catalog, SignatureRow, utc_now
@@ -75,12 +75,6 @@ _SUBJECT = re.compile(r"\s*Accord record (\S+)\s*")
 _PARTY_KEY_USAGE = KeyUsageConstraints(key_usage={"digital_signature", "non_repudiation"})
 _ALLOWED_AFTER_SEAL = ModificationLevel.FORM_FILLING
 _SOUND_COVERAGE = (SignatureCoverageLevel.ENTIRE_REVISION, SignatureCoverageLevel.ENTIRE_FILE)
-
-
-class CountersignError(IntakeError):
-    """A signed copy that cannot be brought into its record; the message says why, plainly."""
-
-    step = "countersign"
 
 
 @dataclass(frozen=True)

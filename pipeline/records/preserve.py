@@ -33,7 +33,7 @@ from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
 from pipeline.config import Config
 from pipeline.documents.pki import load_certificates
 from pipeline.documents.seal import SEAL_FIELD, make_timestamper, sealing_context, signature_level
-from pipeline.errors import AccordError, CatalogError
+from pipeline.errors import CatalogError, PreservationError
 from pipeline.records import audit
 from pipeline.records.archive import replace_in_archive
 from pipeline.records.audit import AuditEntry
@@ -106,10 +106,6 @@ class Protection:
     reasons: list[str]
     renew_before: dt.datetime | None
     only_timestamp_expiry: bool
-
-
-class PreservationError(AccordError):
-    step = "preserve"
 
 
 # --- what is due -----------------------------------------------------------------------------------

@@ -7,20 +7,10 @@ from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.documents.pki import ROOT_CERT
-from pipeline.errors import AccordError
+from pipeline.errors import VerificationFailed
 from pipeline.records.catalog import Catalog
 from pipeline.records.verify import VerifyReport, untrusted_problem, verify_bytes, verify_file
 from pipeline.workspace import Workspace
-
-
-class VerificationFailed(AccordError):
-    """The record's file no longer matches its checksum or its seal does not validate."""
-
-    step = "verify"
-
-    def __init__(self, message: str, problems: list[str] | None = None):
-        super().__init__(message)
-        self.problems = list(problems or [])
 
 
 def trust_roots(ws: Workspace, config: Config) -> tuple[Path, ...]:
