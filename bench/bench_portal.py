@@ -42,6 +42,7 @@ import httpx2  # noqa: E402
 from bench_search import make_batch, p, queries  # noqa: E402
 
 from pipeline.documents.convert import Converter  # noqa: E402
+from pipeline.documents.trust import TrustRoots  # noqa: E402
 from pipeline.governance.access import Actor, grant  # noqa: E402
 from pipeline.governance.accounts import Accounts  # noqa: E402
 from pipeline.intake.ingest import Ingestor  # noqa: E402
@@ -49,7 +50,6 @@ from pipeline.intake.runner import process_inbox  # noqa: E402
 from pipeline.office import OfficeSession  # noqa: E402
 from pipeline.portal.app import VerificationCache  # noqa: E402
 from pipeline.records.catalog import Catalog, SearchQuery  # noqa: E402
-from pipeline.records.retrieve import trust_roots  # noqa: E402
 from pipeline.workspace import init_workspace  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
@@ -170,7 +170,7 @@ def baseline(root: Path, mix: list[tuple[str, str]], count: int) -> dict[str, li
     ws = Workspace(root)
     config = ws.load_config()
     cache = VerificationCache()
-    roots = trust_roots(ws, config)
+    roots = TrustRoots.of(ws, config)
     times: dict[str, list[float]] = {"search": [], "record": []}
     rng = random.Random(3)
     with OfficeSession(ws, Actor("counsel1", via="bench"), config=config) as office:
@@ -216,7 +216,7 @@ def main() -> int:
 
         ws = Workspace(root)
         started = time.perf_counter()
-        cold.get(ws, real[0], trust_roots(ws, ws.load_config()))
+        cold.get(ws, real[0], TrustRoots.of(ws, ws.load_config()))
         cold_ms = (time.perf_counter() - started) * 1000
         base = baseline(root, mix, 200)
         port = free_port()

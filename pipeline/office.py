@@ -9,18 +9,20 @@ allowed or denied, is written to the audit log (FERPA's record of disclosures).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from pipeline.config import Config
+from pipeline.documents.trust import TrustRoots
 from pipeline.errors import AccessDenied, AccordError, RecordNotFound, VerificationFailed
 from pipeline.governance.access import AccessPolicy, Actor, RecordFacts, decide, policy_for, search_filter
 from pipeline.records import anchor, audit
 from pipeline.records.anchor import anchor_head
 from pipeline.records.audit import AuditEntry, ChainReport
 from pipeline.records.catalog import Catalog, SearchQuery
-from pipeline.records.retrieve import executed_roots, trust_roots, verified_copy, verified_executed_copy, verify_record
+from pipeline.records.retrieve import verified_copy, verified_executed_copy, verify_record
 from pipeline.records.verify import VerifyReport
 from pipeline.workspace import Workspace
 
@@ -115,6 +117,11 @@ class OfficeSession:
         if self._owns_catalog:
             note_config_change(ws, self.catalog, actor.name)
 
+    @functools.cached_property
+    def trust(self) -> TrustRoots:
+        """The roots seals and signatures must chain to, read once per session."""
+        return TrustRoots.of(self.ws, self.config)
+
     def close(self) -> None:
         if self._owns_catalog:
             self.catalog.close()
@@ -177,9 +184,9 @@ class OfficeSession:
         try:
             if executed:
                 data, report = verified_executed_copy(self.ws, record, self.catalog.signatures_for(record_id),
-                                                      executed_roots(self.ws, self.config))
+                                                      self.trust)
             else:
-                data, report = verified_copy(self.ws, record, trust_roots(self.ws, self.config))
+                data, report = verified_copy(self.ws, record, self.trust)
         except VerificationFailed as exc:
             self._audit("retrieve", "refused", record, purpose, {"problems": exc.problems, "copy": copy})
             raise
@@ -198,7 +205,7 @@ class OfficeSession:
         return Retrieval(record, data, report)
 
     def verify(self, record_id: str | None = None) -> list[VerifyReport]:
-        roots = trust_roots(self.ws, self.config)
+        roots = self.trust
         if record_id:
             records = [self._visible(record_id, "view")]
         else:
@@ -253,7 +260,7 @@ class OfficeSession:
         conn = self.catalog.db.conn
         chain = audit.verify_chain(conn)
         report = AuditReport(chain)
-        roots = trust_roots(self.ws, self.config)
+        roots = self.trust
         for path in anchor.anchor_files(self.ws.archive):
             report.anchors.append(path.name)
             report.anchor_problems.extend(anchor.check_anchor(path, roots, lambda seq: audit.hash_at(conn, seq)))

@@ -148,3 +148,11 @@ class Clock:
 
     def advance(self, *, hours: float = 0, minutes: float = 0, seconds: float = 0) -> None:
         self.now += hours * 3600 + minutes * 60 + seconds
+
+
+def owner_session(ws: Workspace):
+    """The workspace opened for the user running the tests (its folder's owner: every role)."""
+    from pipeline.governance.access import current_actor
+    from pipeline.office import OfficeSession
+
+    return OfficeSession(ws, current_actor())

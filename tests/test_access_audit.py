@@ -23,6 +23,7 @@ import yaml
 from click.testing import CliRunner
 
 from pipeline.cli import cli
+from pipeline.documents.trust import TrustRoots
 from pipeline.errors import AccessDenied, AccordError, ConfigurationError, RecordNotFound, VerificationFailed
 from pipeline.governance.access import (
     ACTIONS,
@@ -825,7 +826,7 @@ class TestAnchors:
         assert written.path.stat().st_mode & 0o222 == 0
         pdf = written.path.read_bytes()
         assert pdf.startswith(b"%PDF") and hashlib.sha256(pdf).hexdigest() == written.sha256
-        reports, problems = check_signatures(pdf, [ws.pki / "root.pem"])
+        reports, problems = check_signatures(pdf, TrustRoots.of(ws, ws.load_config()))
         assert problems == [] and reports and all(r.ok and r.intact and r.trusted for r in reports)
         assert (written.head_seq, written.head_hash) == (head.head_seq, head.head_hash)
         assert anchored_head(pdf) == (head.head_seq, head.head_hash)
@@ -843,7 +844,7 @@ class TestAnchors:
         from pipeline.documents.pki import ensure_identity
 
         ensure_identity(other.pki, other.load_config())
-        _, problems = check_signatures(written.path.read_bytes(), [other.pki / "root.pem"])
+        _, problems = check_signatures(written.path.read_bytes(), TrustRoots.of(other, other.load_config()))
         assert problems and "not trusted" in " ".join(problems)
 
     def test_truncated_tail_caught_by_anchor(self, anchored):

@@ -34,9 +34,8 @@ from pypdf import PdfReader, PdfWriter
 
 from pipeline.documents.pki import load_certificates
 from pipeline.records import audit
-from pipeline.records.retrieve import verify_records
 
-from .conftest import make_office, pdfsig, record_of
+from .conftest import make_office, owner_session, pdfsig, record_of
 
 # --- the parties' PKI ------------------------------------------------------------------------------
 
@@ -231,7 +230,8 @@ def test_two_parties_sign_in_turn(signing_office, parties, nss_db):
     assert "Digest Mismatch" not in report
 
     # accord verify is unchanged: it checks the sealed original, which still verifies.
-    (verified,) = verify_records(office.ws, rid)
+    with owner_session(office.ws) as session:
+        (verified,) = session.verify(rid)
     assert verified.ok, verified.problems
 
 

@@ -37,12 +37,12 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pipeline.config import load_config
 from pipeline.documents.pki import load_certificates
 from pipeline.documents.seal import make_timestamper, pdf_level
+from pipeline.documents.trust import TrustRoots
 from pipeline.errors import SealError
 from pipeline.intake.ingest import make_sealer
 from pipeline.records.audit import entries as audit_entries
 from pipeline.records.catalog import Catalog
 from pipeline.records.preserve import assess, preserve, renew
-from pipeline.records.retrieve import trust_roots
 from pipeline.records.verify import long_term_verdict, verify_file
 from pipeline.workspace import Workspace, init_workspace
 
@@ -276,7 +276,7 @@ def lta_office(tmp_path_factory, pki_service, converter, examples):
 def _verify(office: LongTermOffice, retention_end: dt.date | None = None):
     with Catalog(office.ws.catalog) as catalog:
         record = catalog.get(office.record["record_id"])
-    roots = trust_roots(office.ws, office.ws.load_config())
+    roots = TrustRoots.of(office.ws, office.ws.load_config())
     return verify_file(record["record_id"], office.ws.root / record["pdf_path"], record["sha256"],
                        record["signature_level"], roots, retention_end=retention_end)
 
@@ -421,7 +421,7 @@ class TestLongTermSeal:
         ws = lta_office.ws
         current = lta_office.pdf.read_bytes()
         roots = load_certificates(pki_service.root_pem)
-        newer = renew(current, make_timestamper(pki_service.tsa_url("tsa2")), roots)
+        newer = renew(current, make_timestamper(pki_service.tsa_url("tsa2")), TrustRoots(tuple(roots)))
         lta_office.pdf.chmod(0o640)
         lta_office.pdf.write_bytes(newer)
         lta_office.pdf.chmod(0o440)
@@ -444,20 +444,20 @@ class TestLongTermSeal:
         sealed = make_sealer(lta_office.ws, plain).seal(lta_office.unsealed, "ADR-TEST-BT")
         assert sealed.level == "B-T"
         roots = load_certificates(pki_service.root_pem)
-        renewed = renew(sealed.pdf, make_timestamper(pki_service.tsa_url("tsa2")), roots)
+        renewed = renew(sealed.pdf, make_timestamper(pki_service.tsa_url("tsa2")), TrustRoots(tuple(roots)))
         assert renewed.startswith(sealed.pdf) and pdf_level(renewed) == "B-LTA"
         reader = PdfFileReader(io.BytesIO(renewed), strict=False)
         (seal,) = reader.embedded_regular_signatures
-        assert long_term_verdict(reader, seal, [pki_service.root_pem]).verdict == "OK"
+        assert long_term_verdict(reader, seal, TrustRoots(tuple(load_certificates(pki_service.root_pem)))).verdict == "OK"
 
     def test_weak_digest_is_due(self, lta_office):
         """A digest listed as weak makes a record due whatever its expiry dates."""
         reader = PdfFileReader(io.BytesIO(lta_office.pdf.read_bytes()), strict=False)
         (seal,) = reader.embedded_regular_signatures
-        roots = [c for p in trust_roots(lta_office.ws, lta_office.ws.load_config()) for c in load_certificates(p)]
+        roots = TrustRoots.of(lta_office.ws, lta_office.ws.load_config())
         now = dt.datetime.now(dt.timezone.utc)
-        assert not assess(reader, seal, as_of=now, window_days=30, weak_digests=("sha1",), trust_roots=roots).reasons
-        due = assess(reader, seal, as_of=now, window_days=30, weak_digests=("sha256",), trust_roots=roots)
+        assert not assess(reader, seal, as_of=now, window_days=30, weak_digests=("sha1",), trust=roots).reasons
+        due = assess(reader, seal, as_of=now, window_days=30, weak_digests=("sha256",), trust=roots)
         assert any("weak digest sha256" in r for r in due.reasons)
 
     def test_pdfsig_reports_the_seal_valid(self, lta_office, pki_service, tmp_path):

@@ -49,10 +49,9 @@ from pipeline.documents.pki import (
 from pipeline.documents.seal import Sealer
 from pipeline.documents.templates import load_templates
 from pipeline.errors import ConfigurationError, PkiError
-from pipeline.records.retrieve import verify_records
 from pipeline.workspace import init_workspace
 
-from .conftest import make_office, pdfsig, record_of
+from .conftest import make_office, owner_session, pdfsig, record_of
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 TOKEN_LABEL = "accord-test"
@@ -243,7 +242,8 @@ class TestSealWithToken:
         assert "Certificate Validation: Certificate is Trusted." in report, report
         assert "Digest Mismatch" not in report, report
 
-        (verified,) = verify_records(ws)  # trusts the root through extra_trust_roots
+        with owner_session(ws) as session:
+            (verified,) = session.verify()  # trusts the root through extra_trust_roots
         assert verified.ok, verified.as_dict()
 
     def test_seal_time_with_token(self, token, converter, examples, tmp_path, pki_source, pin_env):

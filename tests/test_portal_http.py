@@ -29,6 +29,7 @@ from starlette.testclient import TestClient
 
 from pipeline.config import PortalSettings
 from pipeline.documents.templates import load_templates
+from pipeline.documents.trust import TrustRoots
 from pipeline.governance import accounts as accounts_module
 from pipeline.governance import holds, sweep
 from pipeline.governance.access import grant
@@ -37,7 +38,7 @@ from pipeline.governance.retention import load_retention
 from pipeline.portal.app import create_app
 from pipeline.records import audit
 from pipeline.records.catalog import Catalog
-from pipeline.records.retrieve import trust_roots, verify_record
+from pipeline.records.retrieve import verify_record
 from pipeline.workspace import Workspace
 
 from .conftest import Clock, copy_workspace
@@ -941,7 +942,7 @@ def test_altered_pdf_is_refused_with_the_reason_and_audited(site):
     data = bytearray(pdf.read_bytes())
     data[len(data) // 2] ^= 0x01
     pdf.write_bytes(bytes(data))
-    problems = verify_record(site.ws, ra, trust_roots(site.ws, site.ws.load_config())).problems
+    problems = verify_record(site.ws, ra, TrustRoots.of(site.ws, site.ws.load_config())).problems
     assert problems
 
     response = download(site.signed_in("pramam"), ra["record_id"], "Appeal review")

@@ -10,7 +10,7 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from pipeline.documents.pki import ROOT_CERT
+from pipeline.documents.trust import TrustRoots
 from pipeline.governance.access import Actor, grant
 from pipeline.governance.accounts import Accounts
 from pipeline.office import OfficeSession, RetentionDesk
@@ -86,7 +86,7 @@ def test_officer_approves_and_the_certificate_follows(ws, converter):
     assert tombstone["approver"] == "officer"
     assert not (ws.root / agreement["pdf_path"]).exists()
     pdf = (ws.root / certificate["pdf_path"]).read_bytes()
-    reports, problems = check_signatures(pdf, (ws.pki / ROOT_CERT,))
+    reports, problems = check_signatures(pdf, TrustRoots.of(ws, ws.load_config()))
     assert reports and all(r.ok for r in reports) and not problems
 
     # The certificate's record page opens for the officer, with its seal badge.

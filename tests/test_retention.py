@@ -24,6 +24,7 @@ import yaml
 from click.testing import CliRunner
 
 from pipeline.cli import cli
+from pipeline.documents.trust import TrustRoots
 from pipeline.errors import AccessDenied, AccordError, ConfigurationError, SweepError
 from pipeline.governance import sweep
 from pipeline.governance.access import Actor
@@ -668,7 +669,7 @@ class TestDestruction:
         assert cert["record_class"] == CERTIFICATE and cert["template"] == CERTIFICATE
         pdf = ws.root / cert["pdf_path"]
         assert sha256_file(pdf) == cert["sha256"]
-        reports, problems = check_signatures(pdf.read_bytes(), [ws.pki / "root.pem"])
+        reports, problems = check_signatures(pdf.read_bytes(), TrustRoots.of(ws, ws.load_config()))
         assert not problems and reports and all(r.ok for r in reports), (problems, reports)
         assert "Signature is Valid" in pdfsig(pdf, nss_db)
         # the table wraps the id at its dashes, and pdftotext joins such lines without the dash

@@ -19,11 +19,11 @@ from pyhanko_certvalidator import ValidationContext
 from pypdf import PdfReader
 
 from pipeline.documents.pki import load_certificates
+from pipeline.documents.trust import TrustRoots
 from pipeline.errors import VerificationFailed
-from pipeline.records.retrieve import retrieve, verify_records
 from pipeline.records.verify import check_signatures
 
-from .conftest import EXAMPLES, pdfsig, pdftotext, record_of
+from .conftest import EXAMPLES, owner_session, pdfsig, pdftotext, record_of
 
 
 def _pdf(office, template: str) -> Path:
@@ -141,7 +141,7 @@ class TestPartySignatures:
         writer.add_stream_to_page(0, writer.add_object(stream))
         out = io.BytesIO()
         writer.write(out)
-        reports, problems = check_signatures(out.getvalue(), [sealed_office.root_cert])
+        reports, problems = check_signatures(out.getvalue(), TrustRoots.of(sealed_office.ws, sealed_office.ws.load_config()))
         assert reports and not reports[0].ok
         assert any("changed after the signature" in p for p in problems), problems
 
@@ -149,7 +149,8 @@ class TestPartySignatures:
 class TestVerify:
     def test_verify_all_ok(self, sealed_office):
         """Freshly sealed records verify: checksum and seal."""
-        reports = verify_records(sealed_office.ws)
+        with owner_session(sealed_office.ws) as session:
+            reports = session.verify()
         assert len(reports) == 2 and all(r.ok for r in reports), [r.problems for r in reports]
 
     def test_changed_byte_fails_verify_and_get(self, office, examples, tmp_path):
@@ -164,16 +165,19 @@ class TestVerify:
         index = index if index > 0 else len(data) // 3
         data[index] ^= 0x01
         pdf.write_bytes(bytes(data))
-        (report,) = verify_records(office.ws, outcome.record_id)
-        assert not report.ok and not report.checksum_ok
-        assert any("SHA-256 differs" in p for p in report.problems)
-        with pytest.raises(VerificationFailed, match="not handed over"):
-            retrieve(office.ws, outcome.record_id)
+        with owner_session(office.ws) as session:
+            (report,) = session.verify(outcome.record_id)
+            assert not report.ok and not report.checksum_ok
+            assert any("SHA-256 differs" in p for p in report.problems)
+            with pytest.raises(VerificationFailed, match="not handed over"):
+                session.retrieve(outcome.record_id, "Checking the archive")
 
     def test_get_hands_over_exact_bytes(self, sealed_office):
         """A record that verifies is handed over byte for byte."""
         record = record_of(sealed_office, "mou")
-        assert retrieve(sealed_office.ws, record["record_id"]) == (sealed_office.ws.root / record["pdf_path"]).read_bytes()
+        with owner_session(sealed_office.ws) as session:
+            data = session.retrieve(record["record_id"], "Checking the archive").data
+        assert data == (sealed_office.ws.root / record["pdf_path"]).read_bytes()
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ import os
 import subprocess
 import tempfile
 import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -32,12 +31,12 @@ from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.sign import fields, signers, timestamps
 from pyhanko.sign.general import SigningError
 from pyhanko.stamp import TextStampStyle
-from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator import errors as cv_errors
 from pypdf import PdfReader
 
 from pipeline.documents.templates import SEAL_BOOKMARK
-from pipeline.errors import PkiError, SealError
+from pipeline.documents.trust import TrustRoots
+from pipeline.errors import PkiError, SealError, TimestampUnavailable
 
 SEAL_FIELD = "seal"
 SIGNATURE_BOX = (200.0, 40.0)
@@ -174,17 +173,17 @@ class Sealer:
 
     def __init__(self, signer: signers.Signer, *, office_name: str, digest: str = "sha256",
                  timestamper: timestamps.TimeStamper | None = None, long_term: bool = False,
-                 trust_roots: Sequence = ()):
-        """``long_term`` (needs ``timestamper`` and ``trust_roots``, asn1crypto certificates):
-        seal at PAdES B-LT and finish at B-LTA, validating the seal certificate online first."""
-        if long_term and (timestamper is None or not trust_roots):
+                 trust: TrustRoots | None = None):
+        """``long_term`` (needs ``timestamper`` and ``trust``): seal at PAdES B-LT and finish at
+        B-LTA, validating the seal certificate online first."""
+        if long_term and (timestamper is None or trust is None or not trust.office):
             raise SealError("Long-term seals need a time-stamp service and the roots to trust.")
         self._signer = signer
         self._office = office_name
         self._digest = digest
         self._timestamper = timestamper
         self._long_term = long_term
-        self._trust_roots = list(trust_roots)
+        self._trust = trust
         self._font = _PresubsetFactory(stamp_font(), font_size=8)
         self._reserved: int | None = None
 
@@ -239,6 +238,9 @@ class Sealer:
             pdf_signer.sign_pdf(writer, output=out, bytes_reserved=reserved)
         except SigningError as exc:
             raise _seal_failure(exc) from None
+        except timestamps.TimestampRequestError as exc:
+            raise TimestampUnavailable(f"The time-stamp service could not be reached ({type(exc).__name__}); "
+                                       "the file stays staged.") from exc
         except (cv_errors.PathError, cv_errors.ValidationError) as exc:  # the time-stamp service's chain
             raise PkiError(f"The time-stamp service's certificate could not be validated: {exc} "
                            "(its root must be in seal.extra_trust_roots).") from None
@@ -265,14 +267,10 @@ class Sealer:
         return {
             "embed_validation_info": True,
             "use_pades_lta": True,
-            "validation_context": sealing_context(self._trust_roots),
+            # revocation data is fetched and must be found for every certificate, so a revoked or
+            # unverifiable seal certificate is refused
+            "validation_context": self._trust.online_context(),
         }
-
-
-def sealing_context(trust_roots: Sequence, *, revocation_mode: str = "require") -> ValidationContext:
-    """Online validation when sealing: revocation data is fetched and must be found for every
-    certificate (``require``), so a revoked or unverifiable seal certificate is refused."""
-    return ValidationContext(trust_roots=list(trust_roots), allow_fetching=True, revocation_mode=revocation_mode)
 
 
 def _seal_failure(exc: SigningError) -> Exception:

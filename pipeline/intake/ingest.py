@@ -27,6 +27,7 @@ from pipeline.documents.casefile import CaseFile, is_signed_copy, parse_case, re
 from pipeline.documents.pki import office_signer
 from pipeline.documents.seal import SealedPdf, Sealer, make_timestamper
 from pipeline.documents.templates import TemplateSpec, load_templates, values_at
+from pipeline.documents.trust import TrustRoots
 from pipeline.errors import (
     AccordError,
     ArchiveError,
@@ -118,6 +119,7 @@ class Ingestor:
         self.converter = converter
         self.templates = templates or load_templates(ws.templates)
         self.sealer = sealer or make_sealer(ws, config)
+        self.trust = TrustRoots.of(ws, config)  # after the sealer: it makes the local PKI on first use
         self.catalog = catalog or Catalog(ws.catalog)
         self.assembler = Assembler()
         self.retention = load_retention(ws.policies, {t.record_class for t in self.templates.values()})
@@ -358,11 +360,7 @@ def make_sealer(ws: Workspace, config: Config) -> Sealer:
         password = os.environ.get(config.seal.timestamp_password_env)
     timestamper = make_timestamper(config.seal.timestamp_url, config.seal.timestamp_username, password)
     long_term = bool(config.seal.revocation and timestamper)
-    roots = []
-    if long_term:  # B-LT/B-LTA: the seal is validated online against the workspace's roots
-        from pipeline.documents.pki import load_certificates
-        from pipeline.records.retrieve import trust_roots
-
-        roots = [cert for path in trust_roots(ws, config) for cert in load_certificates(path)]
+    # B-LT/B-LTA: the seal is validated online against the workspace's roots
+    trust = TrustRoots.of(ws, config) if long_term else None
     return Sealer(signer, office_name=config.office.name, digest=config.seal.digest, timestamper=timestamper,
-                  long_term=long_term, trust_roots=roots)
+                  long_term=long_term, trust=trust)

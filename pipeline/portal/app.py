@@ -36,6 +36,7 @@ from starlette.staticfiles import StaticFiles
 from pipeline.config import Config
 from pipeline.display import read_date
 from pipeline.documents.templates import load_templates
+from pipeline.documents.trust import TrustRoots
 from pipeline.errors import AccessDenied, AccordError, RecordNotFound, SignInRefused, SweepError, VerificationFailed
 from pipeline.governance.access import ACTIONS, AccessPolicy, Actor, RecordFacts, decide, policy_for
 from pipeline.governance.accounts import Accounts
@@ -45,7 +46,7 @@ from pipeline.portal.auth import SESSION_COOKIE, SIGNIN_COOKIE, Caller
 from pipeline.portal.security import BodyLimit, ProxyTrust, SecurityHeaders, add_security_headers, library_log
 from pipeline.records.audit import AuditEntry
 from pipeline.records.catalog import Catalog, SearchQuery
-from pipeline.records.retrieve import trust_roots, verify_record, verify_record_bytes
+from pipeline.records.retrieve import verify_record, verify_record_bytes
 from pipeline.records.verify import VerifyReport
 from pipeline.workspace import Workspace
 
@@ -80,7 +81,7 @@ class VerificationCache:
         self._items: OrderedDict[tuple, tuple[float, VerifyReport]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, ws: Workspace, record: Mapping[str, Any], roots: tuple[Path, ...]) -> VerifyReport:
+    def get(self, ws: Workspace, record: Mapping[str, Any], roots: TrustRoots) -> VerifyReport:
         try:
             data = (ws.root / record["pdf_path"]).read_bytes()
         except OSError:
@@ -109,7 +110,7 @@ class Portal:
         self.config = config
         self.settings = config.portal
         self.accounts = accounts
-        self.roots = trust_roots(ws, config)
+        self.roots = TrustRoots.of(ws, config)
         self.verifications = VerificationCache()
         self.library_log = library_log()  # pyHanko's tracebacks stay out of the portal's log
         self.templates = sorted(load_templates(ws.templates).values(), key=lambda t: t.name)

@@ -15,11 +15,12 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pypdf import PdfReader
 
 from pipeline.documents.generated import add_seal_place, details_table, docx_bytes, new_document
+from pipeline.documents.trust import TrustRoots
 from pipeline.errors import AccordError, ArchiveError
 from pipeline.records import archive, audit
 from pipeline.records.audit import AuditEntry
@@ -101,7 +102,7 @@ def anchor_files(archive_root: Path) -> list[Path]:
     return sorted((archive_root / ANCHOR_DIR).glob("[0-9][0-9][0-9][0-9]/anchor-*.pdf"))
 
 
-def check_anchor(path: Path, trust_roots, hash_at) -> list[str]:
+def check_anchor(path: Path, trust_roots: TrustRoots, hash_at: Callable[[int], str | None]) -> list[str]:
     """Problems with one anchor: its seal, what it states, and the log's entry at that number.
 
     ``hash_at(seq)`` gives the log's hash of entry ``seq`` (``None`` if there is no such entry).

@@ -48,21 +48,18 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.status import SignatureCoverageLevel
-from pyhanko_certvalidator import ValidationContext
 
 from pipeline.documents.casefile import SAFE_ID, read_limited
-from pipeline.documents.pki import load_certificates
 from pipeline.documents.seal import SEAL_FIELD
-from pipeline.errors import ArchiveError, CountersignError, PkiError
+from pipeline.documents.trust import TrustRoots
+from pipeline.errors import ArchiveError, CountersignError
 from pipeline.intake import inbox
 from pipeline.records.archive import replace_in_archive
 from pipeline.records.catalog import Catalog, SignatureRow, utc_now
 from pipeline.records.verify import _quiet_pyhanko
 
 if TYPE_CHECKING:
-    from pipeline.config import Config
     from pipeline.intake.ingest import Ingestor, Outcome
-    from pipeline.workspace import Workspace
 
 #: Largest signed copy taken in (a signed agreement is a few hundred KB; scans of pages are not expected).
 MAX_PDF_BYTES = 20 * 1024 * 1024
@@ -168,8 +165,8 @@ def _signer_name(cert: Any) -> str:
 
 # --- the checks ------------------------------------------------------------------------------------
 
-def check_copy(reader: PdfFileReader, data: bytes, base_size: int, record: dict[str, Any], *,
-               seal_roots: list, party_roots: list) -> CheckedCopy:
+def check_copy(reader: PdfFileReader, data: bytes, base_size: int, record: dict[str, Any],
+               trust: TrustRoots) -> CheckedCopy:
     """Every check after the prefix one: ``data[:base_size]`` is the record's current version
     (the caller made sure of that); what follows it must be party signatures, nothing else."""
     record_id = record["record_id"]
@@ -196,7 +193,7 @@ def check_copy(reader: PdfFileReader, data: bytes, base_size: int, record: dict[
         seal = next((s for s in embedded if s.field_name == SEAL_FIELD), None)
         if seal is None or _end(seal) > base_size:
             raise CountersignError(f"The copy of record {record_id} carries no office seal.")
-        seal_level = _check_seal(seal, record_id, seal_roots)
+        seal_level = _check_seal(seal, record_id, trust)
         new = [s for s in embedded if _end(s) > base_size]
         if not new:
             raise CountersignError(f"The copy of record {record_id} carries no new signature: "
@@ -204,19 +201,18 @@ def check_copy(reader: PdfFileReader, data: bytes, base_size: int, record: dict[
         found = []
         for signature in new:
             found.append(_check_party(signature, record_id, offered, signed_before, [p.field for p in found],
-                                      party_roots))
+                                      trust))
     signed = signed_before | {p.field for p in found}
     status = EXECUTED if all(name in signed for name in offered) else PARTIALLY_SIGNED
     return CheckedCopy(record_id, tuple(found), tuple(n for n in offered if n in signed), status, seal_level)
 
 
-def _check_seal(seal: Any, record_id: str, roots: list) -> str:
+def _check_seal(seal: Any, record_id: str, trust: TrustRoots) -> str:
     docmdp = seal.docmdp_level
     if docmdp is None or docmdp == fields.MDPPerm.NO_CHANGES:
         raise CountersignError(f"The office seal of record {record_id} does not allow form filling and signing.")
     try:
-        status = validate_pdf_signature(seal, signer_validation_context=ValidationContext(
-            trust_roots=roots, allow_fetching=False))
+        status = validate_pdf_signature(seal, signer_validation_context=trust.context())
     except (SignatureValidationError, ValueError) as exc:
         raise CountersignError(f"The office seal of the copy of record {record_id} cannot be validated: {exc}") from None
     if not status.intact:
@@ -235,7 +231,7 @@ def _check_seal(seal: Any, record_id: str, roots: list) -> str:
 
 
 def _check_party(signature: Any, record_id: str, offered: list[str], signed_before: set[str],
-                 signed_now: list[str], roots: list) -> PartySignature:
+                 signed_now: list[str], trust: TrustRoots) -> PartySignature:
     name = signature.field_name
     if name == SEAL_FIELD or name not in offered:
         raise CountersignError(f"The copy of record {record_id} has a signature in field {name}, which the record "
@@ -247,7 +243,7 @@ def _check_party(signature: Any, record_id: str, offered: list[str], signed_befo
                                "a party's signature may only approve the sealed agreement.")
     try:
         status = validate_pdf_signature(
-            signature, signer_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False),
+            signature, signer_validation_context=trust.party_context(),
             key_usage_settings=_PARTY_KEY_USAGE,
         )
     except (SignatureValidationError, ValueError) as exc:
@@ -318,30 +314,6 @@ def find_base(data: bytes, record: dict[str, Any], catalog: Catalog) -> tuple[_V
 
 # --- taking a copy in ------------------------------------------------------------------------------
 
-def party_roots(config: Config) -> list:
-    """The certificates of ``seal.party_trust_roots`` (a root that cannot be read is a system fault)."""
-    roots = []
-    for entry in config.seal.party_trust_roots:
-        path = Path(entry).expanduser()
-        try:
-            roots.extend(load_certificates(path))
-        except (OSError, ValueError) as exc:
-            raise PkiError(f"The party trust root {path} (seal.party_trust_roots) cannot be read: {exc}.") from None
-    return roots
-
-
-def seal_roots(ws: Workspace, config: Config) -> list:
-    from pipeline.records.retrieve import trust_roots
-
-    roots = []
-    for path in trust_roots(ws, config):
-        try:
-            roots.extend(load_certificates(path))
-        except (OSError, ValueError) as exc:
-            raise PkiError(f"The trust root {path} cannot be read: {exc}.") from None
-    return roots
-
-
 def take_in(ingestor: Ingestor, staged: Path, catalog: Catalog) -> Outcome:
     """Check a staged signed copy and bring it into its record; a failure raises :class:`CountersignError`
     (the Ingestor's guard sends the file to the failed folder with the reason)."""
@@ -376,8 +348,7 @@ def take_in(ingestor: Ingestor, staged: Path, catalog: Catalog) -> Outcome:
         raise CountersignError(f"Record {record_id} offers no signature fields for parties to sign.")
 
     base, executed = find_base(data, record, catalog)
-    checked = check_copy(reader, data, base.size, record, seal_roots=seal_roots(ws, config),
-                         party_roots=party_roots(config))
+    checked = check_copy(reader, data, base.size, record, ingestor.trust)
     checked_in = time.perf_counter() - clock
 
     version = (executed[-1]["version"] + 1) if executed else 1

@@ -31,8 +31,8 @@ from pyhanko.sign.general import extract_certificate_info
 from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
 
 from pipeline.config import Config
-from pipeline.documents.pki import load_certificates
-from pipeline.documents.seal import SEAL_FIELD, make_timestamper, sealing_context, signature_level
+from pipeline.documents.seal import SEAL_FIELD, make_timestamper, signature_level
+from pipeline.documents.trust import TrustRoots
 from pipeline.errors import CatalogError, PreservationError
 from pipeline.records import audit
 from pipeline.records.archive import replace_in_archive
@@ -111,7 +111,7 @@ class Protection:
 # --- what is due -----------------------------------------------------------------------------------
 
 def assess(reader: PdfFileReader, seal: Any, *, as_of: dt.datetime, window_days: int,
-           weak_digests: Iterable[str], trust_roots: list[asn1_x509.Certificate]) -> Protection:
+           weak_digests: Iterable[str], trust: TrustRoots) -> Protection:
     """Why (if at all) a record needs renewing by ``as_of``.
 
     What protects a seal is its newest document time-stamp when it has one (it proves that
@@ -121,7 +121,7 @@ def assess(reader: PdfFileReader, seal: Any, *, as_of: dt.datetime, window_days:
     """
     level = signature_level(reader, seal)
     weak = {d.lower() for d in weak_digests}
-    pool = _certificate_pool(reader, seal, trust_roots)
+    pool = _certificate_pool(reader, seal, trust)
     doc_timestamps = [ts for ts in reader.embedded_timestamp_signatures if ts.signed_revision > seal.signed_revision]
     layers: list[tuple[str, asn1_x509.Certificate, set[str]]] = []
     if doc_timestamps:
@@ -154,8 +154,8 @@ def assess(reader: PdfFileReader, seal: Any, *, as_of: dt.datetime, window_days:
     return Protection(level, reasons, earliest, only_ts)
 
 
-def _certificate_pool(reader: PdfFileReader, seal: Any, trust_roots: list) -> list[asn1_x509.Certificate]:
-    pool = list(trust_roots) + list(seal.other_embedded_certs)
+def _certificate_pool(reader: PdfFileReader, seal: Any, trust: TrustRoots) -> list[asn1_x509.Certificate]:
+    pool = list(trust.office) + list(seal.other_embedded_certs)
     for ts in reader.embedded_timestamp_signatures:
         pool.extend(ts.other_embedded_certs)
     for token in extract_tst_data_iter(seal.signer_info, signed=False):
@@ -194,7 +194,7 @@ def _name(cert: asn1_x509.Certificate) -> str:
 
 # --- renewing --------------------------------------------------------------------------------------
 
-def renew(pdf: bytes, timestamper: Any, trust_roots: list, *, digest: str = "sha256",
+def renew(pdf: bytes, timestamper: Any, trust: TrustRoots, *, digest: str = "sha256",
           weak_digests: Iterable[str] = ()) -> bytes:
     """Append fresh validation data and a new document time-stamp; return the new PDF.
 
@@ -210,12 +210,12 @@ def renew(pdf: bytes, timestamper: Any, trust_roots: list, *, digest: str = "sha
     if signature_level(reader, seal) == "B-T":
         # No validation data yet for the seal itself: fetch and embed it first (its certificate
         # is still valid, or the time-stamp below could not be made useful).
-        out = add_validation_info(seal, sealing_context(trust_roots, revocation_mode="hard-fail"),
+        out = add_validation_info(seal, trust.online_context(revocation_mode="hard-fail"),
                                   in_place=False, output=io.BytesIO())
         data = out.getvalue()
         reader = PdfFileReader(io.BytesIO(data), strict=False)
     stamper = signers.PdfTimeStamper(timestamper)
-    context = sealing_context(trust_roots, revocation_mode="hard-fail")
+    context = trust.online_context(revocation_mode="hard-fail")
     doc_timestamps = reader.embedded_timestamp_signatures
     newest = doc_timestamps[-1] if doc_timestamps else None
     if newest is not None and {newest.md_algorithm.lower(), newest.external_md_algorithm.lower()} & weak:
@@ -305,15 +305,14 @@ def preserve(ws: Workspace, catalog: Catalog, config: Config, *, as_of: dt.date 
              actor: str = "accord") -> PreserveReport:
     """Renew every record whose protection expires within ``seal.preserve_window_days`` of
     ``as_of`` (default: now) or rests on a weak digest."""
-    from pipeline.records.retrieve import trust_roots as workspace_roots
 
     moment = _moment(as_of)
     settings = config.seal
-    roots = [cert for path in workspace_roots(ws, config) for cert in load_certificates(path)]
+    trust = TrustRoots.of(ws, config)
     timestamper = _timestamper(config)
     service_expires: dt.datetime | None | bool = False  # False: not asked yet
     items: list[PreserveItem] = []
-    key = _settings_key(settings.weak_digests, roots)
+    key = _settings_key(settings.weak_digests, trust)
     horizon = _stamp(moment + dt.timedelta(days=settings.preserve_window_days))
     checked = not_due = examined = 0
     for record_id in _to_examine(ws, catalog, key, horizon):
@@ -344,7 +343,7 @@ def preserve(ws: Workspace, catalog: Catalog, config: Config, *, as_of: dt.date 
             reader = PdfFileReader(io.BytesIO(data), strict=False)
             seal = _office_seal(reader)
             protection = assess(reader, seal, as_of=moment, window_days=settings.preserve_window_days,
-                                weak_digests=settings.weak_digests, trust_roots=roots)
+                                weak_digests=settings.weak_digests, trust=trust)
         except Exception as exc:  # one unreadable record must not stop the others
             items.append(PreserveItem(record_id, "failed", [], f"The archived PDF could not be examined: {exc}"))
             continue
@@ -377,7 +376,7 @@ def preserve(ws: Workspace, catalog: Catalog, config: Config, *, as_of: dt.date 
                     f"{service_expires.date().isoformat()}, within the window too: a new time-stamp from it would "
                     "not last. Renew with a service whose certificate runs longer."), **base))
                 continue
-        items.append(_preserve_one(catalog, record, path, data, protection, timestamper, roots, config, actor,
+        items.append(_preserve_one(catalog, record, path, data, protection, timestamper, trust, config, actor,
                                    moment))
     return PreserveReport(moment.isoformat(timespec="seconds"), settings.preserve_window_days, checked, not_due, items,
                           examined=examined)
@@ -413,25 +412,25 @@ def _stamp(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _settings_key(weak_digests: Iterable[str], roots: list[asn1_x509.Certificate]) -> str:
+def _settings_key(weak_digests: Iterable[str], trust: TrustRoots) -> str:
     """What an assessment depends on besides the file: the weak digests and the trust roots."""
-    parts = sorted(d.lower() for d in weak_digests) + ["|"] + sorted(c.sha256.hex() for c in roots)
+    parts = sorted(d.lower() for d in weak_digests) + ["|"] + sorted(c.sha256.hex() for c in trust.office)
     return hashlib.sha256(",".join(parts).encode()).hexdigest()[:32]
 
 
 def _preserve_one(catalog: Catalog, record: dict[str, Any], path: Path, data: bytes, protection: Protection,
-                  timestamper: Any, roots: list, config: Config, actor: str, moment: dt.datetime) -> PreserveItem:
+                  timestamper: Any, trust: TrustRoots, config: Config, actor: str, moment: dt.datetime) -> PreserveItem:
     base = dict(record_id=record["record_id"], reasons=protection.reasons, level_before=protection.level,
                 old_sha256=record["sha256"], old_size=len(data))
     clock = time.perf_counter()
     try:
-        new = renew(data, timestamper, roots, digest=config.seal.digest, weak_digests=config.seal.weak_digests)
+        new = renew(data, timestamper, trust, digest=config.seal.digest, weak_digests=config.seal.weak_digests)
         reader = PdfFileReader(io.BytesIO(new), strict=False)
         seal = _office_seal(reader)
         level = signature_level(reader, seal)
         newest = reader.embedded_timestamp_signatures[-1]
         after = assess(reader, seal, as_of=moment, window_days=0, weak_digests=config.seal.weak_digests,
-                       trust_roots=roots)
+                       trust=trust)
         stamped = _timestamp_time(newest)
         new_sha = hashlib.sha256(new).hexdigest()
 

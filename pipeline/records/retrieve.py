@@ -5,28 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from pipeline.config import Config
-from pipeline.documents.pki import ROOT_CERT
+from pipeline.documents.trust import TrustRoots
 from pipeline.errors import VerificationFailed
-from pipeline.records.catalog import Catalog
 from pipeline.records.verify import VerifyReport, untrusted_problem, verify_bytes, verify_file
 from pipeline.workspace import Workspace
 
 
-def trust_roots(ws: Workspace, config: Config) -> tuple[Path, ...]:
-    """The roots a seal must chain to: the local office root (if any) and the configured ones."""
-    roots = [ws.pki / ROOT_CERT] if (ws.pki / ROOT_CERT).exists() else []
-    roots += [Path(r).expanduser() for r in config.seal.extra_trust_roots]
-    return tuple(roots)
-
-
-def verify_record(ws: Workspace, record: dict, roots: tuple[Path, ...]) -> VerifyReport:
+def verify_record(ws: Workspace, record: dict, roots: TrustRoots) -> VerifyReport:
     """Checksum and seal of a record's archived PDF, the long-term verdict judged at its retention end."""
     return verify_file(record["record_id"], ws.root / record["pdf_path"], record["sha256"],
                        record["signature_level"], roots, retention_end=retention_end(record))
 
 
-def verify_record_bytes(ws: Workspace, record: dict, data: bytes, roots: tuple[Path, ...]) -> VerifyReport:
+def verify_record_bytes(ws: Workspace, record: dict, data: bytes, roots: TrustRoots) -> VerifyReport:
     """:func:`verify_record` of bytes already read from the record's archived PDF."""
     return verify_bytes(record["record_id"], ws.root / record["pdf_path"], data, record["sha256"],
                         record["signature_level"], roots, retention_end=retention_end(record))
@@ -36,7 +27,7 @@ def retention_end(record: dict) -> dt.date | None:
     return dt.date.fromisoformat(record["due_date"]) if record.get("due_date") else None
 
 
-def verified_copy(ws: Workspace, record: dict, roots: tuple[Path, ...]) -> tuple[bytes, VerifyReport]:
+def verified_copy(ws: Workspace, record: dict, roots: TrustRoots) -> tuple[bytes, VerifyReport]:
     """The archived PDF's bytes and their report; :class:`VerificationFailed` unless both verify.
 
     What is checked is what is handed over: the bytes are read once.
@@ -61,13 +52,8 @@ def _read_or_refuse(record: dict, path: Path, missing: str) -> bytes:
         raise  # not reached: _refuse raises
 
 
-def executed_roots(ws: Workspace, config: Config) -> tuple[Path, ...]:
-    """The office's roots and those vouching for the parties (``seal.party_trust_roots``)."""
-    return trust_roots(ws, config) + tuple(Path(r).expanduser() for r in config.seal.party_trust_roots)
-
-
 def verified_executed_copy(ws: Workspace, record: dict, signatures: list[dict],
-                           roots: tuple[Path, ...]) -> tuple[bytes, VerifyReport]:
+                           roots: TrustRoots) -> tuple[bytes, VerifyReport]:
     """The newest party-signed copy's bytes and report; :class:`VerificationFailed` unless its checksum
     matches, the office seal holds and every party signature is intact and valid.
 
@@ -78,7 +64,8 @@ def verified_executed_copy(ws: Workspace, record: dict, signatures: list[dict],
         _refuse(record, ["no party has signed it yet, so there is no party-signed copy."])
     path = ws.root / record["executed_path"]
     data = _read_or_refuse(record, path, "its party-signed copy is missing.")
-    report = verify_bytes(record["record_id"], path, data, record["executed_sha256"], record["signature_level"], roots)
+    report = verify_bytes(record["record_id"], path, data, record["executed_sha256"], record["signature_level"],
+                          roots.including_parties())
     recorded_untrusted = {s["field"] for s in signatures if not s["trusted"]}
     accepted = {s.field for s in report.signatures
                 if s.field in recorded_untrusted and s.intact and s.valid and s.modifications_allowed}
@@ -88,18 +75,3 @@ def verified_executed_copy(ws: Workspace, record: dict, signatures: list[dict],
     if not report.checksum_ok or problems or not sound:
         _refuse(record, problems or ["a signature in it does not validate."])
     return data, report
-
-
-def verify_records(ws: Workspace, record_id: str | None = None) -> list[VerifyReport]:
-    """Verify one record, or all of them when ``record_id`` is ``None``."""
-    roots = trust_roots(ws, ws.load_config())
-    with Catalog(ws.catalog) as catalog:
-        records = [catalog.get(record_id)] if record_id else list(catalog.all_records())
-        return [verify_record(ws, r, roots) for r in records]
-
-
-def retrieve(ws: Workspace, record_id: str) -> bytes:
-    """The sealed PDF's bytes, only if checksum and seal verify."""
-    with Catalog(ws.catalog) as catalog:
-        record = catalog.get(record_id)
-    return verified_copy(ws, record, trust_roots(ws, ws.load_config()))[0]

@@ -28,10 +28,9 @@ from typing import Any
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.errors import SignatureValidationError
-from pyhanko_certvalidator import ValidationContext
 
-from pipeline.documents.pki import load_certificates
 from pipeline.documents.seal import SEAL_FIELD, signature_level
+from pipeline.documents.trust import TrustRoots
 
 LEVEL_MEANING = {
     "B-B": "PAdES B-B: the seal proves who sealed the document and that it is unchanged, "
@@ -123,12 +122,7 @@ class VerifyReport:
         return data
 
 
-def validation_context(trust_roots: tuple[Path, ...] | list[Path]) -> ValidationContext:
-    roots = [cert for path in trust_roots for cert in load_certificates(path)]
-    return ValidationContext(trust_roots=roots, allow_fetching=False)
-
-
-def check_signatures(pdf: bytes, trust_roots: tuple[Path, ...] | list[Path]) -> tuple[list[SignatureReport], list[str]]:
+def check_signatures(pdf: bytes, trust_roots: TrustRoots) -> tuple[list[SignatureReport], list[str]]:
     """Validate every signature of a PDF; problems are plain sentences."""
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
@@ -138,14 +132,15 @@ def check_signatures(pdf: bytes, trust_roots: tuple[Path, ...] | list[Path]) -> 
     return _check_signatures(reader, embedded, trust_roots)
 
 
-def _check_signatures(reader: PdfFileReader, embedded: list, trust_roots) -> tuple[list[SignatureReport], list[str]]:
+def _check_signatures(reader: PdfFileReader, embedded: list,
+                      trust_roots: TrustRoots) -> tuple[list[SignatureReport], list[str]]:
     problems: list[str] = []
     if not embedded:
         return [], ["The PDF carries no signature: it is not sealed."]
     reports = []
     for sig in embedded:
         try:
-            status = validate_pdf_signature(sig, signer_validation_context=validation_context(trust_roots))
+            status = validate_pdf_signature(sig, signer_validation_context=trust_roots.context())
         except (SignatureValidationError, ValueError) as exc:
             reports.append(_broken(sig, str(exc)))
             continue
@@ -204,7 +199,7 @@ def _broken(sig: Any, message: str) -> SignatureReport:
     )
 
 
-def check_timestamps(reader: PdfFileReader, trust_roots) -> tuple[list[TimestampReport], list[str]]:
+def check_timestamps(reader: PdfFileReader, trust_roots: TrustRoots) -> tuple[list[TimestampReport], list[str]]:
     """Every document time-stamp: sound, unchanged since, and from a service the workspace trusts."""
     reports, problems = [], []
     for ts in reader.embedded_timestamp_signatures:
@@ -212,7 +207,7 @@ def check_timestamps(reader: PdfFileReader, trust_roots) -> tuple[list[Timestamp
         tsa = tsa_cert.subject.human_friendly if tsa_cert is not None else "(unknown)"
         expires = tsa_cert["tbs_certificate"]["validity"]["not_after"].native.isoformat() if tsa_cert else None
         try:
-            status = validate_pdf_timestamp(ts, validation_context=validation_context(trust_roots))
+            status = validate_pdf_timestamp(ts, validation_context=trust_roots.context())
         except (SignatureValidationError, ValueError) as exc:
             reports.append(TimestampReport(ts.field_name, None, tsa, expires, None, False, False, False, False,
                                            f"INVALID: {exc}"))
@@ -234,7 +229,8 @@ def check_timestamps(reader: PdfFileReader, trust_roots) -> tuple[list[Timestamp
 
 # --- long-term (AdES-LTA) validation -------------------------------------------------------------
 
-def long_term_verdict(reader: PdfFileReader, signature: Any, trust_roots, at: dt.datetime | None = None) -> LongTermVerdict:
+def long_term_verdict(reader: PdfFileReader, signature: Any, trust_roots: TrustRoots,
+                      at: dt.datetime | None = None) -> LongTermVerdict:
     """pyHanko's AdES-LTA validation of ``signature`` at ``at`` (default: now), from the file alone.
 
     No network: revocation data and certificates come only from the file (its document
@@ -259,7 +255,6 @@ def long_term_verdict(reader: PdfFileReader, signature: Any, trust_roots, at: dt
     )
     from pyhanko_certvalidator.registry import SimpleTrustManager
 
-    roots = [cert for path in trust_roots for cert in load_certificates(path)]
     when = at or dt.datetime.now(dt.timezone.utc)
     doc_timestamps = reader.embedded_timestamp_signatures
     assumptions = []
@@ -270,7 +265,7 @@ def long_term_verdict(reader: PdfFileReader, signature: Any, trust_roots, at: dt
         newest_expires = newest["tbs_certificate"]["validity"]["not_after"].native
     spec = PdfSignatureValidationSpec(SignatureValidationSpec(
         cert_validation_policy=CertValidationPolicySpec(
-            trust_manager=SimpleTrustManager.build(trust_roots=roots),
+            trust_manager=SimpleTrustManager.build(trust_roots=list(trust_roots.office)),
             revinfo_policy=CertRevTrustPolicy(revocation_checking_policy=REQUIRE_REVINFO),
         ),
         revinfo_gathering_policy=RevocationInfoGatheringSpec(
@@ -335,7 +330,7 @@ def _office_seal(embedded: list) -> Any | None:
 # --- one record -----------------------------------------------------------------------------------
 
 def verify_file(record_id: str, path: Path, expected_sha256: str | None, level: str | None,
-                trust_roots: tuple[Path, ...] | list[Path], retention_end: dt.date | None = None) -> VerifyReport:
+                trust_roots: TrustRoots, retention_end: dt.date | None = None) -> VerifyReport:
     """Checksum first, then signatures, of one archived PDF; ``retention_end`` adds the
     long-term verdict simulated on that date."""
     try:
@@ -347,7 +342,7 @@ def verify_file(record_id: str, path: Path, expected_sha256: str | None, level: 
 
 
 def verify_bytes(record_id: str, path: Path, data: bytes, expected_sha256: str | None, level: str | None,
-                 trust_roots: tuple[Path, ...] | list[Path], retention_end: dt.date | None = None) -> VerifyReport:
+                 trust_roots: TrustRoots, retention_end: dt.date | None = None) -> VerifyReport:
     """Checksum and signatures of a PDF already read (what is checked is what is handed over)."""
     actual = hashlib.sha256(data).hexdigest()
     problems = []
@@ -369,7 +364,7 @@ def verify_bytes(record_id: str, path: Path, data: bytes, expected_sha256: str |
 
 def _verify_parsed(record_id: str, path: Path, reader: PdfFileReader, embedded: list, expected_sha256: str | None,
                    actual: str, checksum_ok: bool, level: str | None, problems: list[str],
-                   trust_roots: tuple[Path, ...] | list[Path], retention_end: dt.date | None) -> VerifyReport:
+                   trust_roots: TrustRoots, retention_end: dt.date | None) -> VerifyReport:
     signatures, sig_problems = _check_signatures(reader, embedded, trust_roots)
     seal = _office_seal(embedded)
     seal_report = next((s for s in signatures if seal is not None and s.field == seal.field_name), None)
