@@ -46,10 +46,11 @@ from pipeline.documents.trust import TrustRoots  # noqa: E402
 from pipeline.governance.access import Actor, grant  # noqa: E402
 from pipeline.governance.accounts import Accounts  # noqa: E402
 from pipeline.intake.ingest import Ingestor  # noqa: E402
-from pipeline.intake.runner import process_inbox  # noqa: E402
+from pipeline.intake.watcher import run_once  # noqa: E402
 from pipeline.office import OfficeSession  # noqa: E402
 from pipeline.portal.app import VerificationCache  # noqa: E402
-from pipeline.records.catalog import Catalog, SearchQuery  # noqa: E402
+from pipeline.records.search import SearchQuery  # noqa: E402
+from pipeline.store import open_catalog  # noqa: E402
 from pipeline.workspace import init_workspace  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
@@ -64,11 +65,11 @@ def build(root: Path, records: int) -> tuple[Path, list[dict]]:
     converter = Converter(config.converter)
     ingestor = Ingestor(ws, config, converter)
     try:
-        process_inbox(ws, ingestor)
+        run_once(ws, ingestor)
     finally:
         ingestor.close()
         converter.close()
-    with Catalog(ws.catalog) as catalog:
+    with open_catalog(ws.catalog) as catalog:
         real = list(catalog.all_records())
         rng = random.Random(7)
         started = time.perf_counter()
@@ -205,7 +206,7 @@ def main() -> int:
     try:
         if args.keep and (args.keep / "catalog.db").exists():
             root = args.keep
-            with Catalog(root / "catalog.db") as catalog:
+            with open_catalog(root / "catalog.db") as catalog:
                 real = [r for r in catalog.all_records() if r["record_id"].startswith("ADR-2026-0142")
                         or r["case_id"].startswith("MOU-")]
         else:

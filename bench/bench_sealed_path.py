@@ -28,7 +28,7 @@ from pipeline.documents.convert import Converter, cold_convert  # noqa: E402
 from pipeline.documents.templates import load_templates  # noqa: E402
 from pipeline.intake import inbox  # noqa: E402
 from pipeline.intake.ingest import Ingestor  # noqa: E402
-from pipeline.intake.runner import process_inbox  # noqa: E402
+from pipeline.intake.watcher import run_once  # noqa: E402
 from pipeline.workspace import init_workspace  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
@@ -114,7 +114,7 @@ def main() -> int:
         for name, text in files:
             (ws.inbox / name).write_text(text, encoding="utf-8")
         start = time.perf_counter()
-        summary = process_inbox(ws, ingestor)
+        summary = run_once(ws, ingestor)
         whole_total = time.perf_counter() - start
         ingestor.close()
         converter.close()

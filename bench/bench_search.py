@@ -23,7 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.governance.access import Actor, parse_policy, search_filter  # noqa: E402
-from pipeline.records.catalog import Catalog, RecordRow, SearchQuery, _fts_expression  # noqa: E402
+from pipeline.records.catalog import RecordRow  # noqa: E402
+from pipeline.records.search import (  # noqa: E402
+    SearchQuery,
+    _fts_expression,
+    search_page,  # noqa: E402
+)
+from pipeline.store import open_catalog  # noqa: E402
 
 FIRST = ["Zoë", "Daniel", "Priya", "Tomás", "Nguyễn", "Łukasz", "Çağrı", "Siobhán", "Morgan", "Aisha", "Kenji",
          "Olga", "Mateo", "Fatima", "Liam", "Chloé", "Dmitri", "Amara", "Jonas", "Ines"]
@@ -104,7 +110,7 @@ def main() -> int:
     rng = random.Random(7)
     path = args.keep or Path(tempfile.mkdtemp(prefix="accord-bench-search-")) / "catalog.db"
     reuse = path.exists()
-    catalog = Catalog(path)
+    catalog = open_catalog(path)
     if not reuse:
         insert_seconds = 0.0
         for first in range(0, args.records, args.batch):
@@ -133,7 +139,7 @@ def main() -> int:
         visible = search_filter(policy, Actor(user), "search")
         by_kind: dict[str, list[float]] = {}
         for kind, text in mix:
-            t = timed(lambda: catalog.search_page(SearchQuery(text=text, limit=20), visible))
+            t = timed(lambda: search_page(catalog, SearchQuery(text=text, limit=20), visible))
             by_kind.setdefault(kind, []).append(t)
         every = [t for ts in by_kind.values() for t in ts]
         print(f"\nuser {user} (access filter on): search p50 {p(every, .5):.1f} ms, p95 {p(every, .95):.1f} ms "
@@ -154,7 +160,7 @@ def main() -> int:
     print(f"\nbaseline (every match ranked, exact count), counsel1, 100 queries: p50 {p(base, .5):.1f} ms, "
           f"p95 {p(base, .95):.1f} ms")
     print("\nthe same queries, accord's design:", end=" ")
-    ours = [timed(lambda: catalog.search_page(SearchQuery(text=text, limit=20), visible)) for _, text in mix[:100]]
+    ours = [timed(lambda: search_page(catalog, SearchQuery(text=text, limit=20), visible)) for _, text in mix[:100]]
     print(f"p50 {p(ours, .5):.1f} ms, p95 {p(ours, .95):.1f} ms")
     catalog.close()
     return 0

@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_search import make_batch  # noqa: E402
+from pipeline.governance.disposition import propose
 from pipeline.governance.duedates import recompute_due  # noqa: E402
 from pipeline.governance.retention import load_retention  # noqa: E402
-from pipeline.governance.sweep import propose  # noqa: E402
-from pipeline.records.catalog import Catalog  # noqa: E402
+from pipeline.store import open_catalog  # noqa: E402
 
 
 def peak_rss_mb() -> float:
@@ -39,7 +39,7 @@ def peak_rss_mb() -> float:
 def dry_run_child(path: Path, as_of: str) -> None:
     """Run in a fresh process so its peak memory is the sweep's own."""
     policy = load_retention(ROOT / "retention_policies", ["resolution-agreement", "mou"])
-    with Catalog(path) as catalog:
+    with open_catalog(path) as catalog:
         start = time.perf_counter()
         report = propose(catalog, policy, dt.date.fromisoformat(as_of), actor="bench", dry_run=True)
         seconds = time.perf_counter() - start
@@ -62,7 +62,7 @@ def main() -> int:
     args = parser.parse_args()
     policy = load_retention(ROOT / "retention_policies", ["resolution-agreement", "mou"])
     rng = random.Random(11)
-    with Catalog(args.keep) as catalog:
+    with open_catalog(args.keep) as catalog:
         if catalog.count() == 0:
             for first in range(0, args.records, 10_000):
                 catalog.add_records(make_batch(rng, first, min(10_000, args.records - first), dt.date(2015, 1, 1)))
@@ -84,9 +84,9 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="accord-bench-sweep-"))
     try:
         small = tmp / "tenth.db"
-        with Catalog(args.keep) as catalog:
+        with open_catalog(args.keep) as catalog:
             catalog.db.execute(f"VACUUM INTO '{small}'")
-        with Catalog(small) as catalog:
+        with open_catalog(small) as catalog:
             catalog.db.execute("DELETE FROM records WHERE rowid > ?", [count // 10])
         as_of = "2027-01-01"
         due, held, seconds, rss = measure(args.keep, as_of)

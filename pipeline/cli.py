@@ -27,7 +27,7 @@ from rich.text import Text
 from pipeline import __version__, logformat
 from pipeline.display import escape, escape_json, read_date
 from pipeline.errors import AccordError, DateError, RecordNotFound
-from pipeline.records.catalog import SearchQuery
+from pipeline.records.search import SearchQuery
 from pipeline.workspace import Workspace, init_workspace, resolve_workspace
 
 
@@ -229,7 +229,7 @@ def process(ws: Workspace, quiet: bool) -> None:
         cp case.yaml inbox/ && accord process
     """
     from pipeline.intake.ingest import Ingestor
-    from pipeline.intake.runner import process_inbox
+    from pipeline.intake.watcher import run_once
 
     config = ws.load_config()
     converter = _make_converter(config)
@@ -245,7 +245,7 @@ def process(ws: Workspace, quiet: bool) -> None:
                 progress.advance(task)
                 _say(progress, escape(_outcome_line(outcome)))
 
-            summary = process_inbox(ws, ingestor, on_start=started, on_outcome=finished)
+            summary = run_once(ws, ingestor, on_start=started, on_outcome=finished)
     finally:
         ingestor.close()
         converter.close()
@@ -691,7 +691,7 @@ def audit_anchor(ws: Workspace) -> None:
     Example:
         accord audit anchor
     """
-    from pipeline.intake.ingest import make_sealer
+    from pipeline.documents.seal import make_sealer
 
     config = ws.load_config()
     converter = _make_converter(config)
@@ -952,7 +952,7 @@ def sweep(ctx: click.Context, ws: Workspace, as_of: dt.date | None, dry_run: boo
     """
     if ctx.invoked_subcommand:
         return
-    from pipeline.intake.ingest import make_sealer
+    from pipeline.documents.seal import make_sealer
 
     day = as_of or dt.date.today()
     if day > dt.date.today() and not dry_run:
@@ -1030,7 +1030,7 @@ def sweep_approve(ws: Workspace, proposal_id: int) -> None:
     Example:
         accord sweep approve 4
     """
-    from pipeline.intake.ingest import make_sealer
+    from pipeline.documents.seal import make_sealer
 
     config = ws.load_config()
     converter = _make_converter(config)
@@ -1118,9 +1118,9 @@ def _read_password(from_stdin: bool) -> str:
 def _audit_account(ws: Workspace, action: str, name: str, details: dict[str, Any]) -> None:
     from pipeline.governance.access import current_actor
     from pipeline.records.audit import AuditEntry
-    from pipeline.records.catalog import Catalog
+    from pipeline.store import open_catalog
 
-    with Catalog(ws.catalog) as catalog:
+    with open_catalog(ws.catalog) as catalog:
         catalog.audit(AuditEntry(current_actor().name, action, "ok", details={"account": name, **details}))
 
 

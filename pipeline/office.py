@@ -15,15 +15,23 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from pipeline.config import Config
+from pipeline.documents.templates import load_templates
 from pipeline.documents.trust import TrustRoots
 from pipeline.errors import AccessDenied, AccordError, RecordNotFound, VerificationFailed
+from pipeline.governance import disposition, holds, sweep
 from pipeline.governance.access import AccessPolicy, Actor, RecordFacts, decide, policy_for, search_filter
-from pipeline.records import anchor, audit
+from pipeline.governance.duedates import recompute_in
+from pipeline.governance.retention import load_retention
+from pipeline.records import anchor, audit, countersign, events
 from pipeline.records.anchor import anchor_head
 from pipeline.records.audit import AuditEntry, ChainReport
-from pipeline.records.catalog import Catalog, SearchQuery
+from pipeline.records.catalog import Catalog
+from pipeline.records.events import EVENT_NAMES, CaseEvent
+from pipeline.records.preserve import PreserveReport, preserve
 from pipeline.records.retrieve import verified_copy, verified_executed_copy, verify_record
+from pipeline.records.search import SearchQuery, search_page
 from pipeline.records.verify import VerifyReport
+from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
 MAX_PURPOSE = 500
@@ -92,7 +100,7 @@ def config_fingerprint(ws: Workspace) -> dict[str, str]:
 def note_config_change(ws: Workspace, catalog: Catalog, actor: str) -> bool:
     """Append a ``config-change`` audit entry when the configuration differs from the last one seen."""
     files = config_fingerprint(ws)
-    last = next(audit.entries(catalog.db.conn, action="config-change", limit=1), None)
+    last = next(audit.entries(catalog.conn, action="config-change", limit=1), None)
     if last and last["details"].get("files") == files:
         return False
     changed = sorted(k for k in files.keys() | (last["details"].get("files", {}).keys() if last else set())
@@ -113,7 +121,7 @@ class OfficeSession:
         self.config = config or ws.load_config()
         self.policy = policy or policy_for(ws.root, ws.policies)
         self._owns_catalog = catalog is None
-        self.catalog = catalog or Catalog(ws.catalog)
+        self.catalog = catalog or open_catalog(ws.catalog)
         if self._owns_catalog:
             note_config_change(ws, self.catalog, actor.name)
 
@@ -137,16 +145,14 @@ class OfficeSession:
     def search(self, query: SearchQuery) -> SearchResult:
         allowed = decide(self.policy, self.actor, "search")
         if not allowed:
-            self._audit("search", "denied", details={"reason": allowed.reason})
+            self.record_audit("search", "denied", details={"reason": allowed.reason})
             raise AccessDenied(f"You may not search this catalog: {allowed.reason}.")
         visible = search_filter(self.policy, self.actor, "search")
-        records, total = self.catalog.search_page(query, visible)
-        from pipeline.governance.holds import holds_on
-
+        records, total = search_page(self.catalog, query, visible)
         for record in records:
-            record["held"] = bool(holds_on(self.catalog, record))
+            record["held"] = bool(holds.holds_on(self.catalog, record))
         # Query words may be names: the log keeps their hash, so text disposed of never lingers here.
-        self._audit("search", "ok", details={
+        self.record_audit("search", "ok", details={
             "query_sha256": _digest(query.text), "party_sha256": _digest(query.party),
             "template": query.template, "case_id": query.case_id,
             "record_class": query.record_class, "status": query.status,
@@ -157,11 +163,9 @@ class OfficeSession:
 
     def show(self, record_id: str) -> dict[str, Any]:
         """A record's metadata and holds; a record the person may not view answers as one that does not exist."""
-        from pipeline.governance.holds import holds_on
-
-        record = self._visible(record_id, "view")
+        record = self.visible(record_id, "view")
         record["holds"] = [{"id": h.id, "name": h.name, "reason": h.reason, "author": h.author,
-                            "placed_at": h.placed_at} for h in holds_on(self.catalog, record)]
+                            "placed_at": h.placed_at} for h in holds.holds_on(self.catalog, record)]
         return record
 
     def retrieve(self, record_id: str, purpose: str, executed: bool = False,
@@ -179,16 +183,16 @@ class OfficeSession:
             raise AccordError("State the purpose of the request (the legitimate interest): --purpose \"...\".")
         if len(purpose) > MAX_PURPOSE:
             raise AccordError(f"The purpose may be at most {MAX_PURPOSE} characters.")
-        record = self._visible(record_id, "retrieve", purpose=purpose, audit_allowed=False)
+        record = self.visible(record_id, "retrieve", purpose=purpose, audit_allowed=False)
         copy = "executed" if executed else "sealed"
         try:
             if executed:
-                data, report = verified_executed_copy(self.ws, record, self.catalog.signatures_for(record_id),
+                data, report = verified_executed_copy(self.ws, record, countersign.signatures_for(self.catalog, record_id),
                                                       self.trust)
             else:
                 data, report = verified_copy(self.ws, record, self.trust)
         except VerificationFailed as exc:
-            self._audit("retrieve", "refused", record, purpose, {"problems": exc.problems, "copy": copy})
+            self.record_audit("retrieve", "refused", record, purpose, {"problems": exc.problems, "copy": copy})
             raise
         released = {"sha256": report.actual_sha256, "size": len(data), "copy": copy}
         try:
@@ -196,68 +200,68 @@ class OfficeSession:
                 deliver(data)
         except BaseException as exc:  # even an interruption: what was asked for and not handed over is on record
             reason = _delivery_failure(exc)
-            self._audit("retrieve", "failed", record, purpose, {**released, "reason": reason})
+            self.record_audit("retrieve", "failed", record, purpose, {**released, "reason": reason})
             if isinstance(exc, OSError):
                 raise AccordError(f"Record {record['record_id']} was verified but not delivered: {reason}.") from None
             raise
         path = record["executed_path"] if executed else record["pdf_path"]
-        self._audit("retrieve", "ok", record, purpose, {"released": path.rsplit("/", 1)[-1], **released})
+        self.record_audit("retrieve", "ok", record, purpose, {"released": path.rsplit("/", 1)[-1], **released})
         return Retrieval(record, data, report)
 
     def verify(self, record_id: str | None = None) -> list[VerifyReport]:
         roots = self.trust
         if record_id:
-            records = [self._visible(record_id, "view")]
+            records = [self.visible(record_id, "view")]
         else:
             records = list(self.catalog.all_records(search_filter(self.policy, self.actor, "view")))
         return [verify_record(self.ws, r, roots) for r in records]
 
-    def _visible(self, record_id: str, action: str, purpose: str | None = None,
+    def visible(self, record_id: str, action: str, purpose: str | None = None,
                  audit_allowed: bool = True) -> dict[str, Any]:
         record = self.catalog.find(record_id)
         decision = decide(self.policy, self.actor, action, RecordFacts.of(record)) if record else None
         if record is None or not decision:
             reason = decision.reason if decision is not None else "no such record"
-            self._audit(action, "denied", record, purpose, {"requested": record_id, "reason": reason})
+            self.record_audit(action, "denied", record, purpose, {"requested": record_id, "reason": reason})
             raise RecordNotFound(f"No record {record_id!r}.")
         if audit_allowed:
-            self._audit(action, "ok", record, purpose)
+            self.record_audit(action, "ok", record, purpose)
         return record
 
     # --- audit ------------------------------------------------------------------------------
 
-    def _require(self, action: str) -> None:
+    def require(self, action: str) -> None:
         decision = decide(self.policy, self.actor, action)
         if not decision:
-            self._audit(action, "denied", details={"reason": decision.reason})
+            self.record_audit(action, "denied", details={"reason": decision.reason})
             raise AccessDenied(f"You may not do this: {decision.reason}.")
 
     def audit_log(self, **filters: Any) -> list[dict[str, Any]]:
         """Entries matching ``filters`` (see :func:`audit.entries`); a ``since`` or ``until`` that is not a date
         or time is refused before anything is read or audited."""
-        self._require("read-audit")
+        self.require("read-audit")
         audit.time_bounds(filters.get("since"), filters.get("until"))
-        self._audit("read-audit", "ok", details={k: v for k, v in filters.items() if v})
-        return list(audit.entries(self.catalog.db.conn, **filters))
+        self.record_audit("read-audit", "ok", details={k: v for k, v in filters.items() if v})
+        return list(audit.entries(self.catalog.conn, **filters))
 
     def disclosures(self, record_id: str) -> list[dict[str, Any]]:
         """FERPA's record of requests for and disclosures of one record."""
-        self._require("read-audit")
-        self._audit("read-audit", "ok", details={"disclosures": record_id})
-        return audit.disclosures(self.catalog.db.conn, record_id)
+        self.require("read-audit")
+        self.record_audit("read-audit", "ok", details={"disclosures": record_id})
+        return audit.disclosures(self.catalog.conn, record_id)
 
     def audit_status(self, entries: int = 500) -> AuditStatus:
         """A quick look at the log: its head, its last anchor, and whether the newest ``entries``
         entries hold together (the whole check is :meth:`verify_audit`)."""
-        self._require("read-audit")
-        conn = self.catalog.db.conn
+        self.require("read-audit")
+        conn = self.catalog.conn
         head = audit.head(conn)
         tail = audit.verify_chain(conn, start_seq=max(1, (head["seq"] if head else 0) - entries + 1))
         return AuditStatus(head, audit.last_anchor(conn), tail)
 
     def verify_audit(self) -> AuditReport:
-        self._require("read-audit")
-        conn = self.catalog.db.conn
+        self.require("read-audit")
+        conn = self.catalog.conn
         chain = audit.verify_chain(conn)
         report = AuditReport(chain)
         roots = self.trust
@@ -268,10 +272,10 @@ class OfficeSession:
 
     def write_anchor(self, converter: Any, sealer: Any) -> anchor.AnchorFile:
         """Seal the log's head into an anchor document under ``archive/anchors/``."""
-        self._require("read-audit")
+        self.require("read-audit")
         return anchor_head(self.ws, self.catalog, converter, sealer, self.config.office.name, self.actor.name)
 
-    def _audit(self, action: str, outcome: str, record: dict[str, Any] | None = None, purpose: str | None = None,
+    def record_audit(self, action: str, outcome: str, record: dict[str, Any] | None = None, purpose: str | None = None,
                details: dict[str, Any] | None = None) -> None:
         self.catalog.audit(AuditEntry(
             self.actor.name, action, outcome,
@@ -281,18 +285,25 @@ class OfficeSession:
 
 
 class RetentionDesk:
-    """Holds, events, sweeps and dispositions for one person (rights checked, everything audited)."""
+    """Holds, events, sweeps and dispositions for one person (rights checked, everything audited).
 
-    def __init__(self, session: OfficeSession, record_classes: set[str] | None = None):
+    ``today`` is the office's clock: a sweep as of a later day may only look ahead (a dry run)."""
+
+    def __init__(self, session: OfficeSession, record_classes: set[str] | None = None, *,
+                 today: Callable[[], dt.date] = dt.date.today):
         """``record_classes``: the templates' record classes, when the caller has them already
         (reading the templates takes about 75 ms)."""
-        from pipeline.documents.templates import load_templates
-        from pipeline.governance.retention import load_retention
-
         self.session = session
+        self.today = today
         if record_classes is None:
             record_classes = {t.record_class for t in load_templates(session.ws.templates).values()}
         self.policy = load_retention(session.ws.policies, record_classes)
+
+    def __enter__(self) -> "RetentionDesk":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.close()
 
     @property
     def catalog(self) -> Catalog:
@@ -303,112 +314,87 @@ class RetentionDesk:
         return self.session.actor.name
 
     def place_hold(self, *, name: str, reason: str, case_id: str | None = None, record_id: str | None = None,
-                   search: str | None = None):
-        from pipeline.governance import holds
-
-        self.session._require("hold")
+                   search: str | None = None) -> holds.Hold:
+        self.session.require("hold")
         if record_id:
-            self.session._visible(record_id, "view")
+            self.session.visible(record_id, "view")
         visible = search_filter(self.session.policy, self.session.actor, "view")
         return holds.place(self.catalog, name=name, reason=reason, author=self.actor, case_id=case_id,
                            record_id=record_id, search=search, visible=visible)
 
-    def release_hold(self, hold_id: int, reason: str):
-        from pipeline.governance import holds
-
-        self.session._require("hold")
+    def release_hold(self, hold_id: int, reason: str) -> holds.Hold:
+        self.session.require("hold")
         return holds.release(self.catalog, hold_id, by=self.actor, reason=reason)
 
-    def holds(self, include_released: bool = False):
-        from pipeline.governance import holds
-
-        self.session._require("hold")
+    def holds(self, include_released: bool = False) -> list[holds.Hold]:
+        self.session.require("hold")
         return holds.listing(self.catalog, include_released)
 
     def add_event(self, case_id: str, event: str, date: dt.date, note: str = "") -> int:
         """Record one event against a case; the event and the due dates it moves in one transaction."""
-        from pipeline.governance.duedates import recompute_in
-        from pipeline.intake.eventfile import EVENT_NAMES, CaseEvent
-
-        self.session._require("hold")
+        self.session.require("hold")
         name = EVENT_NAMES.get(event.strip().lower())
         if name is None:
             raise AccordError(f"Unknown event {event!r}; events: {', '.join(sorted(set(EVENT_NAMES.values())))}.")
         if not self.catalog.has_case(case_id):
             raise RecordNotFound(f"No record belongs to case {case_id!r}.")
         why = f"event {name} added by {self.actor}"
-        return self.catalog.add_events([CaseEvent(case_id, name, date, note)], "accord event add", "",
-                                       actor=self.actor, after=lambda conn: recompute_in(
-                                           conn, self.policy, actor=self.actor, why=why, case_ids=[case_id]))
+        return events.add(self.catalog, [CaseEvent(case_id, name, date, note)], "accord event add", "",
+                          actor=self.actor, then=lambda catalog: recompute_in(
+                              catalog, self.policy, actor=self.actor, why=why, case_ids=[case_id]))
 
     def case(self, case_id: str) -> dict[str, Any]:
         """A case's timeline: events, records (status, versions, due dates and why), holds, disclosures."""
-        from pipeline.governance import holds
-
-        visible = search_filter(self.session.policy, self.session.actor, "view")
+        session = self.session
+        visible = search_filter(session.policy, session.actor, "view")
         records = [r for r in self.catalog.all_records(visible) if r["case_id"] == case_id]
-        conn = self.catalog.db.conn
-        tombstones = [dict(r) for r in conn.execute("SELECT * FROM tombstones WHERE case_id = ?", [case_id])
-                      if decide(self.session.policy, self.session.actor, "view",
-                                RecordFacts(r["record_id"], r["record_class"], "destroyed", case_id))]
+        tombstones = [t for t in self.catalog.tombstones_of_case(case_id)
+                      if decide(session.policy, session.actor, "view",
+                                RecordFacts(t["record_id"], t["record_class"], "destroyed", case_id))]
         if not records and not tombstones:
-            self.session._audit("view", "denied", details={"case": case_id, "reason": "no visible record"})
+            session.record_audit("view", "denied", details={"case": case_id, "reason": "no visible record"})
             raise RecordNotFound(f"No case {case_id!r}.")
         for record in records:
             record["holds"] = [h.__dict__ for h in holds.holds_on(self.catalog, record)]
         timeline = {
             "case_id": case_id,
-            "events": self.catalog.events_for(case_id),
+            "events": events.of_case(self.catalog, case_id),
             "records": records,
             "tombstones": tombstones,
         }
-        if decide(self.session.policy, self.session.actor, "read-audit"):
-            timeline["disclosures"] = [d for r in records for d in audit.disclosures(conn, r["record_id"])]
-        self.session._audit("view", "ok", details={"case": case_id})
+        if decide(session.policy, session.actor, "read-audit"):
+            timeline["disclosures"] = [d for r in records for d in audit.disclosures(self.catalog.conn,
+                                                                                    r["record_id"])]
+        session.record_audit("view", "ok", details={"case": case_id})
         return timeline
 
-    def sweep(self, as_of: dt.date, *, dry_run: bool = False, converter: Any = None, sealer: Any = None):
-        from pipeline.governance import sweep
+    def sweep(self, as_of: dt.date | None = None, *, dry_run: bool = False, converter: Any = None,
+              sealer: Any = None) -> sweep.SweepReport:
+        """A sweep as of ``as_of`` (default today); with a converter and the sealer it also writes the
+        certificates of dispositions that need no approval and anchors the audit log."""
+        self.session.require("approve-disposition")
+        sealing = sweep.Sealing(converter, sealer) if converter is not None else None
+        return sweep.run_sweep(self.session.ws, self.catalog, self.session.config, self.policy, as_of or self.today(),
+                               actor=self.actor, today=self.today(), dry_run=dry_run, sealing=sealing)
 
-        self.session._require("approve-disposition")
-        make_cert = (lambda docx, rid: sealer.seal(converter.convert(docx), rid).pdf) if converter else None
-        anchor_fn = (lambda: anchor_head(self.session.ws, self.catalog, converter, sealer,
-                                         self.session.config.office.name, self.actor)) if converter else None
-        return sweep.run_sweep(self.session.ws, self.catalog, self.policy, as_of, actor=self.actor,
-                               dry_run=dry_run, make_certificate=make_cert, anchor=anchor_fn,
-                               preserve=lambda: self._preserve(as_of))
-
-    def preserve(self, as_of: dt.date | None = None):
+    def preserve(self, as_of: dt.date | None = None) -> PreserveReport:
         """Renew the archival time-stamps of records whose protection expires within the window."""
-        self.session._require("approve-disposition")
-        return self._preserve(as_of)
-
-    def _preserve(self, as_of: dt.date | None):
-        from pipeline.records.preserve import preserve
-
+        self.session.require("approve-disposition")
         return preserve(self.session.ws, self.catalog, self.session.config, as_of=as_of, actor=self.actor)
 
-    def proposals(self):
-        from pipeline.governance import sweep
+    def proposals(self) -> list[dict[str, Any]]:
+        self.session.require("approve-disposition")
+        return disposition.proposals(self.catalog)
 
-        self.session._require("approve-disposition")
-        return sweep.proposals(self.catalog)
+    def proposal(self, proposal_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        self.session.require("approve-disposition")
+        return disposition.proposal(self.catalog, proposal_id)
 
-    def proposal(self, proposal_id: int):
-        from pipeline.governance import sweep
-
-        self.session._require("approve-disposition")
-        return sweep.proposal(self.catalog, proposal_id)
-
-    def approve(self, proposal_id: int, converter: Any, sealer: Any):
-        from pipeline.governance import sweep
-
-        self.session._require("approve-disposition")
-        return sweep.execute(self.session.ws, self.catalog, self.policy, proposal_id, approver=self.actor,
-                             make_certificate=lambda docx, rid: sealer.seal(converter.convert(docx), rid).pdf)
+    def approve(self, proposal_id: int, converter: Any, sealer: Any) -> disposition.ExecutionReport:
+        self.session.require("approve-disposition")
+        return disposition.execute(self.session.ws, self.catalog, self.policy, proposal_id, approver=self.actor,
+                                   make_certificate=sweep.Sealing(converter, sealer).seal, today=self.today())
 
     def reject(self, proposal_id: int, reason: str) -> None:
-        from pipeline.governance import sweep
-
-        self.session._require("approve-disposition")
-        sweep.reject(self.catalog, proposal_id, actor=self.actor, reason=reason)
+        self.session.require("approve-disposition")
+        disposition.reject(self.catalog, proposal_id, actor=self.actor, reason=reason)

@@ -12,8 +12,9 @@ import pytest
 from pipeline.config import Config, ConverterSettings
 from pipeline.documents.convert import Converter
 from pipeline.documents.pki import ROOT_CERT, ensure_identity
-from pipeline.intake.ingest import Ingestor, make_sealer
-from pipeline.intake.runner import RunSummary, process_inbox
+from pipeline.documents.seal import make_sealer
+from pipeline.intake.ingest import Ingestor
+from pipeline.intake.watcher import RunSummary, run_once
 from pipeline.workspace import Workspace, init_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +65,7 @@ class Office:
         return path
 
     def process(self) -> RunSummary:
-        return process_inbox(self.ws, self.ingestor)
+        return run_once(self.ws, self.ingestor)
 
     @property
     def root_cert(self) -> Path:
@@ -156,3 +157,10 @@ def owner_session(ws: Workspace):
     from pipeline.office import OfficeSession
 
     return OfficeSession(ws, current_actor())
+
+
+def search(catalog, query, visible=("1", [])) -> list[dict]:
+    """The records a query finds (one page, uncounted): what the tests of search ask most often."""
+    from pipeline.records.search import search_page
+
+    return search_page(catalog, query, visible, count=False)[0]

@@ -23,6 +23,7 @@ import yaml
 from click.testing import CliRunner
 
 from pipeline.cli import cli
+from pipeline.documents.seal import make_sealer
 from pipeline.documents.trust import TrustRoots
 from pipeline.errors import AccessDenied, AccordError, ConfigurationError, RecordNotFound, VerificationFailed
 from pipeline.governance.access import (
@@ -38,13 +39,14 @@ from pipeline.governance.access import (
     policy_for,
     search_filter,
 )
-from pipeline.intake.ingest import make_sealer
 from pipeline.office import OfficeSession
 from pipeline.records import audit
 from pipeline.records.anchor import anchored_head
 from pipeline.records.audit import AuditEntry
-from pipeline.records.catalog import Catalog, RecordRow, SearchQuery
+from pipeline.records.catalog import Catalog, RecordRow
+from pipeline.records.search import SearchQuery, search_page
 from pipeline.records.verify import check_signatures
+from pipeline.store import open_catalog
 from pipeline.workspace import Workspace, init_workspace
 
 from .conftest import ROOT
@@ -90,7 +92,7 @@ def with_users(ws: Workspace, users: dict) -> None:
 
 
 def records_by_template(ws: Workspace) -> dict[str, dict]:
-    with Catalog(ws.catalog) as catalog:
+    with open_catalog(ws.catalog) as catalog:
         return {r["template"]: r for r in catalog.all_records()}
 
 
@@ -333,7 +335,7 @@ def _record_row(n: int, record_class: str, status: str, case_id: str) -> RecordR
 @pytest.fixture(scope="module")
 def facts_catalog(tmp_path_factory):
     """A real catalog holding one hand-made record for every (class, status, case) combination."""
-    catalog = Catalog(tmp_path_factory.mktemp("facts") / "catalog.db")
+    catalog = open_catalog(tmp_path_factory.mktemp("facts") / "catalog.db")
     n = 0
     for record_class in FILTER_CLASSES:
         for status in FILTER_STATUSES:
@@ -362,7 +364,7 @@ class TestSearchFilter:
         visible = search_filter(policy, actor, action)
         expected = _allowed(facts_catalog, policy, actor, action)
         assert _selected(facts_catalog, visible) == expected
-        page, total = facts_catalog.search_page(SearchQuery(limit=10_000), visible)
+        page, total = search_page(facts_catalog, SearchQuery(limit=10_000), visible)
         assert total == len(expected) and {r["record_id"] for r in page} == expected
 
     def test_filter_is_not_vacuous(self, facts_catalog):
@@ -391,7 +393,7 @@ class TestSearchFilter:
         """A full-text match on a hidden record is neither listed nor counted."""
         policy = shipped_policy(FILTER_USERS)
         visible = search_filter(policy, Actor("c3"), "search")
-        page, total = facts_catalog.search_page(SearchQuery(text="Núñez", limit=10_000), visible)
+        page, total = search_page(facts_catalog, SearchQuery(text="Núñez", limit=10_000), visible)
         expected = _allowed(facts_catalog, policy, Actor("c3"), "search")
         assert total == len(expected) == len(page) and {r["record_id"] for r in page} == expected
         assert all(r["case_id"] == "ADR-2025-0001" for r in page)

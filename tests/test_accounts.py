@@ -27,7 +27,7 @@ from pipeline.governance import accounts as accounts_module
 from pipeline.governance.access import grant, load_policy
 from pipeline.governance.accounts import Accounts
 from pipeline.records import audit
-from pipeline.records.catalog import Catalog
+from pipeline.store import open_catalog
 from pipeline.workspace import Workspace, init_workspace
 
 from .conftest import Clock
@@ -632,7 +632,7 @@ def test_user_commands_are_audited_without_the_password(ws):
                   input="a long passphrase here\n").exit_code == 0
     assert accord(ws, "passwd", "jchen", "--password-stdin", input="another long passphrase\n").exit_code == 0
     assert accord(ws, "disable", "jchen").exit_code == 0
-    with Catalog(ws.catalog) as catalog:
+    with open_catalog(ws.catalog) as catalog:
         entries = list(audit.entries(catalog.db.conn, newest_first=False))
         dump = "\n".join(catalog.db.conn.iterdump())
     actions = [(e["action"], e["details"].get("account")) for e in entries if e["action"].startswith("account-")]

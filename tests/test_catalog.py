@@ -7,7 +7,11 @@ import sqlite3
 
 import pytest
 
-from pipeline.records.catalog import MIGRATIONS, Catalog, RecordRow, SearchQuery, _fts_expression
+from pipeline.records import audit, events
+from pipeline.records.catalog import RecordRow
+from pipeline.records.search import SearchQuery, _fts_expression, search_page
+from pipeline.store import SETS, open_catalog
+from tests.conftest import ROOT, search
 
 from .conftest import record_of
 
@@ -36,23 +40,23 @@ class TestSearchSealedExamples:
     )
     def test_finds(self, sealed_office, query, template):
         """Names with and without accents, case ids and words of a term find the right record."""
-        results = sealed_office.ingestor.catalog.search(SearchQuery(text=query))
+        results = search(sealed_office.ingestor.catalog, SearchQuery(text=query))
         assert _ids(results) == [record_of(sealed_office, template)["record_id"]], query
 
     @pytest.mark.parametrize("query", ["Nobody Here", '"lab workshop shared"', "ADR-2026-9999"])
     def test_no_false_matches(self, sealed_office, query):
         """Words or phrases the records do not contain find nothing."""
-        assert sealed_office.ingestor.catalog.search(SearchQuery(text=query)) == []
+        assert search(sealed_office.ingestor.catalog, SearchQuery(text=query)) == []
 
     @pytest.mark.parametrize("query", ['"', "NEAR(", "a OR", "* ^ :", "parties:", "-", "'); DROP TABLE records; --"])
     def test_query_syntax_is_inert(self, sealed_office, query):
         """FTS5 syntax and SQL in a query are taken as words, never as commands or errors."""
-        sealed_office.ingestor.catalog.search(SearchQuery(text=query))
+        search(sealed_office.ingestor.catalog, SearchQuery(text=query))
         assert sealed_office.ingestor.catalog.count() == 2
 
     def test_no_query_lists_newest_first(self, sealed_office):
         """Without a query every record is listed, newest first."""
-        results = sealed_office.ingestor.catalog.search(SearchQuery())
+        results = search(sealed_office.ingestor.catalog, SearchQuery())
         assert len(results) == 2
         assert results[0]["created"] >= results[1]["created"]
 
@@ -60,17 +64,17 @@ class TestSearchSealedExamples:
         """Template, case, party and date filters narrow the results."""
         catalog = sealed_office.ingestor.catalog
         ra = record_of(sealed_office, "resolution-agreement")["record_id"]
-        assert _ids(catalog.search(SearchQuery(template="resolution-agreement"))) == [ra]
-        assert _ids(catalog.search(SearchQuery(case_id="ADR-2026-0142"))) == [ra]
-        assert _ids(catalog.search(SearchQuery(party="Nunez"))) == [ra]
-        assert _ids(catalog.search(SearchQuery(text="confidential", party="Zoë Núñez"))) == [ra]
-        assert catalog.search(SearchQuery(party="Priya Raman", template="resolution-agreement")) == []
-        assert _ids(catalog.search(SearchQuery(date_from=dt.date(2026, 11, 20), date_to=dt.date(2026, 11, 20)))) == [ra]
-        assert catalog.search(SearchQuery(date_to=dt.date(2020, 1, 1))) == []
+        assert _ids(search(catalog, SearchQuery(template="resolution-agreement"))) == [ra]
+        assert _ids(search(catalog, SearchQuery(case_id="ADR-2026-0142"))) == [ra]
+        assert _ids(search(catalog, SearchQuery(party="Nunez"))) == [ra]
+        assert _ids(search(catalog, SearchQuery(text="confidential", party="Zoë Núñez"))) == [ra]
+        assert search(catalog, SearchQuery(party="Priya Raman", template="resolution-agreement")) == []
+        assert _ids(search(catalog, SearchQuery(date_from=dt.date(2026, 11, 20), date_to=dt.date(2026, 11, 20)))) == [ra]
+        assert search(catalog, SearchQuery(date_to=dt.date(2020, 1, 1))) == []
 
     def test_snippet(self, sealed_office):
         """A text search returns a snippet with the match marked."""
-        (result,) = sealed_office.ingestor.catalog.search(SearchQuery(text="workshop"))
+        (result,) = search(sealed_office.ingestor.catalog, SearchQuery(text="workshop"))
         assert "[workshop]" in result["snippet"]
 
     def test_row_fields(self, sealed_office):
@@ -86,15 +90,52 @@ class TestSearchSealedExamples:
         assert mou["case_id"] == "MOU-2026-007" and mou["record_date"] == "2026-12-01"
 
 
+def _schema(path) -> set[tuple]:
+    """Every table's columns and every index and trigger of a catalog file (its shape, not its data)."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        shape = set()
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+                                     "'records_fts_%' AND name NOT LIKE 'sqlite_%' AND name != '_sqlite_migrations'"):
+            shape.add(("table", table, tuple(r[1:3] for r in conn.execute(f"PRAGMA table_info('{table}')"))))
+        for kind, name, sql in conn.execute("SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger')"
+                                            " AND name NOT LIKE 'sqlite_%' AND tbl_name != '_sqlite_migrations'"):
+            shape.add((kind, name, " ".join((sql or "").split())))
+        return shape
+    finally:
+        conn.close()
+
+
 class TestCatalogFile:
     def test_wal_and_migrations(self, tmp_path):
-        """A new catalog is in WAL mode with every migration recorded once, and reopening changes nothing."""
+        """A new catalog is in WAL mode with every area's migrations recorded once, in the order of the
+        areas, and reopening changes nothing."""
         path = tmp_path / "catalog.db"
-        Catalog(path).close()
-        with Catalog(path) as catalog:
+        open_catalog(path).close()
+        with open_catalog(path) as catalog:
             assert catalog.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-            names = [r[0] for r in catalog.db.execute("SELECT name FROM schema_migrations")]
-            assert names == [name for name, _ in MIGRATIONS]
+            applied = [tuple(r) for r in catalog.db.execute(
+                "SELECT migration_set, name FROM _sqlite_migrations ORDER BY id")]
+        assert applied == [(m.name, step.name) for m in SETS for step in m._migrations]
+        assert len(applied) == len(set(applied))
+
+    def test_a_catalog_made_before_the_areas_had_their_own_migrations_opens(self, tmp_path):
+        """A catalog written by the last release (one list of numbered migrations) opens with its data
+        whole, its old steps marked applied area by area, and the same tables, columns and indexes as
+        a catalog made today."""
+        old = tmp_path / "old.db"
+        old.write_bytes((ROOT / "tests" / "data" / "legacy-catalog.db").read_bytes())
+        new = tmp_path / "new.db"
+        open_catalog(new).close()
+        with open_catalog(old) as catalog:
+            assert catalog.get("ADR-2025-0001-0a1b2c3d")["parties"] == ["Ana Pérez", "Li Wei"]
+            assert [e["event"] for e in events.of_case(catalog, "ADR-2025-0001")] == ["case-closed"]
+            assert search(catalog, SearchQuery(text="Perez"))[0]["record_id"] == "ADR-2025-0001-0a1b2c3d"
+            assert audit.verify_chain(catalog.conn).ok
+            assert "schema_migrations" not in catalog.db.table_names()
+        assert _schema(old) == _schema(new)
 
     def test_duplicate_source_refused(self, tmp_path):
         """Two rows with the same source hash cannot exist."""
@@ -106,7 +147,7 @@ class TestCatalogFile:
             source_sha256="0" * 64, size=1, pages=1, sha256="1" * 64, signature_level="B-B", signer="S",
             signature_fields=[],
         )
-        with Catalog(tmp_path / "c.db") as catalog:
+        with open_catalog(tmp_path / "c.db") as catalog:
             catalog.add_record(row, "body")
             with pytest.raises(CatalogError):
                 catalog.add_record(RecordRow(**{**row.__dict__, "record_id": "A-2"}), "body")
@@ -130,13 +171,13 @@ class TestCatalogFile:
     def test_file_private(self, tmp_path):
         """The catalog file is readable by its owner only."""
         path = tmp_path / "catalog.db"
-        Catalog(path).close()
+        open_catalog(path).close()
         assert path.stat().st_mode & 0o077 == 0
 
     def test_concurrent_writers_wait(self, tmp_path):
         """A second connection waits for the first writer instead of failing (busy timeout)."""
         path = tmp_path / "catalog.db"
-        first, second = Catalog(path), Catalog(path)
+        first, second = open_catalog(path), open_catalog(path)
         try:
             with first.transaction():
                 first.db.execute("INSERT INTO failures (source_name, sha256, step, reason, failed_at, failed_path) "
@@ -167,7 +208,7 @@ class TestFewVisibleRecords:
     @pytest.fixture(scope="class")
     @classmethod
     def catalog(cls, tmp_path_factory):
-        catalog = Catalog(tmp_path_factory.mktemp("few") / "c.db")
+        catalog = open_catalog(tmp_path_factory.mktemp("few") / "c.db")
         rows = []
         for n in range(60):
             body = cls.BODIES[n % len(cls.BODIES)]
@@ -192,11 +233,11 @@ class TestFewVisibleRecords:
     def test_same_answer_as_walking_the_matches(self, catalog, text, party, monkeypatch):
         visible = ("(r.case_id GLOB ? OR r.case_id GLOB ?)", ["ADR-2021-*", "ADR-2024-*"])
         query = SearchQuery(text=text, party=party, limit=100)
-        few, few_total = catalog.search_page(query, visible)
-        import pipeline.records.catalog as module
+        few, few_total = search_page(catalog, query, visible)
+        import pipeline.records.search as module
 
         monkeypatch.setattr(module, "FEW_VISIBLE", 0)  # every person walks the matches
-        walked, walked_total = catalog.search_page(query, visible)
+        walked, walked_total = search_page(catalog, query, visible)
         assert sorted(_ids(few)) == sorted(_ids(walked))
         assert few_total == walked_total == len(few)
         assert all(r["case_id"].startswith(("ADR-2021-", "ADR-2024-")) for r in few)
@@ -204,15 +245,15 @@ class TestFewVisibleRecords:
     @pytest.mark.parametrize("phrase, body", [('"shared lab spaces"', 1), ('"spaces shared lab"', 2)])
     def test_phrase_order_is_kept(self, catalog, phrase, body):
         visible = ("r.case_id GLOB ?", ["ADR-2022-*"])  # records 2, 8, 14, ..., 56
-        found, total = catalog.search_page(SearchQuery(text=phrase, limit=100), visible)
+        found, total = search_page(catalog, SearchQuery(text=phrase, limit=100), visible)
         expected = [n for n in range(2, 60, 6) if n % len(self.BODIES) == body]
         assert sorted(int(r["record_id"].rsplit("-", 1)[1], 16) for r in found) == expected
         assert total == len(expected) > 0
 
     def test_newest_first_and_paged(self, catalog):
         visible = ("r.case_id GLOB ?", ["ADR-2021-*"])
-        first, total = catalog.search_page(SearchQuery(text="lab", limit=3), visible)
-        second, _ = catalog.search_page(SearchQuery(text="lab", limit=3, offset=3), visible)
+        first, total = search_page(catalog, SearchQuery(text="lab", limit=3), visible)
+        second, _ = search_page(catalog, SearchQuery(text="lab", limit=3, offset=3), visible)
         created = [r["created"] for r in first + second]
         assert created == sorted(created, reverse=True) and len(set(_ids(first + second))) == len(created)
         assert total >= len(created)

@@ -27,7 +27,7 @@ from pipeline.errors import AccordError
 from pipeline.governance.access import current_actor
 from pipeline.office import OfficeSession
 from pipeline.records import audit
-from pipeline.records.catalog import Catalog
+from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
 from .conftest import copy_workspace
@@ -47,7 +47,7 @@ def ws(sealed_office, tmp_path) -> Workspace:
 
 
 def records(ws: Workspace) -> dict[str, dict]:
-    with Catalog(ws.catalog) as catalog:
+    with open_catalog(ws.catalog) as catalog:
         return {r["template"]: r for r in catalog.all_records()}
 
 
@@ -57,7 +57,7 @@ def ra(ws: Workspace) -> dict:
 
 def retrievals(ws: Workspace, record_id: str) -> list[dict]:
     """The record's retrieve entries in the record of disclosures, oldest first."""
-    with Catalog(ws.catalog) as catalog:
+    with open_catalog(ws.catalog) as catalog:
         return [e for e in audit.disclosures(catalog.db.conn, record_id) if e["action"] == "retrieve"]
 
 
@@ -248,7 +248,7 @@ class TestAuditTimeFilter:
 
 
 def audit_entries(ws: Workspace) -> list[dict]:
-    with Catalog(ws.catalog) as catalog:
+    with open_catalog(ws.catalog) as catalog:
         return list(audit.entries(catalog.db.conn, limit=100_000))
 
 
@@ -316,7 +316,7 @@ class TestAuditTriggers:
         conn = raw_db(ws)
         conn.execute("DROP TRIGGER audit_no_delete")
         conn.close()
-        with Catalog(ws.catalog) as catalog, pytest.raises(AccordError, match="not protected.*audit_no_delete"):
+        with open_catalog(ws.catalog) as catalog, pytest.raises(AccordError, match="not protected.*audit_no_delete"):
             anchor_head(ws, catalog, converter=None, sealer=None, office="Office", actor="test")
 
     def test_foreign_trigger_is_named(self, ws):
@@ -324,7 +324,7 @@ class TestAuditTriggers:
         conn = raw_db(ws)
         conn.execute("CREATE TRIGGER audit_quiet BEFORE INSERT ON audit BEGIN SELECT RAISE(IGNORE); END")
         conn.close()
-        with Catalog(ws.catalog) as catalog:
+        with open_catalog(ws.catalog) as catalog:
             chain = audit.verify_chain(catalog.db.conn)
         assert chain.ok and chain.trigger_problems == [
             "the audit table has a trigger audit_quiet that Accord did not create"]

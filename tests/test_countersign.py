@@ -33,7 +33,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pypdf import PdfReader, PdfWriter
 
 from pipeline.documents.pki import load_certificates
-from pipeline.records import audit
+from pipeline.records import audit, countersign, fixity
 
 from .conftest import make_office, owner_session, pdfsig, record_of
 
@@ -156,7 +156,7 @@ def _assert_rejected(office, outcome, *phrases: str) -> None:
     record = _record(office)
     assert record["status"] == "sealed" and record["executed_path"] is None
     assert not list(_folder(office).glob("*.executed-*")), "nothing may be archived for a rejected copy"
-    assert not office.ingestor.catalog.signatures_for(record["record_id"])
+    assert not countersign.signatures_for(office.ingestor.catalog, record["record_id"])
 
 
 # --- the path that works ---------------------------------------------------------------------------
@@ -196,7 +196,7 @@ def test_two_parties_sign_in_turn(signing_office, parties, nss_db):
         assert stat.S_IMODE(path.stat().st_mode) == 0o440, path
     assert not list(_folder(office).glob(".*")), "no temporary file is left in the record folder"
 
-    rows = catalog.signatures_for(rid)
+    rows = countersign.signatures_for(catalog, rid)
     assert [(r["field"], r["signer"], r["trusted"], r["version"]) for r in rows] == [
         ("sig1", "Zoë Núñez", 1, 1), ("sig2", "Daniel O'Brien", 1, 2), ("sigcoordinator", "Morgan Lee", 1, 2)]
     assert rows[0]["executed_sha256"] == hashlib.sha256(copy1).hexdigest()
@@ -304,7 +304,7 @@ def test_copy_of_an_earlier_version_is_rejected(signing_office, parties):
     assert outcome.status == "failed" and "earlier version" in outcome.reason, outcome
     assert "executed-1.pdf" in outcome.reason
     assert _record(office)["status"] == "partially-signed"
-    assert len(office.ingestor.catalog.signatures_for(_record(office)["record_id"])) == 1
+    assert len(countersign.signatures_for(office.ingestor.catalog, _record(office)["record_id"])) == 1
 
 
 # --- trust and repeats -----------------------------------------------------------------------------
@@ -319,7 +319,7 @@ def test_untrusted_signer_is_recorded_as_untrusted(signing_office, parties):
     assert "party_trust_roots" in note
     record = _record(office)
     assert record["status"] == "partially-signed"
-    (row,) = office.ingestor.catalog.signatures_for(record["record_id"])
+    (row,) = countersign.signatures_for(office.ingestor.catalog, record["record_id"])
     assert (row["field"], row["signer"], row["trusted"]) == ("sig1", "Mallory Stranger", 0)
     (entry,) = _countersign_entries(office)
     assert entry["details"]["trusted"] == [False]
@@ -334,7 +334,7 @@ def test_same_signed_copy_twice_is_a_duplicate(signing_office, parties):
     assert again.record_id == _record(office)["record_id"]
     assert again.moved_to.with_name(again.moved_to.name + ".note.txt").is_file()
     assert [p.name for p in _folder(office).glob("*.executed-*")] == [f"{_record(office)['record_id']}.executed-1.pdf"]
-    assert len(office.ingestor.catalog.signatures_for(_record(office)["record_id"])) == 1
+    assert len(countersign.signatures_for(office.ingestor.catalog, _record(office)["record_id"])) == 1
     assert len(_countersign_entries(office)) == 1
 
 
@@ -345,16 +345,17 @@ def test_sealed_original_dropped_back_is_rejected(signing_office):
 
 
 def test_signature_rows_go_with_their_record(signing_office, parties):
-    """Migration 0005's rows reference the record: deleting the row (as disposition does) removes them."""
+    """Signature rows reference their record: deleting the row (as disposition does) removes them."""
     office = signing_office
     catalog = office.ingestor.catalog
-    assert "0005_signatures" in {r[0] for r in catalog.db.execute("SELECT name FROM schema_migrations")}
+    assert ("signatures", "0001_signatures") in {tuple(r) for r in catalog.db.execute(
+        "SELECT migration_set, name FROM _sqlite_migrations")}
     assert {"executed_path", "executed_sha256"} <= {r[1] for r in catalog.db.execute("PRAGMA table_info(records)")}
     assert _drop_one(office, "zoe.pdf", _sign(_sealed(office), "sig1", parties.zoe)).status == "signed"
     rid = _record(office)["record_id"]
     with catalog.transaction() as conn:
         conn.execute("DELETE FROM records WHERE record_id = ?", [rid])
-    assert catalog.signatures_for(rid) == []
+    assert countersign.signatures_for(catalog, rid) == []
 
 
 # --- handing over the party-signed copy --------------------------------------------------------------
@@ -473,21 +474,20 @@ def test_portal_and_cli_hand_over_the_executed_copy(signing_office, parties, tmp
 
 def test_fixity_covers_the_party_signed_copies(signing_office, parties):
     """A changed or missing executed copy is found by the sweep's fixity check like the sealed original."""
-    from pipeline.governance import sweep
 
     office = signing_office
     _executed(office, parties)
     record = _record(office)
     catalog = office.ingestor.catalog
     when = dt.date(2027, 1, 1)
-    assert sweep.fixity_check(office.ws, catalog, when, 90, actor="root", everything=True).ok
+    assert fixity.check(office.ws, catalog, when, 90, actor="root", everything=True).ok
 
     path = office.ws.root / record["executed_path"]
     path.chmod(0o640)
     path.write_bytes(path.read_bytes() + b"%")
-    report = sweep.fixity_check(office.ws, catalog, when, 90, actor="root", everything=True)
+    report = fixity.check(office.ws, catalog, when, 90, actor="root", everything=True)
     assert report.changed == [record["record_id"]] and not report.missing
 
     path.unlink()
-    report = sweep.fixity_check(office.ws, catalog, when, 90, actor="root", everything=True)
+    report = fixity.check(office.ws, catalog, when, 90, actor="root", everything=True)
     assert report.missing == [record["record_id"]]

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.documents.seal import make_sealer
 from pipeline.errors import SystemFault
 from pipeline.intake import inbox
-from pipeline.intake.ingest import Ingestor, make_sealer
+from pipeline.intake.ingest import Ingestor
 from pipeline.office import OfficeSession
-from pipeline.records.catalog import SearchQuery
+from pipeline.records import events
+from pipeline.records.search import SearchQuery
 
 from .conftest import Office
 from .hostile_files import agreement, colliding_pair
@@ -164,8 +166,8 @@ class TestBatchOrder:
         summary = office.process()
         assert summary.stopped is None
         assert sorted(o.status for o in summary.outcomes) == ["events", "recorded"]
-        events = office.ingestor.catalog.events_for("ADR-2026-0142")
-        assert [e["event"] for e in events] == ["case-closed"]
+        recorded = events.of_case(office.ingestor.catalog, "ADR-2026-0142")
+        assert [e["event"] for e in recorded] == ["case-closed"]
 
     def test_event_file_waits_for_a_case_file_in_flight(self, office: Office, examples):
         """Several case files and the event file in one batch: the event file waits while its case's file

@@ -36,14 +36,13 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from pipeline.config import load_config
 from pipeline.documents.pki import load_certificates
-from pipeline.documents.seal import make_timestamper, pdf_level
+from pipeline.documents.seal import make_sealer, make_timestamper, pdf_level
 from pipeline.documents.trust import TrustRoots
 from pipeline.errors import SealError
-from pipeline.intake.ingest import make_sealer
 from pipeline.records.audit import entries as audit_entries
-from pipeline.records.catalog import Catalog
 from pipeline.records.preserve import assess, preserve, renew
 from pipeline.records.verify import long_term_verdict, verify_file
+from pipeline.store import open_catalog
 from pipeline.workspace import Workspace, init_workspace
 
 from .conftest import make_office, pdfsig, record_of
@@ -274,7 +273,7 @@ def lta_office(tmp_path_factory, pki_service, converter, examples):
 
 
 def _verify(office: LongTermOffice, retention_end: dt.date | None = None):
-    with Catalog(office.ws.catalog) as catalog:
+    with open_catalog(office.ws.catalog) as catalog:
         record = catalog.get(office.record["record_id"])
     roots = TrustRoots.of(office.ws, office.ws.load_config())
     return verify_file(record["record_id"], office.ws.root / record["pdf_path"], record["sha256"],
@@ -343,7 +342,7 @@ class TestLongTermSeal:
         assert sealed.signature_fields == tuple(lta_office.record["signature_fields"])
 
     def test_nothing_due_today(self, lta_office):
-        with Catalog(lta_office.ws.catalog) as catalog:
+        with open_catalog(lta_office.ws.catalog) as catalog:
             report = preserve(lta_office.ws, catalog, lta_office.ws.load_config())
         assert report.checked == 1 and report.not_due == 1 and not report.items
 
@@ -352,7 +351,7 @@ class TestLongTermSeal:
         when its file changes on disk, when the weak digests change, or when the window reaches it."""
         ws = lta_office.ws
         config = ws.load_config()
-        with Catalog(ws.catalog) as catalog:
+        with open_catalog(ws.catalog) as catalog:
             first = preserve(ws, catalog, config)  # reads the PDF unless an earlier test's run already did
             assert (first.checked, first.not_due) == (1, 1)
             second = preserve(ws, catalog, config)
@@ -387,7 +386,7 @@ class TestLongTermSeal:
         config = ws.load_config()
         old = lta_office.pdf.read_bytes()
         as_of = dt.date.today() + dt.timedelta(days=TSA_DAYS - 60)
-        with Catalog(ws.catalog) as catalog:
+        with open_catalog(ws.catalog) as catalog:
             report = preserve(ws, catalog, config, as_of=as_of, actor="records-officer")
             (item,) = report.items
             assert item.outcome == "preserved", item.message
@@ -425,7 +424,7 @@ class TestLongTermSeal:
         lta_office.pdf.chmod(0o640)
         lta_office.pdf.write_bytes(newer)
         lta_office.pdf.chmod(0o440)
-        with Catalog(ws.catalog) as catalog:
+        with open_catalog(ws.catalog) as catalog:
             report = preserve(ws, catalog, ws.load_config())
             assert not report.items and report.not_due == 1
             row = catalog.get(lta_office.record["record_id"])

@@ -33,7 +33,7 @@ from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, e
 
 from pipeline.governance.access import grant
 from pipeline.governance.accounts import Accounts
-from pipeline.records.catalog import Catalog
+from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
 from .conftest import ROOT
@@ -132,7 +132,7 @@ def portal(sealed_office, tmp_path_factory):
             accounts.add(name, PASSWORD)
     finally:
         accounts.close()
-    with Catalog(ws.catalog) as catalog:
+    with open_catalog(ws.catalog) as catalog:
         agreements = [r for r in catalog.all_records() if r["template"] == "resolution-agreement"]
     assert len(agreements) == 1, agreements
     agreement = agreements[0]

@@ -31,14 +31,14 @@ from pipeline.config import PortalSettings
 from pipeline.documents.templates import load_templates
 from pipeline.documents.trust import TrustRoots
 from pipeline.governance import accounts as accounts_module
-from pipeline.governance import holds, sweep
+from pipeline.governance import disposition, holds
 from pipeline.governance.access import grant
 from pipeline.governance.accounts import Accounts
 from pipeline.governance.retention import load_retention
 from pipeline.portal.app import create_app
 from pipeline.records import audit
-from pipeline.records.catalog import Catalog
 from pipeline.records.retrieve import verify_record
+from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
 from .conftest import Clock, copy_workspace
@@ -115,7 +115,7 @@ class Site:
 
     @property
     def records(self) -> dict[str, dict]:
-        with Catalog(self.ws.catalog) as catalog:
+        with open_catalog(self.ws.catalog) as catalog:
             return {r["template"]: r for r in catalog.all_records()}
 
     @property
@@ -135,15 +135,15 @@ class Site:
         return self.client(address, cookies={SESSION: session.token})
 
     def audit(self, **filters: Any) -> list[dict]:
-        with Catalog(self.ws.catalog) as catalog:
+        with open_catalog(self.ws.catalog) as catalog:
             return list(audit.entries(catalog.db.conn, limit=10_000, **filters))
 
     def disclosures(self, record_id: str) -> list[dict]:
-        with Catalog(self.ws.catalog) as catalog:
+        with open_catalog(self.ws.catalog) as catalog:
             return audit.disclosures(catalog.db.conn, record_id)
 
     def active_holds(self) -> list[holds.Hold]:
-        with Catalog(self.ws.catalog) as catalog:
+        with open_catalog(self.ws.catalog) as catalog:
             return holds.listing(catalog)
 
     def close(self) -> None:
@@ -222,10 +222,10 @@ def table(template_ws, tmp_path_factory) -> TableSite:
     ws = copy_workspace(template_ws.root, tmp_path_factory.mktemp("portal-table") / "ws")
     classes = {t.record_class for t in load_templates(ws.templates).values()}
     policy = load_retention(ws.policies, classes)
-    with Catalog(ws.catalog) as catalog:
-        decided = sweep.propose(catalog, policy, dt.date(2036, 1, 1), actor="records").proposal_id
-        sweep.reject(catalog, decided, actor="records", reason="Decided in the fixture")
-        pending = sweep.propose(catalog, policy, dt.date(2036, 1, 1), actor="records").proposal_id
+    with open_catalog(ws.catalog) as catalog:
+        decided = disposition.propose(catalog, policy, dt.date(2036, 1, 1), actor="records").proposal_id
+        disposition.reject(catalog, decided, actor="records", reason="Decided in the fixture")
+        pending = disposition.propose(catalog, policy, dt.date(2036, 1, 1), actor="records").proposal_id
         assert decided and pending
         hold = holds.place(catalog, name="Fixture hold", reason="Released by the table", author="records",
                            case_id=CASE)

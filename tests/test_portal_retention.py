@@ -15,8 +15,8 @@ from pipeline.governance.access import Actor, grant
 from pipeline.governance.accounts import Accounts
 from pipeline.office import OfficeSession, RetentionDesk
 from pipeline.portal.app import create_app
-from pipeline.records.catalog import Catalog
 from pipeline.records.verify import check_signatures
+from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
 from .conftest import copy_workspace
@@ -38,12 +38,9 @@ def ws(sealed_office, tmp_path) -> Workspace:
 
 def propose(ws: Workspace) -> int:
     """The case is closed and a sweep far in the future proposes its agreement for disposition."""
-    desk = RetentionDesk(OfficeSession(ws, Actor("officer")))
-    try:
+    with RetentionDesk(OfficeSession(ws, Actor("officer")), today=lambda: LATER) as desk:  # that day has come
         desk.add_event(CASE, "closed", dt.date(2026, 12, 15))
         report = desk.sweep(LATER)
-    finally:
-        desk.session.close()
     assert report.proposal_id is not None
     return report.proposal_id
 
@@ -67,7 +64,7 @@ def test_officer_approves_and_the_certificate_follows(ws, converter):
     assert listing.status_code == 200 and f"/proposals/{proposal_id}" in listing.text
     page = officer.get(f"/proposals/{proposal_id}")
     assert page.status_code == 200 and "Approve and carry out" in page.text
-    with Catalog(ws.catalog) as catalog:
+    with open_catalog(ws.catalog) as catalog:
         agreement = next(r for r in catalog.all_records() if r["case_id"] == CASE)
     assert agreement["record_id"] in page.text
 
@@ -78,7 +75,7 @@ def test_officer_approves_and_the_certificate_follows(ws, converter):
     certificate_id = re.search(r'href="/records/(DISPOSITION-[^"]+)"', after.text).group(1)
     assert "Approve and carry out" not in after.text
 
-    with Catalog(ws.catalog) as catalog:
+    with open_catalog(ws.catalog) as catalog:
         assert catalog.find(agreement["record_id"]) is None
         certificate = catalog.find(certificate_id)
         tombstone = catalog.db.execute("SELECT approver FROM tombstones WHERE record_id = ?",
@@ -107,7 +104,7 @@ def test_officer_rejects_with_a_reason(ws):
     assert done.status_code == 303
     page = officer.get(f"/proposals/{proposal_id}")
     assert "rejected" in page.text and "Approve and carry out" not in page.text
-    with Catalog(ws.catalog) as catalog:
+    with open_catalog(ws.catalog) as catalog:
         row = catalog.db.execute("SELECT status, decided_by FROM proposals WHERE id = ?", [proposal_id]).fetchone()
         assert tuple(row) == ("rejected", "officer")
         assert sum(1 for r in catalog.all_records() if r["case_id"] == CASE) == 1
@@ -122,7 +119,7 @@ def test_other_roles_cannot_see_or_decide_proposals(ws, who):
     assert client.get(f"/proposals/{proposal_id}").status_code == 403
     assert client.post(f"/proposals/{proposal_id}/approve", data={"csrf": csrf}).status_code == 403
     assert client.post(f"/proposals/{proposal_id}/reject", data={"csrf": csrf, "reason": "x"}).status_code == 403
-    with Catalog(ws.catalog) as catalog:
+    with open_catalog(ws.catalog) as catalog:
         status = catalog.db.execute("SELECT status FROM proposals WHERE id = ?", [proposal_id]).fetchone()[0]
     assert status == "proposed"
 

@@ -9,7 +9,6 @@ events and ``as_of`` (the records themselves are created today).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -24,10 +23,12 @@ import yaml
 from click.testing import CliRunner
 
 from pipeline.cli import cli
+from pipeline.documents.seal import make_sealer
 from pipeline.documents.trust import TrustRoots
 from pipeline.errors import AccessDenied, AccordError, ConfigurationError, SweepError
-from pipeline.governance import sweep
+from pipeline.governance import disposition
 from pipeline.governance.access import Actor
+from pipeline.governance.disposition import ExecutionReport
 from pipeline.governance.retention import (
     Schedule,
     add_period,
@@ -36,11 +37,10 @@ from pipeline.governance.retention import (
     parse_retention,
     trigger_dates,
 )
-from pipeline.governance.sweep import ExecutionReport, SweepReport
-from pipeline.intake.ingest import make_sealer
+from pipeline.governance.sweep import SweepReport
 from pipeline.office import OfficeSession, RetentionDesk
-from pipeline.records import audit
-from pipeline.records.catalog import SearchQuery
+from pipeline.records import audit, events, fixity
+from pipeline.records.search import SearchQuery
 from pipeline.records.verify import check_signatures
 from pipeline.workspace import CHECKOUT, Workspace
 
@@ -74,13 +74,14 @@ def ws(processed, tmp_path) -> Workspace:
     return copy_workspace(processed, tmp_path / "ws")
 
 
-@contextlib.contextmanager
-def open_desk(ws: Workspace, user: str = "root") -> Iterator[RetentionDesk]:
-    desk = RetentionDesk(OfficeSession(ws, Actor(user)))
-    try:
-        yield desk
-    finally:
-        desk.session.close()
+#: The tests sweep as of days years ahead, when records fall due; for their desks that day has come
+#: (a desk on the real calendar refuses to sweep as of a day still to come: see TestFutureSweeps).
+THE_FUTURE = dt.date(2100, 1, 1)
+
+
+def open_desk(ws: Workspace, user: str = "root", today=lambda: THE_FUTURE) -> RetentionDesk:
+    """The workspace's retention desk for ``user``, on a clock at :data:`THE_FUTURE`."""
+    return RetentionDesk(OfficeSession(ws, Actor(user)), today=today)
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ def record_of(desk: RetentionDesk, template: str) -> dict[str, Any]:
 
 
 def proposed_records(desk: RetentionDesk, proposal_id: int) -> list[str]:
-    return [i["record_id"] for i in sweep.proposal(desk.catalog, proposal_id)[1]]
+    return [i["record_id"] for i in disposition.proposal(desk.catalog, proposal_id)[1]]
 
 
 def sha256_file(path: Path) -> str:
@@ -408,8 +409,8 @@ class TestDueDates:
         mou = record_of(desk, MOU)
         assert mou["due_date"] == MOU_DUE.isoformat()
         assert mou["due_reason"] == "destroy on 2035-11-30: agreement-expired on 2028-11-30 + 7 years"
-        events = desk.catalog.events_for(MOU_CASE)
-        assert [(e["event"], e["date"], e["note"]) for e in events] == \
+        recorded = events.of_case(desk.catalog, MOU_CASE)
+        assert [(e["event"], e["date"], e["note"]) for e in recorded] == \
             [("agreement-expired", "2028-11-30", "from the record's data")]
         assert not list(audit.entries(desk.catalog.db.conn, action="event", actor="root"))
 
@@ -472,7 +473,7 @@ class TestLegalHolds:
         assert not desk.catalog.db.execute("SELECT * FROM tombstones").fetchall()
         skipped = list(audit.entries(desk.catalog.db.conn, action="disposition-skipped"))
         assert skipped and skipped[0]["details"]["why"] == "under a legal hold"
-        row, items = sweep.proposal(desk.catalog, report.proposal_id)
+        row, items = disposition.proposal(desk.catalog, report.proposal_id)
         assert row["status"] == "executed" and items[0]["result"] == "skipped: under a legal hold"
 
         desk.release_hold(hold.id, "Case settled")
@@ -517,7 +518,7 @@ class TestApproval:
         report = desk.sweep(LATER, converter=converter, sealer=sealer_for(ws))
         assert report.proposal_id is not None and report.executed_proposal_id is None
         assert report.by_action == {"destroy": 1} and report.anchored
-        assert sweep.proposal(desk.catalog, report.proposal_id)[0]["status"] == "proposed"
+        assert disposition.proposal(desk.catalog, report.proposal_id)[0]["status"] == "proposed"
         assert desk.catalog.find(agreement["record_id"]) is not None
         assert (ws.root / agreement["pdf_path"]).is_file()
         assert not desk.catalog.db.execute("SELECT * FROM tombstones").fetchall()
@@ -541,7 +542,7 @@ class TestApproval:
             denied = list(audit.entries(clerk.catalog.db.conn, actor="clerk"))
             assert {(e["action"], e["outcome"]) for e in denied} == {("approve-disposition", "denied")}
             assert len(denied) == 3
-            assert sweep.proposal(clerk.catalog, proposal_id)[0]["status"] == "proposed"
+            assert disposition.proposal(clerk.catalog, proposal_id)[0]["status"] == "proposed"
             assert clerk.catalog.count() == 2
 
     def test_rejected_proposal_cannot_be_approved(self, ws, desk, converter):
@@ -553,7 +554,7 @@ class TestApproval:
             desk.approve(proposal_id, converter, sealer_for(ws))
         with pytest.raises(SweepError, match="not awaiting a decision"):
             desk.reject(proposal_id, "twice")
-        assert sweep.proposal(desk.catalog, proposal_id)[0]["status"] == "rejected"
+        assert disposition.proposal(desk.catalog, proposal_id)[0]["status"] == "rejected"
         assert desk.catalog.count() == 2
         rejected = next(audit.entries(desk.catalog.db.conn, action="disposition-rejected"))
         assert rejected["details"] == {"proposal": proposal_id, "reason": "Pending review of the 2026 cases"}
@@ -629,7 +630,7 @@ class TestDestruction:
                 assert conn.execute("SELECT count(*) FROM records_fts WHERE records_fts MATCH ?",
                                     [f'"{word}"']).fetchone()[0] == 0, word
             assert desk.session.search(SearchQuery(text="Núñez")).total == 0
-            assert not desk.catalog.events_for(CASE)   # no record left in the case: its events go too
+            assert not events.of_case(desk.catalog, CASE)   # no record left in the case: its events go too
 
     def test_no_text_remains_in_the_database_file(self, disposal):
         """No text of the destroyed record remains in the catalog's bytes (main file and WAL), open or closed."""
@@ -677,7 +678,7 @@ class TestDestruction:
         assert disposal.agreement["record_id"].replace("-", "") in text and "destroyed" in text
         assert disposal.agreement["sha256"] in text
         with open_desk(ws) as desk:
-            row, items = sweep.proposal(desk.catalog, disposal.swept.proposal_id)
+            row, items = disposition.proposal(desk.catalog, disposal.swept.proposal_id)
         assert row["status"] == "executed" and row["certificate_record_id"] == cert["record_id"]
         assert [(i["record_id"], i["result"]) for i in items] == [(disposal.agreement["record_id"], "destroyed")]
 
@@ -813,7 +814,7 @@ class TestFixity:
         stray.mkdir(parents=True)
         (stray / "note.txt").write_text("not a record")
 
-        report = sweep.fixity_check(ws, desk.catalog, D(2027, 1, 1), 90, actor="root", everything=True)
+        report = fixity.check(ws, desk.catalog, D(2027, 1, 1), 90, actor="root", everything=True)
         assert report.checked == 2 and not report.ok
         assert report.changed == [agreement["record_id"]]
         assert report.missing == [mou["record_id"]]
@@ -825,13 +826,13 @@ class TestFixity:
 
     def test_intact_archive_is_ok(self, ws, desk):
         """An untouched archive passes a full check."""
-        report = sweep.fixity_check(ws, desk.catalog, D(2027, 1, 1), 90, actor="root", everything=True)
+        report = fixity.check(ws, desk.catalog, D(2027, 1, 1), 90, actor="root", everything=True)
         assert report.ok and report.checked == 2
 
     def test_rotating_share(self, ws, desk):
         """After a check, the same day checks nothing, nor does fixity_days - 1 later; fixity_days later checks all."""
         day = D(2027, 1, 1)
-        check = lambda when: sweep.fixity_check(ws, desk.catalog, when, 90, actor="root").checked
+        check = lambda when: fixity.check(ws, desk.catalog, when, 90, actor="root").checked
         assert check(day) == 2
         assert check(day) == 0
         assert check(day + dt.timedelta(days=89)) == 0
@@ -844,7 +845,7 @@ class TestFixity:
         assert sha256_file(source) == agreement["source_sha256"]
         source.chmod(0o640)
         source.write_bytes(source.read_bytes().replace(b"60 days", b"90 days"))
-        report = sweep.fixity_check(ws, desk.catalog, D(2027, 1, 1), 90, actor="root", everything=True)
+        report = fixity.check(ws, desk.catalog, D(2027, 1, 1), 90, actor="root", everything=True)
         assert report.changed == [agreement["record_id"]], \
             f"fixity_check hashes only the PDF; the changed source file went unreported: {report}"
 
@@ -877,7 +878,7 @@ class TestFailureReports:
             row = dict(desk.catalog.db.execute("SELECT * FROM failures").fetchone())
             assert row["purged_at"] and row["reason"] == ""
             assert late.proposal_id is None and late.executed_proposal_id is None
-            assert not sweep.proposals(desk.catalog)
+            assert not disposition.proposals(desk.catalog)
             entry = next(audit.entries(desk.catalog.db.conn, action="disposition"))
             assert entry["outcome"] == "destroyed" and entry["details"]["failure"] == row["id"]
             assert desk.sweep(add_period(failed_on, 2)).failures_purged == 0
@@ -935,6 +936,18 @@ class TestFailureReports:
 # === 10. the command line ====================================================================
 
 
+class TestFutureSweeps:
+    def test_desk_refuses_a_sweep_as_of_a_day_to_come(self, ws):
+        """On the real calendar, a sweep as of a later day is refused by the library itself (a proposal
+        judged then could dispose of records early), and a dry run as of that day is allowed."""
+        with open_desk(ws, today=dt.date.today) as desk:
+            desk.add_event(CASE, "closed", CLOSED)
+            with pytest.raises(SweepError, match="a day still to come, only looks ahead"):
+                desk.sweep(LATER)
+            assert desk.sweep(LATER, dry_run=True).due == 1
+            assert not disposition.proposals(desk.catalog)
+
+
 class TestCommandLine:
     def test_dry_run_writes_no_proposal(self, ws):
         """sweep --as-of --dry-run --json says what is due and writes no proposal."""
@@ -967,7 +980,7 @@ class TestCommandLine:
         again = run("event", "add", CASE, "closed", "--date", "15/12/2026", "-w", str(ws.root))
         assert again.exit_code != 0
         with open_desk(ws) as desk:
-            assert desk.catalog.events_for(CASE) == []
+            assert events.of_case(desk.catalog, CASE) == []
 
     def test_case_show_and_hold_list(self, ws, converter, examples):
         """case show --json gives the events, the records with due reasons and holds, and the tombstones;

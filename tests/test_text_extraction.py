@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from pipeline.governance import sweep
+from pipeline.documents.seal import make_sealer
+from pipeline.governance import disposition
 from pipeline.governance.access import Actor
-from pipeline.intake.ingest import make_sealer
 from pipeline.office import OfficeSession, RetentionDesk
 
 from .conftest import copy_workspace, pdftotext, record_of
@@ -45,7 +45,7 @@ def missing(values: list[str], text: str) -> list[str]:
 
 
 def item(record_id: str, record_class: str, case_id: str, rule: str, due: str) -> dict[str, str]:
-    """A proposal item as sweep.proposal gives it (the fields the certificate prints)."""
+    """A proposal item as disposition.proposal gives it (the fields the certificate prints)."""
     return {"record_id": record_id, "record_class": record_class, "case_id": case_id,
             "sha256": hashlib.sha256(record_id.encode()).hexdigest(), "rule": rule, "due_date": due}
 
@@ -68,7 +68,7 @@ def certificate(sealed_office, converter, tmp_path_factory) -> tuple[Path, list[
     results = dict(zip([i["record_id"] for i in items], ["destroyed", "transferred", "skipped: on legal hold",
                                                          "destroyed"]))
     record_id = "DISPOSITION-2034-01-02-12-5d41402a"
-    docx = sweep.certificate_docx(PROPOSAL, items, results, "counsel.approver", OFFICE, WHEN)
+    docx = disposition.certificate_docx(PROPOSAL, items, results, "counsel.approver", OFFICE, WHEN)
     # the way office.RetentionDesk makes a certificate: LibreOffice, then the office seal
     pdf = make_sealer(ws, ws.load_config()).seal(converter.convert(docx), record_id).pdf
     path = tmp_path_factory.mktemp("certificate-pdf") / "certificate.pdf"
@@ -108,16 +108,13 @@ def test_certificate_keeps_the_seal_place(certificate):
 def test_approved_disposal_certificate_comes_out_whole(sealed_office, converter, tmp_path):
     """A certificate made by a real approval (the agreement destroyed) gives back its id, class, case and hash."""
     ws = copy_workspace(sealed_office.pristine, tmp_path / "ws")
-    desk = RetentionDesk(OfficeSession(ws, Actor("root")))
-    try:
+    with RetentionDesk(OfficeSession(ws, Actor("root")), today=lambda: dt.date(2034, 1, 1)) as desk:
         agreement = next(r for r in desk.catalog.all_records() if r["template"] == "resolution-agreement")
         desk.add_event(agreement["case_id"], "closed", dt.date(2026, 12, 15))
         sealer = make_sealer(ws, ws.load_config())
         swept = desk.sweep(dt.date(2034, 1, 1), converter=converter, sealer=sealer)
         executed = desk.approve(swept.proposal_id, converter, sealer)
         certificate = desk.catalog.find(executed.certificate_record_id)
-    finally:
-        desk.session.close()
     assert executed.results == {agreement["record_id"]: "destroyed"}
     text = pdftotext(ws.root / certificate["pdf_path"])
     values = [agreement["record_id"], agreement["record_class"], agreement["case_id"], agreement["sha256"],

@@ -31,7 +31,9 @@ import pytest
 from pipeline.documents.convert import _remove_pipe_sockets
 from pipeline.intake import inbox
 from pipeline.intake.watcher import Watcher, read_status
+from pipeline.records import events
 from pipeline.records.catalog import Catalog
+from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
 from .conftest import ROOT
@@ -187,7 +189,7 @@ def ws(workspace) -> Workspace:
 
 @pytest.fixture
 def catalog(ws):
-    cat = Catalog(ws.catalog)
+    cat = open_catalog(ws.catalog)
     yield cat
     cat.close()
 
@@ -665,8 +667,8 @@ class TestEvents:
         wait_until(lambda: "closures.csv" in inventory(ws, catalog).processed, 30, "the event file is processed",
                    lambda: str(inventory(ws, catalog)))
         running.stop()
-        events = catalog.events_for(case_id(1))
-        assert [(e["event"], e["date"], e["note"]) for e in events] == [("case-closed", "2026-12-15", "All terms completed")]
+        recorded = events.of_case(catalog, case_id(1))
+        assert [(e["event"], e["date"], e["note"]) for e in recorded] == [("case-closed", "2026-12-15", "All terms completed")]
         (note,) = ws.processed.glob("*/closures.csv" + inbox.NOTE_SUFFIX)
         assert "1 event(s) recorded, 1 of them new" in note.read_text(encoding="utf-8")
         assert sorted(o.status for o in running.outcomes) == ["events", "recorded"]
@@ -702,7 +704,7 @@ class TestEvents:
         wait_until(lambda: "closures.csv" in inventory(ws, catalog).processed, 60, "the event file is processed",
                    lambda: str(inventory(ws, catalog)))
         running.stop()
-        assert [e["event"] for e in catalog.events_for(case_id(2))] == ["case-closed"]
+        assert [e["event"] for e in events.of_case(catalog, case_id(2))] == ["case-closed"]
         assert sorted(o.status for o in running.outcomes) == ["events", "recorded"]
         assert inventory(ws, catalog).failed == []
 
@@ -717,7 +719,7 @@ class TestEvents:
                        == copy,
                        30, f"event file copy {copy} is processed", lambda: str(inventory(ws, catalog)))
         running.stop()
-        assert [e["event"] for e in catalog.events_for(case_id(1))] == ["case-closed"]
+        assert [e["event"] for e in events.of_case(catalog, case_id(1))] == ["case-closed"]
         (note,) = ws.processed.glob("*/closures-1.csv" + inbox.NOTE_SUFFIX)
         assert "1 event(s) recorded, 0 of them new" in note.read_text(encoding="utf-8")
         assert inventory(ws, catalog).failed == []

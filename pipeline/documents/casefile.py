@@ -8,6 +8,7 @@ the field's place (``parties[1].name is missing``).
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
 import re
@@ -18,7 +19,7 @@ from typing import Any
 import yaml
 
 from pipeline.documents.templates import TemplateSpec, values_at
-from pipeline.errors import IntakeError
+from pipeline.errors import IntakeError, SystemFault
 from pipeline.text import character_problem
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -57,10 +58,20 @@ def is_signed_copy(name: str) -> bool:
     return Path(name).suffix.lower() in SIGNED_COPY_SUFFIXES
 
 
+#: Read errors that are the system's (a full or read-only disk, permissions of the service), not the file's.
+_SYSTEM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
 def read_limited(path: Path, max_bytes: int) -> bytes:
-    """Read at most ``max_bytes``; a larger file is refused without reading it whole."""
-    with open(path, "rb") as fh:
-        data = fh.read(max_bytes + 1)
+    """Read at most ``max_bytes``; a larger file is refused without reading it whole. A file that
+    cannot be read is an :class:`IntakeError`, unless the reason is the system's (:class:`SystemFault`)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        if exc.errno in _SYSTEM_ERRNOS:
+            raise SystemFault(f"The inbox cannot be read: {exc.strerror}.") from exc
+        raise IntakeError(f"The file could not be read: {exc.strerror}.") from None
     if len(data) > max_bytes:
         raise IntakeError(f"The file is larger than the limit of {_size(max_bytes)}.")
     return data

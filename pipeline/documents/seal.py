@@ -34,9 +34,12 @@ from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import errors as cv_errors
 from pypdf import PdfReader
 
+from pipeline.config import Config
+from pipeline.documents.pki import office_signer
 from pipeline.documents.templates import SEAL_BOOKMARK
 from pipeline.documents.trust import TrustRoots
 from pipeline.errors import PkiError, SealError, TimestampUnavailable
+from pipeline.workspace import Workspace
 
 SEAL_FIELD = "seal"
 SIGNATURE_BOX = (200.0, 40.0)
@@ -373,3 +376,17 @@ def make_timestamper(url: str | None, username: str | None = None, password: str
         return None
     auth = (username, password or "") if username else None
     return timestamps.HTTPTimeStamper(url, auth=auth)
+
+
+def make_sealer(ws: Workspace, config: Config) -> Sealer:
+    """The office's sealer (the key loaded once), at the level the settings ask for."""
+    signer = office_signer(ws.pki, config)
+    password = None
+    if config.seal.timestamp_password_env:
+        password = os.environ.get(config.seal.timestamp_password_env)
+    timestamper = make_timestamper(config.seal.timestamp_url, config.seal.timestamp_username, password)
+    long_term = bool(config.seal.revocation and timestamper)
+    # B-LT/B-LTA: the seal is validated online against the workspace's roots
+    trust = TrustRoots.of(ws, config) if long_term else None
+    return Sealer(signer, office_name=config.office.name, digest=config.seal.digest, timestamper=timestamper,
+                  long_term=long_term, trust=trust)

@@ -10,11 +10,9 @@ record, the events from its data and its due date are written together or not at
 from __future__ import annotations
 
 import datetime as dt
-import json
-import sqlite3
 
 from pipeline.governance.retention import RetentionPolicy, due_for, trigger_dates
-from pipeline.records import audit
+from pipeline.records import audit, events
 from pipeline.records.audit import AuditEntry
 from pipeline.records.catalog import Catalog
 
@@ -26,44 +24,34 @@ def recompute_due(catalog: Catalog, policy: RetentionPolicy, *, actor: str, why:
     """Recompute the due dates of the records of ``case_ids`` (every record when ``None``), in
     chunks of records each in its own transaction (memory stays flat). Returns how many changed."""
     changed, last = 0, 0
-    while True:
-        with catalog.transaction() as conn:
-            count, last = _recompute_chunk(conn, policy, actor, why, case_ids, last)
-        changed += count
-        if last is None:
-            return changed
-
-
-def recompute_in(conn: sqlite3.Connection, policy: RetentionPolicy, *, actor: str, why: str,
-                 case_ids: list[str]) -> int:
-    """Recompute the due dates of a few cases' records inside the caller's open transaction."""
-    changed, last = 0, 0
     while last is not None:
-        count, last = _recompute_chunk(conn, policy, actor, why, case_ids, last)
+        with catalog.transaction():
+            count, last = _recompute_chunk(catalog, policy, actor, why, case_ids, last)
         changed += count
     return changed
 
 
-def _recompute_chunk(conn: sqlite3.Connection, policy: RetentionPolicy, actor: str, why: str,
+def recompute_in(catalog: Catalog, policy: RetentionPolicy, *, actor: str, why: str, case_ids: list[str]) -> int:
+    """Recompute the due dates of a few cases' records inside the caller's open transaction."""
+    changed, last = 0, 0
+    while last is not None:
+        count, last = _recompute_chunk(catalog, policy, actor, why, case_ids, last)
+        changed += count
+    return changed
+
+
+def _recompute_chunk(catalog: Catalog, policy: RetentionPolicy, actor: str, why: str,
                      case_ids: list[str] | None, after_rowid: int) -> tuple[int, int | None]:
     """One chunk of records after ``after_rowid``: (how many changed, the last rowid, or ``None``
     when there are no more)."""
-    scope, params = ("AND case_id IN (SELECT value FROM json_each(?))", [json.dumps(case_ids)]) \
-        if case_ids is not None else ("", [])
-    rows = conn.execute(
-        f"SELECT rowid, record_id, record_class, case_id, created, due_date, due_reason FROM records "
-        f"WHERE rowid > ? {scope} ORDER BY rowid LIMIT {_CHUNK}", [after_rowid, *params]).fetchall()
+    rows = catalog.due_chunk(after_rowid, case_ids, _CHUNK)
     if not rows:
         return 0, None
-    cases = sorted({r["case_id"] for r in rows})
-    events: dict[str, list[tuple[str, dt.date]]] = {c: [] for c in cases}
-    for e in conn.execute("SELECT case_id, event, date FROM events WHERE case_id IN "
-                          "(SELECT value FROM json_each(?))", [json.dumps(cases)]):
-        events[e["case_id"]].append((e["event"], dt.date.fromisoformat(e["date"])))
+    happened = events.of_cases(catalog, sorted({r["case_id"] for r in rows}))
     updates, entries = [], []
     for row in rows:
         due = due_for(policy.schedule_for(row["record_class"]),
-                      trigger_dates(events[row["case_id"]], dt.date.fromisoformat(row["created"][:10])))
+                      trigger_dates(happened[row["case_id"]], dt.date.fromisoformat(row["created"][:10])))
         new_date = due.date.isoformat() if due.date else None
         if new_date == row["due_date"] and due.reason == row["due_reason"]:
             continue
@@ -72,8 +60,7 @@ def _recompute_chunk(conn: sqlite3.Connection, policy: RetentionPolicy, actor: s
             entries.append(AuditEntry(actor, "retention-due", "ok", row["record_id"], row["case_id"], details={
                 "old": row["due_date"], "new": new_date, "reason": due.reason, "why": why}))
     if updates:
-        conn.executemany("UPDATE records SET due_date = ?, due_reason = ?, retention_rule = ? WHERE record_id = ?",
-                         updates)
+        catalog.set_due_dates(updates)
         if entries:
-            audit.append_many(conn, entries)
+            audit.append_many(catalog.conn, entries)
     return len(updates), rows[-1]["rowid"]

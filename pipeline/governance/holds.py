@@ -10,12 +10,42 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
 from pipeline.errors import HoldError
 from pipeline.records import audit
 from pipeline.records.audit import AuditEntry
-from pipeline.records.catalog import Catalog, SearchQuery, utc_now
+from pipeline.records.catalog import Catalog
+from pipeline.records.schema import utc_now
+from pipeline.records.search import SearchQuery, search_page
 
 SCOPES = ("case", "record", "search")
+
+MIGRATIONS = Migrations("holds")
+
+
+@MIGRATIONS(name="0001_holds")
+def _holds(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE holds (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            author TEXT NOT NULL,
+            placed_at TEXT NOT NULL,
+            scope_kind TEXT NOT NULL,
+            scope_value TEXT NOT NULL,
+            released_at TEXT,
+            released_by TEXT,
+            release_reason TEXT
+        )
+        """
+    )
+    db.execute("CREATE TABLE hold_items (hold_id INTEGER NOT NULL, record_id TEXT NOT NULL, "
+               "PRIMARY KEY (hold_id, record_id))")
+    db.execute("CREATE INDEX hold_items_record ON hold_items(record_id)")
 
 
 @dataclass(frozen=True)
@@ -47,15 +77,15 @@ def place(catalog: Catalog, *, name: str, reason: str, author: str, case_id: str
     stored = f"search sha256:{_digest(value)}" if kind == "search" else value
     now = utc_now()
     with catalog.transaction():
-        hold_id = catalog.db.execute(
+        hold_id = catalog.conn.execute(
             "INSERT INTO holds (name, reason, author, placed_at, scope_kind, scope_value) VALUES (?, ?, ?, ?, ?, ?)",
             [name.strip(), reason.strip(), author, now, kind, stored],
         ).lastrowid
         if kind == "search":
-            records, _ = catalog.search_page(SearchQuery(text=value, limit=100_000), visible, count=False)
-            catalog.db.conn.executemany("INSERT INTO hold_items (hold_id, record_id) VALUES (?, ?)",
+            records, _ = search_page(catalog, SearchQuery(text=value, limit=100_000), visible, count=False)
+            catalog.conn.executemany("INSERT INTO hold_items (hold_id, record_id) VALUES (?, ?)",
                                         [(hold_id, r["record_id"]) for r in records])
-        audit.append(catalog.db.conn, AuditEntry(
+        audit.append(catalog.conn, AuditEntry(
             author, "hold-place", "ok", record_id=value if kind == "record" else None,
             case_id=value if kind == "case" else None,
             details={"hold": hold_id, "name": name.strip(), "scope": kind,
@@ -71,15 +101,15 @@ def release(catalog: Catalog, hold_id: int, *, by: str, reason: str) -> Hold:
     if current.released_at:
         raise HoldError(f"Hold {hold_id} was already released on {current.released_at[:10]}.")
     with catalog.transaction():
-        catalog.db.execute("UPDATE holds SET released_at = ?, released_by = ?, release_reason = ? WHERE id = ?",
+        catalog.conn.execute("UPDATE holds SET released_at = ?, released_by = ?, release_reason = ? WHERE id = ?",
                            [utc_now(), by, reason.strip(), hold_id])
-        audit.append(catalog.db.conn, AuditEntry(by, "hold-release", "ok", details={"hold": hold_id,
+        audit.append(catalog.conn, AuditEntry(by, "hold-release", "ok", details={"hold": hold_id,
                                                                                     "name": current.name}))
     return get(catalog, hold_id)
 
 
 def get(catalog: Catalog, hold_id: int) -> Hold:
-    row = catalog.db.execute("SELECT * FROM holds WHERE id = ?", [hold_id]).fetchone()
+    row = catalog.conn.execute("SELECT * FROM holds WHERE id = ?", [hold_id]).fetchone()
     if row is None:
         raise HoldError(f"No hold {hold_id}.")
     return _hold(catalog, row)
@@ -87,7 +117,7 @@ def get(catalog: Catalog, hold_id: int) -> Hold:
 
 def listing(catalog: Catalog, include_released: bool = False) -> list[Hold]:
     sql = "SELECT * FROM holds" + ("" if include_released else " WHERE released_at IS NULL") + " ORDER BY id"
-    return [_hold(catalog, row) for row in catalog.db.execute(sql)]
+    return [_hold(catalog, row) for row in catalog.conn.execute(sql)]
 
 
 def _hold(catalog: Catalog, row: Any) -> Hold:
@@ -97,10 +127,10 @@ def _hold(catalog: Catalog, row: Any) -> Hold:
 
 def _covered(catalog: Catalog, row: Any) -> int:
     if row["scope_kind"] == "case":
-        return catalog.db.execute("SELECT count(*) FROM records WHERE case_id = ?", [row["scope_value"]]).fetchone()[0]
+        return catalog.count(row["scope_value"])
     if row["scope_kind"] == "record":
         return 1
-    return catalog.db.execute("SELECT count(*) FROM hold_items WHERE hold_id = ?", [row["id"]]).fetchone()[0]
+    return catalog.conn.execute("SELECT count(*) FROM hold_items WHERE hold_id = ?", [row["id"]]).fetchone()[0]
 
 
 def active_holds_sql(case: str, record: str) -> str:
@@ -115,9 +145,15 @@ def active_holds_sql(case: str, record: str) -> str:
     )
 
 
+def is_held(catalog: Catalog, record: dict[str, Any]) -> bool:
+    """Whether any active hold covers the record."""
+    return catalog.conn.execute(active_holds_sql(":case", ":record"),
+                                {"case": record["case_id"], "record": record["record_id"]}).fetchone() is not None
+
+
 def holds_on(catalog: Catalog, record: dict[str, Any]) -> list[Hold]:
     """The active holds covering a record."""
-    ids = [r[0] for r in catalog.db.execute(active_holds_sql(":case", ":record"),
+    ids = [r[0] for r in catalog.conn.execute(active_holds_sql(":case", ":record"),
                                             {"case": record["case_id"], "record": record["record_id"]})]
     return [get(catalog, i) for i in ids]
 

@@ -11,32 +11,16 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from pipeline.documents.casefile import SAFE_ID, _load_json, _load_yaml, decode_text
 from pipeline.errors import IntakeError, Waiting
+from pipeline.records.events import EVENT_NAMES, CaseEvent
 from pipeline.text import character_problem
 
 CSV_FIELDS = ("case_id", "event", "date", "note")
-#: Event names Accord knows, with the short forms coordinators write.
-EVENT_NAMES = {
-    "closed": "case-closed", "case-closed": "case-closed",
-    "reopened": "case-reopened", "case-reopened": "case-reopened",
-    "withdrawn": "case-withdrawn", "case-withdrawn": "case-withdrawn",
-    "expired": "agreement-expired", "agreement-expired": "agreement-expired",
-    "terminated": "agreement-terminated", "agreement-terminated": "agreement-terminated",
-}
 MAX_ROWS = 10_000
 MAX_NOTE = 1000
-
-
-@dataclass(frozen=True)
-class CaseEvent:
-    case_id: str
-    event: str
-    date: dt.date
-    note: str
 
 
 def is_event_file(name: str, raw: bytes) -> bool:

@@ -58,7 +58,7 @@ class FailureReason:
 @dataclass(frozen=True)
 class FaultRecord:
     """A staged file's earlier system faults: how many, the last reason, and the intake
-    progress mark (see :meth:`pipeline.catalog.Catalog.intake_mark`) when the last one happened."""
+    progress mark (see :func:`pipeline.records.audit.intake_mark`) when the last one happened."""
 
     count: int
     reason: str
@@ -165,6 +165,18 @@ def _mtime(path: Path) -> float:
         return path.lstat().st_mtime
     except FileNotFoundError:
         return 0.0
+
+
+def head(path: Path, size: int = 4096) -> bytes:
+    """The first bytes of a regular file (never following a link, never opening a pipe)."""
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return b""
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            return fh.read(size)
+    except OSError:
+        return b""
 
 
 def refusal(path: Path) -> str | None:

@@ -9,7 +9,8 @@ from typing import Any
 
 from pipeline.intake import inbox
 from pipeline.intake.watcher import read_status
-from pipeline.records.catalog import Catalog
+from pipeline.records import failures
+from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
 _LAST_ERRORS = 5
@@ -22,15 +23,9 @@ def workspace_status(ws: Workspace, now: float | None = None) -> dict[str, Any]:
     processed_today = 0
     if processed_dir.is_dir():
         processed_today = sum(1 for p in processed_dir.iterdir() if not p.name.endswith(inbox.NOTE_SUFFIX))
-    with Catalog(ws.catalog) as catalog:
-        failed_today = catalog.db.execute(
-            "SELECT count(*) FROM failures WHERE substr(failed_at, 1, 10) = ?", [today]
-        ).fetchone()[0]
-        last_errors = [
-            dict(r) for r in catalog.db.execute(
-                "SELECT source_name, step, reason, failed_at FROM failures ORDER BY id DESC LIMIT ?", [_LAST_ERRORS]
-            )
-        ]
+    with open_catalog(ws.catalog) as catalog:
+        failed_today = failures.count_on(catalog, dt.date.fromisoformat(today))
+        last_errors = failures.latest(catalog, _LAST_ERRORS)
         records = catalog.count()
     return {
         "queued": len(inbox.candidates(ws)),

@@ -1,4 +1,5 @@
-"""The watched inbox (``accord watch``): every file taken exactly once, none ever lost.
+"""The watched inbox (``accord watch``, and ``accord process`` as its one-shot mode): every file
+taken exactly once, none ever lost.
 
 Files are noticed through watchdog's native observer (or by polling, for network
 shares, and whenever native events cannot be had), plus a periodic full rescan as
@@ -15,6 +16,12 @@ single file can hold intake hostage. A file that waits for its case (an event fi
 whose case file is still on its way) is tried again when something is recorded for
 that case, and fails with its reason after ``watch.wait_minutes``. On start, staged
 files are resumed and the archive is reconciled with the catalog.
+
+:func:`run_once` (``accord process``) takes the inbox once: the whole batch is claimed first and
+taken in a fixed order (case files, then signed copies, then event files; files that met a system
+fault last); a file still waiting for its case at the end fails with its reason, and after a system
+fault one more round tries the other files, so a file that keeps meeting faults while the others go
+through is set aside instead of stopping every run.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import os
 import stat
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -35,14 +43,23 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from pipeline.config import Config
+from pipeline.documents.casefile import is_signed_copy
 from pipeline.documents.convert import Converter
-from pipeline.documents.templates import load_templates
-from pipeline.governance.retention import load_retention
+from pipeline.documents.seal import make_sealer
+from pipeline.documents.templates import TemplateSpec, load_templates
+from pipeline.errors import SystemFault
+from pipeline.governance import sweep
+from pipeline.governance.duedates import recompute_due
+from pipeline.governance.retention import RetentionPolicy, load_retention
 from pipeline.intake import inbox
-from pipeline.intake.ingest import Ingestor, Outcome, SystemFault, fail_staged, make_sealer
-from pipeline.intake.runner import RECORDING, batch_order, prepare, recover
+from pipeline.intake.eventfile import is_event_file
+from pipeline.intake.ingest import Ingestor
+from pipeline.intake.outcomes import RECORDING, Outcome, Status, fail_staged
+from pipeline.intake.reconcile import reconcile
 from pipeline.intake.worker import Worker
+from pipeline.records import archive
 from pipeline.records.catalog import Catalog
+from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
 log = logging.getLogger("accord.watch")
@@ -64,6 +81,169 @@ class WatchStats:
     started: float = field(default_factory=time.time)
     outcomes: dict[str, int] = field(default_factory=dict)
     fault: str | None = None
+
+
+# --- what both modes share ---------------------------------------------------------------------
+
+
+def prepare(ws: Workspace) -> None:
+    """Create missing folders and clear what a crash left half-written in the archive."""
+    ws.ensure_dirs()
+    archive.clean_temporaries(ws.archive)
+
+
+def recover(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec], office_name: str,
+            retention: RetentionPolicy) -> list[str]:
+    """What every start does after a crash: reconcile the archive with the catalog, and compute
+    the due dates a crash left uncomputed. Returns what reconciling found, in words."""
+    lines = reconcile(ws, catalog, templates, office_name, retention).lines()
+    missing = catalog.cases_without_due()
+    if missing:
+        recompute_due(catalog, retention, actor="accord", why="due date missing after an interruption",
+                      case_ids=missing)
+    return lines
+
+
+def batch_order(paths: list[Path]) -> list[Path]:
+    """Case files first, then signed copies, then event files; files that met a fault last."""
+    return sorted(paths, key=lambda p: (inbox.fault_record(p) is not None, _kind_rank(p)))
+
+
+def _kind_rank(path: Path) -> int:
+    if is_signed_copy(path.name):
+        return 1
+    return 2 if is_event_file(path.name, inbox.head(path)) else 0
+
+
+class WaitingRoom:
+    """Staged files waiting for their case's first record, and since when (not thread-safe: the
+    caller holds its lock)."""
+
+    def __init__(self) -> None:
+        self._files: dict[Path, tuple[Outcome, float]] = {}
+
+    def wait(self, outcome: Outcome, now: float) -> None:
+        since = self._files.get(outcome.moved_to, (outcome, now))[1]
+        self._files[outcome.moved_to] = (outcome, since)
+
+    def released_by(self, outcome: Outcome) -> list[Path]:
+        """The files waiting for a case this outcome recorded something for (they leave the room)."""
+        if outcome.status not in RECORDING:
+            return []
+        released = [p for p, (w, _) in self._files.items() if set(w.case_ids) & set(outcome.case_ids)]
+        for path in released:
+            del self._files[path]
+        return released
+
+    def expired(self, now: float, limit: float) -> list[tuple[Path, Outcome]]:
+        """The files that waited ``limit`` seconds or more (they leave the room)."""
+        gone = [(p, o) for p, (o, since) in self._files.items() if now - since >= limit]
+        for path, _ in gone:
+            del self._files[path]
+        return gone
+
+    def empty(self) -> list[tuple[Path, Outcome]]:
+        """Every file still waiting (the room is emptied)."""
+        gone = sorted((p, o) for p, (o, _) in self._files.items())
+        self._files.clear()
+        return gone
+
+    def __contains__(self, path: Path) -> bool:
+        return path in self._files
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+
+# --- accord process: one pass ---------------------------------------------------------------------
+
+@dataclass
+class RunSummary:
+    outcomes: list[Outcome] = field(default_factory=list)
+    stopped: str | None = None
+    """Why the run stopped early (a system fault), or ``None``."""
+    reconciled: list[str] = field(default_factory=list)
+    """What reconciling the archive with the catalog found at the start."""
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+def run_once(ws: Workspace, ingestor: Ingestor, *,
+                  on_start: Callable[[int], None] | None = None,
+                  on_outcome: Callable[[Outcome], None] | None = None) -> RunSummary:
+    """Process everything in the inbox once with one worker (``accord process``; see the module's docstring)."""
+    prepare(ws)
+    summary = RunSummary()
+    summary.reconciled = recover(ws, ingestor.catalog, ingestor.templates, ingestor.config.office.name,
+                                 ingestor.retention)
+    resumed, arrived = inbox.staged(ws, tidy=True), inbox.candidates(ws)
+    claimed = [p for p in (inbox.claim(ws, path) for path in arrived) if p is not None]
+    queue = deque(batch_order(resumed + claimed))
+    if on_start:
+        on_start(len(queue))
+    lock = threading.Lock()
+    waiting = WaitingRoom()
+
+    def collect(outcome: Outcome) -> None:
+        with lock:
+            if outcome.status == Status.WAITING:
+                waiting.wait(outcome, 0.0)
+                return
+            summary.outcomes.append(outcome)
+            queue.extend(waiting.released_by(outcome))
+        if on_outcome:
+            on_outcome(outcome)
+
+    worker = Worker(ingestor, collect)
+    try:
+        rounds_without_progress = 0
+        while True:
+            before = len(summary.outcomes)
+            _run_queue(worker, queue, lock)
+            if not worker.fault:
+                break
+            # Intake stopped on a system fault; the files in hand stay staged. Another round tries
+            # what is left (files that met a fault last); two rounds in a row in which nothing went
+            # through mean the fault is the system's, and the run stops.
+            rounds_without_progress = 0 if len(summary.outcomes) > before else rounds_without_progress + 1
+            left = [p for p in inbox.staged(ws) if p not in waiting]
+            if rounds_without_progress >= 2 or not left:
+                summary.stopped = worker.fault
+                return summary
+            worker.clear_fault()
+            queue.extend(batch_order(left))
+        for path, outcome in waiting.empty():
+            try:
+                collect(ingestor.give_up(path, outcome.reason or "The file waited for a case that has no record."))
+            except SystemFault as fault:
+                summary.stopped = str(fault)
+                break
+    finally:
+        worker.close()
+    return summary
+
+
+def _run_queue(worker: Worker, queue: deque, lock: threading.Lock) -> None:
+    """Submit the queue until it is empty and the worker idle (files released meanwhile included)."""
+    while True:
+        while not worker.fault:
+            with lock:
+                if not queue:
+                    break
+                path = queue.popleft()
+            worker.submit(path)
+        worker.wait_idle()
+        with lock:
+            if worker.fault or not queue:
+                return
+
+
+# --- accord watch ---------------------------------------------------------------------------------
 
 
 class _Events(FileSystemEventHandler):
@@ -105,8 +285,8 @@ class Watcher:
         self.observer_kind = ""
         self._sealer = None
         self._sweep_thread: threading.Thread | None = None
-        self._waiting: dict[Path, tuple[Outcome, float]] = {}
-        """Staged files waiting for their case, with when they began to wait (monotonic)."""
+        self._waiting = WaitingRoom()
+        """Staged files waiting for their case (since when: monotonic seconds)."""
         self._suspects: list[Path] = []
         """Staged files that met a system fault, held back until other files go through."""
         self._released: list[Path] = []
@@ -122,7 +302,7 @@ class Watcher:
         prepare(self.ws)
         templates = load_templates(self.ws.templates)
         retention = load_retention(self.ws.policies, {t.record_class for t in templates.values()})
-        self._catalog = Catalog(self.ws.catalog)  # the main loop's own connection
+        self._catalog = open_catalog(self.ws.catalog)  # the main loop's own connection
         for line in recover(self.ws, self._catalog, templates, self.config.office.name, retention):
             log.warning("reconcile: %s", line)
         self._start_workers()
@@ -279,9 +459,8 @@ class Watcher:
 
     def _outcome(self, outcome: Outcome) -> None:
         with self._lock:
-            if outcome.status == "waiting":
-                since = self._waiting.get(outcome.moved_to, (outcome, time.monotonic()))[1]
-                self._waiting[outcome.moved_to] = (outcome, since)
+            if outcome.status == Status.WAITING:
+                self._waiting.wait(outcome, time.monotonic())
                 log.info("waiting %s: %s", outcome.source_name, outcome.reason,
                          extra={"accord": {"file": outcome.source_name, "outcome": "waiting",
                                            "cases": list(outcome.case_ids)}})
@@ -290,20 +469,16 @@ class Watcher:
             # for a case that just got a record are tried again.
             self._released.extend(self._suspects)
             self._suspects.clear()
-            if outcome.status in RECORDING:
-                for path, (waiting, _since) in list(self._waiting.items()):
-                    if set(waiting.case_ids) & set(outcome.case_ids):
-                        del self._waiting[path]
-                        self._released.append(path)
+            self._released.extend(self._waiting.released_by(outcome))
             self.stats.outcomes[outcome.status] = self.stats.outcomes.get(outcome.status, 0) + 1
         timings = " ".join(f"{k}={v * 1000:.0f}ms" for k, v in outcome.timings.items())
         fields = {"file": outcome.source_name, "outcome": outcome.status, "record_id": outcome.record_id,
                   "step": outcome.step, "timings_ms": {k: round(v * 1000, 1) for k, v in outcome.timings.items()}}
-        if outcome.status == "failed":
+        if outcome.status == Status.FAILED:
             log.warning("failed %s at %s: %s", outcome.source_name, outcome.step, outcome.reason,
                         extra={"accord": {**fields, "reason": outcome.reason}})
         else:
-            detail = timings if outcome.status == "recorded" else (outcome.reason or "")
+            detail = timings if outcome.status == Status.RECORDED else (outcome.reason or "")
             log.info("%s %s%s %s", outcome.status, outcome.source_name,
                      f" -> {outcome.record_id}" if outcome.record_id else "", detail, extra={"accord": fields})
         if self._on_outcome:
@@ -317,11 +492,8 @@ class Watcher:
 
     def _expire_waiting(self, now: float) -> None:
         """Fail the files that waited ``watch.wait_minutes`` for a case that got no record."""
-        limit = self.config.watch.wait_minutes * 60
         with self._lock:
-            expired = [(p, o) for p, (o, since) in self._waiting.items() if now - since >= limit]
-            for path, _ in expired:
-                del self._waiting[path]
+            expired = self._waiting.expired(now, self.config.watch.wait_minutes * 60)
         for path, waiting in expired:
             try:
                 outcome = fail_staged(self.ws, self._catalog, path, "intake",
@@ -402,21 +574,13 @@ class Watcher:
         self._sweep_thread.start()
 
     def _sweep(self) -> None:
-        from pipeline.governance import sweep
-        from pipeline.records.anchor import anchor_head
-        from pipeline.records.preserve import preserve
-
         converter, sealer = self._converters[0], self._sealer
         try:
             policy = load_retention(self.ws.policies,
                                     {t.record_class for t in load_templates(self.ws.templates).values()})
-            with Catalog(self.ws.catalog) as catalog:
-                report = sweep.run_sweep(
-                    self.ws, catalog, policy, dt.date.today(), actor="accord",
-                    make_certificate=lambda docx, rid: sealer.seal(converter.convert(docx), rid).pdf,
-                    anchor=lambda: anchor_head(self.ws, catalog, converter, sealer, self.config.office.name, "accord"),
-                    preserve=lambda: preserve(self.ws, catalog, self.config, actor="accord"),
-                )
+            with open_catalog(self.ws.catalog) as catalog:
+                report = sweep.run_sweep(self.ws, catalog, self.config, policy, dt.date.today(), actor="accord",
+                                         today=dt.date.today(), sealing=sweep.Sealing(converter, sealer))
             fixity = report.fixity
             log.info("retention sweep: %d due, %d held, proposal %s, fixity %d checked (%d changed, %d missing, "
                      "%d untracked), audit anchored at %s", report.due, report.held, report.proposal_id or "none",
@@ -424,7 +588,7 @@ class Watcher:
                      extra={"accord": {"sweep": {"due": report.due, "held": report.held,
                                                  "proposal": report.proposal_id}}})
         except Exception as exc:  # the watcher goes on; the sweep is tried again tomorrow
-            log.error("retention sweep failed: %s: %s", type(exc).__name__, exc)
+            log.error("retention sweep failed: %s", type(exc).__name__)
 
     # --- status ---------------------------------------------------------------------------
 

@@ -1,9 +1,15 @@
-"""A worker: one warm LibreOffice and three stages in threads.
+"""A worker: one warm LibreOffice and three stages in threads, and the one loop that decides.
 
 While LibreOffice converts one document (in its own process), the worker's other
 threads render the next one and seal, archive and catalog the previous one, so
 the Python steps cost almost nothing in throughput. Every file stays in staging
 until its last stage has committed it, so a crash at any point loses nothing.
+
+:meth:`Worker._stage` is the one place that turns what a step signals into an outcome
+(as structlog's processor loop handles ``DropEvent`` in one place): a returned
+:class:`~pipeline.intake.outcomes.Outcome` ends the file, a :class:`~pipeline.errors.FileFault`
+fails it with its reason, :class:`~pipeline.errors.Waiting` leaves it waiting for its case, and a
+:class:`~pipeline.errors.SystemFault` (or a bug) stops intake with the file staged.
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from pipeline.errors import Waiting
-from pipeline.intake.ingest import Converted, Ingestor, Outcome, Prepared, SystemFault
+from pipeline.errors import FileFault, SystemFault, Waiting
+from pipeline.intake.ingest import Converted, Ingestor, Prepared
+from pipeline.intake.outcomes import Outcome, Status, fail_staged
 from pipeline.records.catalog import Catalog
+from pipeline.store import open_catalog
 
 _STOP = object()
 log = logging.getLogger(__name__)
@@ -86,38 +94,44 @@ class Worker:
     # --- stages ---------------------------------------------------------------------------
 
     def _prepare_loop(self) -> None:
-        reader = Catalog(self.ingestor.ws.catalog)  # this thread's own connection
+        catalog = open_catalog(self.ingestor.ws.catalog)  # each stage thread has its own connection
         try:
             while (item := self._inbox.get()) is not _STOP:
-                self._stage(item, lambda staged: self.ingestor.prepare(staged, catalog=reader), self._to_convert)
+                self._stage(item, lambda staged: self.ingestor.prepare(staged, catalog=catalog), self._to_convert,
+                            catalog)
         finally:
-            reader.close()
+            catalog.close()
             self._to_convert.put(_STOP)
 
     def _convert_loop(self) -> None:
-        while (item := self._to_convert.get()) is not _STOP:
-            self._stage(item, self.ingestor.convert, self._to_finish)
-        self._to_finish.put(_STOP)
+        catalog = open_catalog(self.ingestor.ws.catalog)
+        try:
+            while (item := self._to_convert.get()) is not _STOP:
+                self._stage(item, self.ingestor.convert, self._to_finish, catalog)
+        finally:
+            catalog.close()
+            self._to_finish.put(_STOP)
 
     def _finish_loop(self) -> None:
         while (item := self._to_finish.get()) is not _STOP:
-            self._stage(item, self.ingestor.finish, None)
+            self._stage(item, self.ingestor.finish, None, self.ingestor.catalog)
 
-    def _stage(self, item: Path | Prepared | Converted, step: Callable, following: queue.Queue | None) -> None:
-        """Run one stage for one file: the one place that turns what a step signals into outcomes.
-
-        A step returns the next stage's input or an :class:`Outcome`; :class:`Waiting` means the
-        file waits in staging for its case; a :class:`SystemFault` (or a bug) stops intake with
-        the file staged, unless the file keeps meeting faults while others get through, in which
-        case it is failed (:meth:`Ingestor.system_fault`)."""
+    def _stage(self, item: Path | Prepared | Converted, step: Callable, following: queue.Queue | None,
+               catalog: Catalog) -> None:
+        """Run one stage for one file and decide what the step's result or signal means (see the
+        module's docstring). A file that keeps meeting system faults while others get through is
+        failed (:meth:`Ingestor.system_fault`)."""
         if self._fault is not None:
             self._done()  # after a system fault, files stay staged for the next start
             return
         staged = _staged_path(item)
         try:
-            result = step(item)
+            try:
+                result = step(item)
+            except FileFault as fault:
+                result = fail_staged(self.ingestor.ws, catalog, staged, fault.step, str(fault))
         except Waiting as waiting:
-            result = Outcome(staged.name, "waiting", staged, reason=waiting.reason, case_ids=waiting.case_ids)
+            result = Outcome(staged.name, Status.WAITING, staged, reason=waiting.reason, case_ids=waiting.case_ids)
         except Exception as exc:
             if isinstance(exc, SystemFault):
                 fault = str(exc)

@@ -44,10 +44,13 @@ from pipeline.office import OfficeSession, RetentionDesk, note_config_change
 from pipeline.portal import auth
 from pipeline.portal.auth import SESSION_COOKIE, SIGNIN_COOKIE, Caller
 from pipeline.portal.security import BodyLimit, ProxyTrust, SecurityHeaders, add_security_headers, library_log
+from pipeline.records import countersign
 from pipeline.records.audit import AuditEntry
-from pipeline.records.catalog import Catalog, SearchQuery
+from pipeline.records.catalog import Catalog
 from pipeline.records.retrieve import verify_record, verify_record_bytes
+from pipeline.records.search import SearchQuery
 from pipeline.records.verify import VerifyReport
+from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
 log = logging.getLogger("accord.portal")
@@ -127,13 +130,13 @@ class Portal:
         self.env.filters["marks"] = _marks
         self.env.filters["when"] = _when
         self.env.globals["office_name"] = config.office.name
-        with Catalog(ws.catalog) as catalog:
+        with open_catalog(ws.catalog) as catalog:
             note_config_change(ws, catalog, "accord serve")
 
     def catalog(self) -> Catalog:
         catalog = getattr(self._local, "catalog", None)
         if catalog is None:
-            catalog = self._local.catalog = Catalog(self.ws.catalog)
+            catalog = self._local.catalog = open_catalog(self.ws.catalog)
             self._catalogs.append(catalog)
         return catalog
 
@@ -156,7 +159,7 @@ class Portal:
     def tools(self) -> tuple[Any, Any]:
         """A warm converter and the sealer, made on first need (approving a disposition)."""
         from pipeline.documents.convert import Converter
-        from pipeline.intake.ingest import make_sealer
+        from pipeline.documents.seal import make_sealer
 
         with self._converter_lock:
             if self._converter is None:
@@ -434,8 +437,8 @@ def record(ctx: Ctx) -> Response:
     report = ctx.portal.verifications.get(ctx.portal.ws, row, ctx.portal.roots)
     disclosures = ctx.office.disclosures(record_id) if ctx.may("read-audit") else None
     return ctx.render("record.html", record=row, report=report, badge=_badge(row, report),
-                      versions=_versions(ctx, row), party_signatures=ctx.office.catalog.signatures_for(record_id),
-                      executed=ctx.office.catalog.executed_versions(record_id), disclosures=disclosures,
+                      versions=_versions(ctx, row), party_signatures=countersign.signatures_for(ctx.office.catalog, record_id),
+                      executed=countersign.executed_versions(ctx.office.catalog, record_id), disclosures=disclosures,
                       may_retrieve=ctx.may("retrieve", row), may_hold=ctx.may("hold"))
 
 

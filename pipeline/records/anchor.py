@@ -126,7 +126,7 @@ def anchor_head(ws: Workspace, catalog: Catalog, converter: Any, sealer: Any, of
     """Anchor the current head of the audit log (``accord audit anchor`` and every sweep): the head's
     number and hash in a document converted and sealed like a record, written under
     ``archive/anchors/``, and listed with an audit entry."""
-    conn = catalog.db.conn
+    conn = catalog.conn
     chain = audit.verify_chain(conn)
     if not chain.ok:
         raise AccordError(f"The audit log is broken ({chain.problem}); it was not anchored.")

@@ -18,6 +18,9 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
 from pipeline.display import read_moment
 
 GENESIS = "0" * 64
@@ -67,7 +70,11 @@ TRIGGERS = {
 }
 
 
-def migrate(db: Any) -> None:
+MIGRATIONS = Migrations("audit")
+
+
+@MIGRATIONS(name="0001_audit")
+def _audit(db: sqlite_utils.Database) -> None:
     db.execute(
         """
         CREATE TABLE audit (
@@ -163,6 +170,29 @@ def hash_at(conn: sqlite3.Connection, seq: int) -> str | None:
     """The hash of entry ``seq``, if there is one."""
     row = conn.execute("SELECT hash FROM audit WHERE seq = ?", [seq]).fetchone()
     return row[0] if row else None
+
+
+#: Audit actions that mean an input got through intake (for :func:`intake_mark`).
+INTAKE_ACTIONS = ("ingest", "failure", "event", "countersign", "duplicate")
+
+
+def intake_mark(conn: sqlite3.Connection) -> int:
+    """How far intake has got: the newest entry saying an input got through (recorded, failed,
+    events, a signed copy, a duplicate). Each action's maximum is read from its index."""
+    parts = " UNION ALL ".join(["SELECT max(seq) AS m FROM audit WHERE action = ?"] * len(INTAKE_ACTIONS))
+    return conn.execute(f"SELECT coalesce(max(m), 0) FROM ({parts})", list(INTAKE_ACTIONS)).fetchone()[0]
+
+
+def preserved_versions(conn: sqlite3.Connection, record_id: str) -> list[tuple[int, str]]:
+    """(size, SHA-256) of each earlier state of a record's sealed PDF that ``accord preserve`` replaced
+    by appending to it (from the ``preservation`` entries)."""
+    found = []
+    for (details,) in conn.execute(
+            "SELECT details FROM audit WHERE record_id = ? AND action = 'preservation' ORDER BY seq", [record_id]):
+        value = json.loads(details)
+        if isinstance(value.get("old_size"), int) and isinstance(value.get("old_sha256"), str):
+            found.append((value["old_size"], value["old_sha256"]))
+    return found
 
 
 def _entry_of(row: Any) -> AuditEntry:

@@ -36,11 +36,12 @@ import datetime as dt
 import hashlib
 import io
 import re
-import time
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
+import sqlite_utils
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields
 from pyhanko.sign.diff_analysis import ModificationLevel
@@ -48,25 +49,21 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.status import SignatureCoverageLevel
+from sqlite_utils.migrations import Migrations
 
-from pipeline.documents.casefile import SAFE_ID, read_limited
+from pipeline.documents.casefile import SAFE_ID
 from pipeline.documents.seal import SEAL_FIELD
 from pipeline.documents.trust import TrustRoots
-from pipeline.errors import ArchiveError, CountersignError
-from pipeline.intake import inbox
+from pipeline.errors import ArchiveError, CatalogError, CountersignError
+from pipeline.records import audit
 from pipeline.records.archive import replace_in_archive
-from pipeline.records.catalog import Catalog, SignatureRow, utc_now
+from pipeline.records.audit import AuditEntry
+from pipeline.records.catalog import SIGNABLE, Catalog, RecordStatus
 from pipeline.records.verify import _quiet_pyhanko
-
-if TYPE_CHECKING:
-    from pipeline.intake.ingest import Ingestor, Outcome
+from pipeline.workspace import Workspace
 
 #: Largest signed copy taken in (a signed agreement is a few hundred KB; scans of pages are not expected).
 MAX_PDF_BYTES = 20 * 1024 * 1024
-EXECUTED = "executed"
-PARTIALLY_SIGNED = "partially-signed"
-#: Record statuses a signed copy may be brought into.
-_SIGNABLE = ("sealed", PARTIALLY_SIGNED, EXECUTED)
 _SUBJECT = re.compile(r"\s*Accord record (\S+)\s*")
 #: Party certificates may sign with either key usage (national eID and PIV cards differ).
 _PARTY_KEY_USAGE = KeyUsageConstraints(key_usage={"digital_signature", "non_repudiation"})
@@ -203,7 +200,7 @@ def check_copy(reader: PdfFileReader, data: bytes, base_size: int, record: dict[
             found.append(_check_party(signature, record_id, offered, signed_before, [p.field for p in found],
                                       trust))
     signed = signed_before | {p.field for p in found}
-    status = EXECUTED if all(name in signed for name in offered) else PARTIALLY_SIGNED
+    status = RecordStatus.EXECUTED if all(name in signed for name in offered) else RecordStatus.PARTIALLY_SIGNED
     return CheckedCopy(record_id, tuple(found), tuple(n for n in offered if n in signed), status, seal_level)
 
 
@@ -290,13 +287,13 @@ def find_base(data: bytes, record: dict[str, Any], catalog: Catalog) -> tuple[_V
     one whose sealed bytes differ, is refused."""
     record_id = record["record_id"]
     original = _Version(Path(record["pdf_path"]).name, int(record["size"]), record["sha256"])
-    executed = catalog.executed_versions(record_id)
+    executed = executed_versions(catalog, record_id)
     versions = [_Version(Path(v["executed_path"]).name, int(v["executed_size"]), v["executed_sha256"])
                 for v in executed]
     if versions:
         current, earlier = [versions[-1]], [original, *versions[:-1]]
     else:
-        before_preservation = [_Version(original.name, size, sha) for size, sha in catalog.preserved_versions(record_id)]
+        before_preservation = [_Version(original.name, size, sha) for size, sha in audit.preserved_versions(catalog.conn, record_id)]
         current, earlier = [original, *before_preservation], []
     for version in current:
         if _extends(data, version):
@@ -314,48 +311,52 @@ def find_base(data: bytes, record: dict[str, Any], catalog: Catalog) -> tuple[_V
 
 # --- taking a copy in ------------------------------------------------------------------------------
 
-def take_in(ingestor: Ingestor, staged: Path, catalog: Catalog) -> Outcome:
-    """Check a staged signed copy and bring it into its record; a failure raises :class:`CountersignError`
-    (the Ingestor's guard sends the file to the failed folder with the reason)."""
-    from pipeline.intake.ingest import Outcome
+@dataclass(frozen=True)
+class TakenIn:
+    """What became of a signed copy: brought into its record, or a copy already brought in."""
 
-    clock = time.perf_counter()
-    ws, config = ingestor.ws, ingestor.config
-    data = read_limited(staged, MAX_PDF_BYTES)
+    record_id: str
+    case_id: str
+    note: str
+    duplicate_of: str | None = None
+    """When the same copy was received before (it is then not stored again)."""
+
+
+def take_in(ws: Workspace, catalog: Catalog, trust: TrustRoots, data: bytes, name: str) -> TakenIn:
+    """Check a signed copy's bytes and bring them into their record (the copy kept read-only beside
+    the sealed original, its signatures, the record's new status and an audit entry, in one
+    transaction). A copy that cannot be brought in raises :class:`CountersignError` saying why."""
     sha256 = hashlib.sha256(data).hexdigest()
-    name = inbox.printable_name(staged.name)
     reader = open_pdf(data)
     record_id = record_named(reader)
     record = catalog.find(record_id)
     if record is None:
-        gone = catalog.db.execute("SELECT disposed_at FROM tombstones WHERE record_id = ?", [record_id]).fetchone()
-        why = f" (it was disposed of on {gone[0][:10]})" if gone else ""
+        gone = catalog.tombstone(record_id)
+        why = f" (it was disposed of on {gone['disposed_at'][:10]})" if gone else ""
         raise CountersignError(f"The PDF names record {record_id}, which matches no record in the catalog{why}.")
-    seen = catalog.executed_version(sha256)
+    seen = executed_version(catalog, sha256)
     if seen is not None and seen["record_id"] == record_id:
-        return ingestor._duplicate(staged, {"record_id": record_id, "case_id": record["case_id"],
-                                            "created": seen["received_at"]}, catalog)
+        return TakenIn(record_id, record["case_id"], "", duplicate_of=seen["received_at"])
     if sha256 == record["sha256"]:
         raise CountersignError(f"The file is the sealed agreement of record {record_id} itself: "
                                "it carries no party signature.")
-    if record["status"] == "superseded":
-        newer = catalog.db.execute("SELECT record_id FROM records WHERE supersedes = ?", [record_id]).fetchone()
-        raise CountersignError(f"Record {record_id} was superseded{' by ' + newer[0] if newer else ''}; "
+    if record["status"] == RecordStatus.SUPERSEDED:
+        newer = catalog.superseded_by(record_id)
+        raise CountersignError(f"Record {record_id} was superseded{' by ' + newer if newer else ''}; "
                                "the parties should sign the newer version.")
-    if record["status"] not in _SIGNABLE:
+    if record["status"] not in SIGNABLE:
         raise CountersignError(f"Record {record_id} has the status '{record['status']}' and takes no signatures.")
     if not record["signature_fields"]:
         raise CountersignError(f"Record {record_id} offers no signature fields for parties to sign.")
 
     base, executed = find_base(data, record, catalog)
-    checked = check_copy(reader, data, base.size, record, ingestor.trust)
-    checked_in = time.perf_counter() - clock
+    checked = check_copy(reader, data, base.size, record, trust)
 
     version = (executed[-1]["version"] + 1) if executed else 1
     folder = (ws.root / record["pdf_path"]).parent
     target = folder / f"{record_id}.executed-{version}.pdf"
     rel = str(target.relative_to(ws.root))
-    received_at = utc_now()
+    received_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     rows = [SignatureRow(record_id, p.field, p.signer, p.signer_cert_sha256, p.signing_time, p.trusted, version,
                          rel, sha256, len(data), name, received_at) for p in checked.new]
     details = {
@@ -363,8 +364,8 @@ def take_in(ingestor: Ingestor, staged: Path, catalog: Catalog) -> Outcome:
         "trusted": [p.trusted for p in checked.new], "sha256": sha256, "version": version, "path": rel,
         "status": checked.status, "source_name": name,
     }
-    write_executed(target, data, lambda replace: catalog.add_signatures(
-        record_id, executed[-1]["executed_sha256"] if executed else None, rows, checked.status, details,
+    write_executed(target, data, lambda replace: add_signatures(
+        catalog, record_id, executed[-1]["executed_sha256"] if executed else None, rows, checked.status, details,
         replace=replace))
 
     untrusted = [p for p in checked.new if not p.trusted]
@@ -375,10 +376,118 @@ def take_in(ingestor: Ingestor, staged: Path, catalog: Catalog) -> Outcome:
     if untrusted:
         note += (" The signer of " + ", ".join(p.field for p in untrusted) + " does not chain to a root in "
                  "seal.party_trust_roots: the signature is sound but its signer is not vouched for.")
-    moved = inbox.finish_processed(ws, staged, staged.name, dt.date.today(), note=note)
-    timings = {"countersign": checked_in, "store": time.perf_counter() - clock - checked_in}
-    return Outcome(name, "signed", moved, record_id=record_id, reason=note,
-                   timings=timings, case_ids=(record["case_id"],))
+    return TakenIn(record_id, record["case_id"], note)
+
+
+# --- the signatures table ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SignatureRow:
+    """One party signature in an executed copy of a record."""
+
+    record_id: str
+    field: str
+    signer: str
+    signer_cert_sha256: str
+    signing_time: str | None
+    trusted: bool
+    version: int
+    executed_path: str
+    executed_sha256: str
+    executed_size: int
+    source_name: str
+    received_at: str
+
+
+MIGRATIONS = Migrations("signatures")
+
+
+@MIGRATIONS(name="0001_signatures")
+def _signatures(db: sqlite_utils.Database) -> None:
+    """One row per party signature brought into a record (the record points at its newest executed
+    copy). Rows go with their record (``ON DELETE CASCADE``): a disposed record keeps no signer names."""
+    db.execute(
+        """
+        CREATE TABLE signatures (
+            id INTEGER PRIMARY KEY,
+            record_id TEXT NOT NULL REFERENCES records(record_id) ON DELETE CASCADE,
+            field TEXT NOT NULL,
+            signer TEXT NOT NULL,
+            signer_cert_sha256 TEXT NOT NULL,
+            signing_time TEXT,
+            trusted INTEGER NOT NULL,
+            version INTEGER NOT NULL,
+            executed_path TEXT NOT NULL,
+            executed_sha256 TEXT NOT NULL,
+            executed_size INTEGER NOT NULL,
+            source_name TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            UNIQUE (record_id, field)
+        )
+        """
+    )
+    db.execute("CREATE INDEX signatures_executed ON signatures(executed_sha256)")
+
+
+def signatures_for(catalog: Catalog, record_id: str) -> list[dict[str, Any]]:
+    """The party signatures of a record, oldest first."""
+    return [dict(r) for r in catalog.conn.execute(
+        "SELECT * FROM signatures WHERE record_id = ? ORDER BY version, id", [record_id])]
+
+
+def executed_version(catalog: Catalog, sha256: str) -> dict[str, Any] | None:
+    """The executed copy with this SHA-256 (record, version, path, when it was received), if any."""
+    row = catalog.conn.execute(
+        "SELECT record_id, version, executed_path, executed_sha256, received_at FROM signatures "
+        "WHERE executed_sha256 = ? ORDER BY id LIMIT 1", [sha256]).fetchone()
+    return dict(row) if row else None
+
+
+def executed_versions(catalog: Catalog, record_id: str) -> list[dict[str, Any]]:
+    """Every executed copy of a record, oldest first: version, path, SHA-256, size, received_at."""
+    return [dict(r) for r in catalog.conn.execute(
+        "SELECT version, executed_path, executed_sha256, executed_size, min(received_at) AS received_at "
+        "FROM signatures WHERE record_id = ? GROUP BY version, executed_path, executed_sha256, executed_size "
+        "ORDER BY version", [record_id])]
+
+
+def executed_copies(catalog: Catalog) -> dict[str, list[tuple[str, str]]]:
+    """(path, SHA-256) of every executed copy, by record id (what fixity checks besides the original)."""
+    copies: dict[str, list[tuple[str, str]]] = {}
+    for record_id, rel, expected in catalog.conn.execute(
+            "SELECT DISTINCT record_id, executed_path, executed_sha256 FROM signatures ORDER BY record_id, version"):
+        copies.setdefault(record_id, []).append((rel, expected))
+    return copies
+
+
+def add_signatures(catalog: Catalog, record_id: str, based_on: str | None, rows: list[SignatureRow], status: str,
+                   details: dict[str, Any], actor: str = "accord", replace: Callable[[], None] | None = None) -> None:
+    """Record a new executed copy in one transaction: its signature rows, the record's status and newest
+    executed copy, and a ``countersign`` audit entry. ``based_on`` is the executed SHA-256 the copy was
+    checked against (``None``: the sealed original); if the record moved on meanwhile nothing is
+    written. ``replace`` (the file's rename) runs inside, last."""
+    newest = rows[-1]
+    with catalog.transaction() as conn:
+        current = catalog.signing_state(record_id)
+        if current is None:
+            raise CatalogError(f"Record {record_id} left the catalog while a signed copy was checked.")
+        if current["executed_sha256"] != based_on:
+            raise CatalogError(f"Record {record_id} received another signed copy meanwhile; nothing was written.")
+        try:
+            conn.executemany(
+                "INSERT INTO signatures (record_id, field, signer, signer_cert_sha256, signing_time, trusted, "
+                "version, executed_path, executed_sha256, executed_size, source_name, received_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [[r.record_id, r.field, r.signer, r.signer_cert_sha256, r.signing_time, int(r.trusted), r.version,
+                  r.executed_path, r.executed_sha256, r.executed_size, r.source_name, r.received_at] for r in rows])
+        except sqlite3.IntegrityError as exc:
+            raise CatalogError(f"The signatures of record {record_id} could not be added: {exc}.") from None
+        # A record under retention review (or superseded meanwhile) keeps that status.
+        new_status = status if current["status"] in SIGNABLE else current["status"]
+        catalog.set_executed(record_id, new_status, newest.executed_path, newest.executed_sha256)
+        audit.append(conn, AuditEntry(actor, "countersign", "ok", record_id, current["case_id"], details=details))
+        if replace is not None:
+            replace()
 
 
 def write_executed(target: Path, data: bytes, commit) -> None:

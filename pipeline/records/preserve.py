@@ -266,11 +266,7 @@ def record_preservation(catalog: Catalog, record: dict[str, Any], *, new_sha256:
     in one transaction; ``replace`` (the file's rename) runs inside it, last, so a failed
     rename leaves the catalog as it was. Refuses if the row changed meanwhile."""
     with catalog.transaction() as conn:
-        cursor = conn.execute(
-            "UPDATE records SET sha256 = ?, size = ?, signature_level = ? WHERE record_id = ? AND sha256 = ?",
-            [new_sha256, new_size, level, record["record_id"], record["sha256"]],
-        )
-        if cursor.rowcount != 1:
+        if catalog.replace_pdf(record["record_id"], record["sha256"], new_sha256, new_size, level) != 1:
             raise CatalogError(f"Record {record['record_id']} changed while it was being preserved; nothing was written.")
         audit.append(conn, AuditEntry(
             actor, "preservation", "ok", record["record_id"], record.get("case_id"),
@@ -350,11 +346,9 @@ def preserve(ws: Workspace, catalog: Catalog, config: Config, *, as_of: dt.date 
         if not protection.reasons:
             not_due += 1
             if protection.renew_before is not None:
-                with catalog.transaction() as conn:
-                    conn.execute("UPDATE records SET protection_until = ?, protection_key = ?, protection_sha256 = ?, "
-                                 "protection_stat = ? WHERE record_id = ? AND sha256 = ?",
-                                 [_stamp(protection.renew_before), key, record["sha256"], _stat_key(path),
-                                  record_id, record["sha256"]])
+                with catalog.transaction():
+                    catalog.set_protection(record_id, record["sha256"], _stamp(protection.renew_before), key,
+                                           _stat_key(path))
             continue
         base = dict(record_id=record_id, reasons=protection.reasons, level_before=protection.level,
                     old_sha256=record["sha256"], old_size=len(data))
@@ -388,10 +382,7 @@ def _to_examine(ws: Workspace, catalog: Catalog, key: str, horizon: str, batch: 
     are looked up without holding them all."""
     last = 0
     while True:
-        rows = catalog.db.execute(
-            "SELECT rowid, record_id, pdf_path, protection_stat, coalesce(protection_sha256 = sha256, 0) "
-            "AND coalesce(protection_key = ?, 0) AND coalesce(protection_until > ?, 0) FROM records "
-            "WHERE rowid > ? ORDER BY rowid LIMIT ?", [key, horizon, last, batch]).fetchall()
+        rows = catalog.protection_chunk(last, key, horizon, batch)
         if not rows:
             return
         for rowid, record_id, pdf_path, stat_key, protected in rows:
