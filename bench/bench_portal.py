@@ -48,7 +48,7 @@ from pipeline.governance.accounts import Accounts  # noqa: E402
 from pipeline.intake.ingest import Ingestor  # noqa: E402
 from pipeline.intake.watcher import run_once  # noqa: E402
 from pipeline.office import OfficeSession  # noqa: E402
-from pipeline.portal.app import VerificationCache  # noqa: E402
+from pipeline.portal.state import VerificationCache  # noqa: E402
 from pipeline.records.search import SearchQuery  # noqa: E402
 from pipeline.store import open_catalog  # noqa: E402
 from pipeline.workspace import init_workspace  # noqa: E402

@@ -187,3 +187,7 @@ class SweepError(AccordError):
     """A sweep or a disposition could not be carried out."""
 
     step = "sweep"
+
+
+class FutureSweep(SweepError):
+    """A sweep as of a day still to come was asked to write a proposal (it may only look ahead)."""

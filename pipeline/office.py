@@ -19,7 +19,18 @@ from pipeline.documents.templates import load_templates
 from pipeline.documents.trust import TrustRoots
 from pipeline.errors import AccessDenied, AccordError, RecordNotFound, VerificationFailed
 from pipeline.governance import disposition, holds, sweep
-from pipeline.governance.access import AccessPolicy, Actor, RecordFacts, decide, policy_for, search_filter
+from pipeline.governance.access import (
+    ACCESS_FILE,
+    AccessPolicy,
+    Actor,
+    RecordFacts,
+    decide,
+    folder_owner,
+    grant,
+    policy_for,
+    search_filter,
+)
+from pipeline.governance.accounts import Accounts, check_password
 from pipeline.governance.duedates import recompute_in
 from pipeline.governance.retention import load_retention
 from pipeline.records import anchor, audit, countersign, events
@@ -282,6 +293,21 @@ class OfficeSession:
             record["record_id"] if record else None, record["case_id"] if record else None,
             purpose, {**(details or {}), "via": self.actor.via},
         ))
+
+
+def enrol(ws: Workspace, accounts: Accounts, name: str, roles: tuple[str, ...], cases: tuple[str, ...],
+          password: str, actor: str) -> bool:
+    """A new portal account: the name free and well formed, the password long enough, the roles known;
+    the name listed in ``access.yaml`` with its roles (unless it is already), then the account made
+    and audited. A refusal changes nothing. Returns whether ``access.yaml`` was changed."""
+    accounts.check_new(name)
+    check_password(password, name)
+    listed = grant(ws.policies / ACCESS_FILE, name, roles, cases, folder_owner(ws.root))
+    accounts.add(name, password)
+    with open_catalog(ws.catalog) as catalog:
+        catalog.audit(AuditEntry(actor, "account-add", "ok", details={"account": name, "roles": list(roles),
+                                                                       "cases": list(cases)}))
+    return listed
 
 
 class RetentionDesk:

@@ -23,7 +23,7 @@ from docx.oxml.ns import qn
 from pypdf import PdfReader
 
 from pipeline.config import ConverterSettings
-from pipeline.documents.convert import Converter, ConverterPool, cold_convert
+from pipeline.documents.convert import Converter
 from pipeline.errors import ConfigurationError, ConversionError, ConverterUnavailable
 from pipeline.workspace import init_workspace
 
@@ -177,14 +177,13 @@ def test_bookmark_becomes_named_destination_with_position(first_run):
     assert dest.top is not None and 0 < float(dest.top) < float(reader.pages[page].mediabox.top)
 
 
-def test_second_conversion_is_faster(converter, first_run, docx_bytes):
-    _, first = first_run
-    started = time.perf_counter()
+def test_second_conversion_is_done_by_the_same_warm_instance(converter, first_run, docx_bytes):
+    """A second document is converted by the LibreOffice that converted the first: nothing is started
+    again (how much faster that is, the benchmark measures)."""
+    pid = converter.pid
     pdf = converter.convert(docx_bytes)
-    second = time.perf_counter() - started
     assert pdf.startswith(b"%PDF")
-    assert second < first, (first, second)
-    assert converter.conversions >= 2
+    assert converter.pid == pid and converter.restarts == 0 and converter.conversions >= 2
 
 
 def test_garbage_is_refused_and_instance_survives(converter, docx_bytes):
@@ -197,20 +196,6 @@ def test_garbage_is_refused_and_instance_survives(converter, docx_bytes):
         converter.convert(b"")
     assert converter.convert(docx_bytes).startswith(b"%PDF")
     assert converter.pid == pid  # refused documents do not cost a restart
-
-
-def test_cold_convert_is_pdfa_and_slower_than_warm(converter, docx_bytes, tmp_path):
-    started = time.perf_counter()
-    pdf = cold_convert(docx_bytes)
-    cold = time.perf_counter() - started
-    reader = assert_pdfa2b(pdf)
-    sig1_destination(reader)
-    started = time.perf_counter()
-    converter.convert(docx_bytes)
-    warm = time.perf_counter() - started
-    assert warm < cold, (warm, cold)
-    with pytest.raises(ConversionError):
-        cold_convert(b"not a docx at all")
 
 
 # --------------------------------------------------------------------------- recovery
@@ -315,25 +300,6 @@ def test_settings_are_validated():
         ConverterSettings(recycle_after=0)
     with pytest.raises(ConfigurationError):
         ConverterSettings(max_retries=-1)
-
-
-def test_pool_serves_parallel_workers(tmp_path, docx_bytes):
-    with ConverterPool(2, ConverterSettings(work_dir=tmp_path)) as pool:
-        pool.start()
-        results: list[bytes] = []
-
-        def work() -> None:
-            with pool.acquire(timeout=30) as conv:
-                results.append(conv.convert(docx_bytes))
-
-        workers = [threading.Thread(target=work) for _ in range(4)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        assert len(results) == 4 and all(pdf.startswith(b"%PDF") for pdf in results)
-        assert sum(c.conversions for c in pool.converters) == 4
-    assert list(tmp_path.iterdir()) == []
 
 
 # --------------------------------------------------------------------------- working folders

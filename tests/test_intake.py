@@ -12,7 +12,6 @@ import copy
 import datetime as dt
 import itertools
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -366,7 +365,7 @@ class TestReadLimited:
         assert read_limited(path, LIMIT) == example_bytes()
 
     def test_huge_sparse_file_is_refused_quickly(self, tmp_path, monkeypatch):
-        """A 50 MB file is refused after reading at most max_bytes + 1 bytes, in well under a second."""
+        """A 50 MB file is refused after reading at most max_bytes + 1 bytes (never read whole)."""
         path = tmp_path / "huge.yaml"
         with open(path, "wb") as fh:
             fh.truncate(50 * 1024 * 1024)
@@ -388,28 +387,23 @@ class TestReadLimited:
                 return self.fh.read(n)
 
         monkeypatch.setattr("pipeline.documents.casefile.open", lambda *a, **k: Spy(real_open(*a, **k)), raising=False)
-        started = time.perf_counter()
         with pytest.raises(IntakeError, match="larger than the limit of 1.0 MB"):
             read_limited(path, 1024 * 1024)
-        elapsed = time.perf_counter() - started
         monkeypatch.undo()
         assert asked and all(0 <= n <= 1024 * 1024 + 1 for n in asked)
-        assert elapsed < 1.0
 
 
 class TestHostileYaml:
     """YAML features that attack the reader are refused before they can do anything."""
 
     def test_alias_bomb_is_refused_quickly(self):
-        """A billion-laughs alias bomb (9 levels) is refused, mentioning aliases, in under a second."""
+        """A billion-laughs alias bomb (9 levels) is refused at its first alias, before anything is expanded."""
         lines = ['a: &a ["x", "x"]']
         names = "abcdefghij"
         for prev, cur in itertools.pairwise(names):
             lines.append(f"{cur}: &{cur} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]")
-        started = time.perf_counter()
         error = refusal("\n".join(lines).encode() + b"\n")
-        assert time.perf_counter() - started < 1.0
-        assert "alias" in str(error)
+        assert "alias (*a) on line 2" in str(error)
 
     def test_single_alias_is_refused(self):
         """Even a harmless alias is refused, with its line: case files hold values written out."""

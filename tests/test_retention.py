@@ -967,7 +967,7 @@ class TestCommandLine:
         """A proposal judged on a day still to come could dispose of records early: refused, nothing written."""
         run("event", "add", CASE, "closed", "--date", CLOSED.isoformat(), "-w", str(ws.root))
         result = run("sweep", "-w", str(ws.root), "--as-of", "2034-01-01")
-        assert result.exit_code == 2 and "add --dry-run" in result.output
+        assert result.exit_code == 2 and "Add --dry-run" in result.output
         listed = run("sweep", "list", "-w", str(ws.root), "--json")
         assert listed.exit_code == 0 and json.loads(listed.stdout) == []
 

@@ -144,6 +144,12 @@ class Accounts:
 
     # --- accounts -------------------------------------------------------------------------
 
+    def check_new(self, name: str) -> None:
+        """Refuse a name that cannot be an account's, or that an account has already."""
+        check_name(name)
+        if any(a.name == name for a in self.listing()):
+            raise AccountError(f"There is already an account {name}; nothing was changed.")
+
     def add(self, name: str, password: str) -> Account:
         check_name(name)
         check_password(password, name)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.config import Config
-from pipeline.errors import SweepError
+from pipeline.errors import FutureSweep
 from pipeline.governance.disposition import DueReport, execute, propose
 from pipeline.governance.duedates import recompute_due
 from pipeline.governance.retention import SCHEDULES_FILE, RetentionPolicy, due_for
@@ -59,8 +59,8 @@ def run_sweep(ws: Workspace, catalog: Catalog, config: Config, policy: Retention
     reports, fixity, and, with ``sealing``, preservation of long-term seals and an anchor of the
     audit log. With ``dry_run``, only what is due (a date after ``today`` allows nothing else)."""
     if as_of > today and not dry_run:
-        raise SweepError(f"A sweep as of {as_of.isoformat()}, a day still to come, only looks ahead: "
-                         "run it as a dry run.")
+        raise FutureSweep(f"A sweep as of {as_of.isoformat()}, a day still to come, only looks ahead: "
+                          "run it as a dry run.")
     if dry_run:
         return SweepReport(**vars(propose(catalog, policy, as_of, actor=actor, dry_run=True)))
     recomputed = recompute_if_policy_changed(ws, catalog, policy, actor)

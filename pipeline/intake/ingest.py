@@ -135,6 +135,12 @@ class Ingestor:
     def close(self) -> None:
         self.catalog.close()
 
+    def __enter__(self) -> "Ingestor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 class SignedCopyHandler:
     """A party-signed copy of a sealed record (a PDF), brought into its record (``records/countersign``)."""

@@ -43,7 +43,6 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from pipeline.config import Config
-from pipeline.documents.casefile import is_signed_copy
 from pipeline.documents.convert import Converter
 from pipeline.documents.seal import make_sealer
 from pipeline.documents.templates import TemplateSpec, load_templates
@@ -52,9 +51,9 @@ from pipeline.governance import sweep
 from pipeline.governance.duedates import recompute_due
 from pipeline.governance.retention import RetentionPolicy, load_retention
 from pipeline.intake import inbox
-from pipeline.intake.eventfile import is_event_file
+from pipeline.intake.batch import WaitingRoom, batch_order
 from pipeline.intake.ingest import Ingestor
-from pipeline.intake.outcomes import RECORDING, Outcome, Status, fail_staged
+from pipeline.intake.outcomes import Outcome, Status, fail_staged
 from pipeline.intake.reconcile import reconcile
 from pipeline.intake.worker import Worker
 from pipeline.records import archive
@@ -102,57 +101,6 @@ def recover(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec],
         recompute_due(catalog, retention, actor="accord", why="due date missing after an interruption",
                       case_ids=missing)
     return lines
-
-
-def batch_order(paths: list[Path]) -> list[Path]:
-    """Case files first, then signed copies, then event files; files that met a fault last."""
-    return sorted(paths, key=lambda p: (inbox.fault_record(p) is not None, _kind_rank(p)))
-
-
-def _kind_rank(path: Path) -> int:
-    if is_signed_copy(path.name):
-        return 1
-    return 2 if is_event_file(path.name, inbox.head(path)) else 0
-
-
-class WaitingRoom:
-    """Staged files waiting for their case's first record, and since when (not thread-safe: the
-    caller holds its lock)."""
-
-    def __init__(self) -> None:
-        self._files: dict[Path, tuple[Outcome, float]] = {}
-
-    def wait(self, outcome: Outcome, now: float) -> None:
-        since = self._files.get(outcome.moved_to, (outcome, now))[1]
-        self._files[outcome.moved_to] = (outcome, since)
-
-    def released_by(self, outcome: Outcome) -> list[Path]:
-        """The files waiting for a case this outcome recorded something for (they leave the room)."""
-        if outcome.status not in RECORDING:
-            return []
-        released = [p for p, (w, _) in self._files.items() if set(w.case_ids) & set(outcome.case_ids)]
-        for path in released:
-            del self._files[path]
-        return released
-
-    def expired(self, now: float, limit: float) -> list[tuple[Path, Outcome]]:
-        """The files that waited ``limit`` seconds or more (they leave the room)."""
-        gone = [(p, o) for p, (o, since) in self._files.items() if now - since >= limit]
-        for path, _ in gone:
-            del self._files[path]
-        return gone
-
-    def empty(self) -> list[tuple[Path, Outcome]]:
-        """Every file still waiting (the room is emptied)."""
-        gone = sorted((p, o) for p, (o, _) in self._files.items())
-        self._files.clear()
-        return gone
-
-    def __contains__(self, path: Path) -> bool:
-        return path in self._files
-
-    def __len__(self) -> int:
-        return len(self._files)
 
 
 # --- accord process: one pass ---------------------------------------------------------------------

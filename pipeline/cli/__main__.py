@@ -1,0 +1,5 @@
+"""``python -m pipeline.cli``: the ``accord`` command."""
+
+from pipeline.cli.main import main
+
+main()
