@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from pipeline.config import Config
@@ -27,6 +28,7 @@ from pipeline.governance.access import (
     decide,
     folder_owner,
     grant,
+    load_policy,
     policy_for,
     search_filter,
 )
@@ -43,7 +45,7 @@ from pipeline.records.retrieve import verified_copy, verified_executed_copy, ver
 from pipeline.records.search import SearchQuery, search_page
 from pipeline.records.verify import VerifyReport
 from pipeline.store import open_catalog
-from pipeline.workspace import Workspace
+from pipeline.workspace import Workspace, init_workspace
 
 MAX_PURPOSE = 500
 
@@ -293,6 +295,16 @@ class OfficeSession:
             record["record_id"] if record else None, record["case_id"] if record else None,
             purpose, {**(details or {}), "via": self.actor.via},
         ))
+
+
+def found_office(path: Path, owner: str) -> Workspace:
+    """A new workspace (``accord init``) with ``owner``, the user who made it, written into
+    ``access.yaml`` holding every role, so a one-person office works at once."""
+    ws = init_workspace(path)
+    access = ws.policies / ACCESS_FILE
+    grant(access, owner, load_policy(access).roles,
+          comment="The owner, written by accord init: holds every role until the roles are split.")
+    return ws
 
 
 def enrol(ws: Workspace, accounts: Accounts, name: str, roles: tuple[str, ...], cases: tuple[str, ...],

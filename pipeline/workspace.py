@@ -128,12 +128,9 @@ def _looks_like_workspace(folder: Path) -> bool:
     return (folder / "templates").is_dir() or (folder / CONFIG_NAME).is_file()
 
 
-def init_workspace(path: Path, owner: str | None = None) -> Workspace:
-    """Create a new workspace at ``path`` with the default templates and policies.
-
-    ``owner`` (the operating-system user running ``accord init``) is written into
-    ``access.yaml`` holding every role, so a one-person office works at once.
-    """
+def init_workspace(path: Path) -> Workspace:
+    """Create a new workspace at ``path`` with the default templates, policies and configuration
+    (``office.found_office`` also writes its owner into ``access.yaml``)."""
     root = path.expanduser().resolve()
     if (root / "templates").exists() or (root / CONFIG_NAME).exists():
         raise ConfigurationError(f"{root} already holds a workspace; nothing was changed.")
@@ -141,12 +138,6 @@ def init_workspace(path: Path, owner: str | None = None) -> Workspace:
     for folder in ("templates", "retention_policies"):
         shutil.copytree(DEFAULTS / folder, root / folder, ignore=_ignore_private)
     (root / CONFIG_NAME).write_text(default_config_text(), encoding="utf-8")
-    if owner:
-        from pipeline.governance.access import ACCESS_FILE, grant, load_policy
-
-        access = root / "retention_policies" / ACCESS_FILE
-        grant(access, owner, load_policy(access).roles,
-              comment="The owner, written by accord init: holds every role until the roles are split.")
     ws = Workspace(root)
     ws.ensure_dirs()
     return ws

@@ -36,18 +36,15 @@ from pipeline.documents.casefile import parse_case
 from pipeline.documents.pki import (
     ROOT_CERT,
     SEAL_P12,
-    TokenSigner,
-    close_pkcs11_sessions,
     ensure_identity,
     load_certificates,
-    load_pkcs11_signer,
     load_signer,
-    office_signer,
     root_certificate,
     seal_certificate,
 )
-from pipeline.documents.seal import Sealer
+from pipeline.documents.seal import Sealer, office_signer
 from pipeline.documents.templates import load_templates
+from pipeline.documents.token import TokenSigner, close_pkcs11_sessions, load_pkcs11_signer
 from pipeline.errors import ConfigurationError, PkiError
 from pipeline.workspace import init_workspace
 

@@ -13,7 +13,6 @@ from pipeline.cli.options import _VERBOSE, AccordGroup
 from pipeline.cli.output import echo
 from pipeline.display import escape
 from pipeline.errors import AccordError, RecordNotFound
-from pipeline.workspace import init_workspace
 
 
 @click.group(cls=AccordGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,9 +44,10 @@ def init(path: Path) -> None:
         accord init /srv/accord
     """
     from pipeline.governance.access import current_actor
+    from pipeline.office import found_office
 
     try:
-        ws = init_workspace(path, owner=current_actor().name)
+        ws = found_office(path, owner=current_actor().name)
     except AccordError as exc:
         raise click.ClickException(escape(exc)) from None
     echo(f"Created workspace {ws.root}")

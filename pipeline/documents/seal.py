@@ -35,8 +35,9 @@ from pyhanko_certvalidator import errors as cv_errors
 from pypdf import PdfReader
 
 from pipeline.config import Config
-from pipeline.documents.pki import office_signer
+from pipeline.documents.pki import ensure_identity, load_signer
 from pipeline.documents.templates import SEAL_BOOKMARK
+from pipeline.documents.token import load_pkcs11_signer
 from pipeline.documents.trust import TrustRoots
 from pipeline.errors import PkiError, SealError, TimestampUnavailable
 from pipeline.workspace import Workspace
@@ -390,3 +391,10 @@ def make_sealer(ws: Workspace, config: Config) -> Sealer:
     trust = TrustRoots.of(ws, config) if long_term else None
     return Sealer(signer, office_name=config.office.name, digest=config.seal.digest, timestamper=timestamper,
                   long_term=long_term, trust=trust)
+
+
+def office_signer(pki_dir: Path, config: Config) -> signers.Signer:
+    """The office's seal signer: from the configured PKCS#11 token, else from the PKCS#12 identity."""
+    if config.seal.pkcs11_module:
+        return load_pkcs11_signer(config.seal)
+    return load_signer(ensure_identity(pki_dir, config), config.seal.digest)
