@@ -1,8 +1,8 @@
-"""UNO bridge: drives one warm LibreOffice instance on behalf of ``pipeline.convert``.
+"""UNO bridge: drives one warm LibreOffice instance on behalf of ``pipeline.documents.convert``.
 
 This script runs under the system Python (``/usr/bin/python3`` on Debian), the
 only interpreter on the machine where ``import uno`` works; the project's own
-Python cannot load UNO.  It is started by :class:`pipeline.convert.Converter`
+Python cannot load UNO.  It is started by :class:`pipeline.documents.convert.Converter`
 and must not be imported by the project.
 
 Usage::

@@ -1,4 +1,4 @@
-"""Intake: read a case file safely and check it against its template's schema.
+"""Case files: read a case file safely and check it against its template's schema.
 
 The file is size-limited, must be UTF-8 text, is parsed without YAML tags,
 aliases or duplicate keys, and every problem is reported in plain words with
