@@ -8,12 +8,13 @@ The floors, from the ground up (a module may import its own wing and the wings b
 1   ``config``, ``workspace``                                     settings and paths
 2   ``documents/``                                                templates, case files, PDF/A, the seal
 3   ``records/``                                                  archive, catalog, audit, verification
-4   ``governance/``                                               access, accounts, holds, retention, sweeps
-5   ``store``                                                     the catalog file with every area's tables
-6   ``intake/``                                                   the inbox, ingest, the watcher
-7   ``office``                                                    the audited session: the one door
-8   ``portal/``                                                   the web portal
-9   ``cli/``                                                      the ``accord`` command
+4   ``cases/``                                                    rubric, phases, the case register
+5   ``governance/``                                               access, accounts, holds, retention, sweeps
+6   ``store``                                                     the catalog file with every area's tables
+7   ``intake/``                                                   the inbox, ingest, the watcher
+8   ``office``, ``casedesk``                                      the audited session: the one door
+9   ``portal/``                                                   the web portal
+10  ``cli/``                                                      the ``accord`` command
 ==  ==========================================================  =========================================
 """
 
@@ -34,12 +35,13 @@ FLOORS = {
     "pipeline.config": 1, "pipeline.workspace": 1,
     "pipeline.documents": 2,
     "pipeline.records": 3,
-    "pipeline.governance": 4,
-    "pipeline.store": 5,
-    "pipeline.intake": 6,
-    "pipeline.office": 7,
-    "pipeline.portal": 8,
-    "pipeline.cli": 9,
+    "pipeline.cases": 4,
+    "pipeline.governance": 5,
+    "pipeline.store": 6,
+    "pipeline.intake": 7,
+    "pipeline.office": 8, "pipeline.casedesk": 8,
+    "pipeline.portal": 9,
+    "pipeline.cli": 10,
 }
 
 #: Each table of the catalog file (and of the accounts file) and the one module whose SQL may name it.

@@ -63,15 +63,19 @@ class Assembler:
     def __init__(self) -> None:
         self._env = make_environment()
 
-    def assemble(self, case: CaseFile, record: RecordInfo) -> Assembled:
-        return assemble(case, record, self._env)
+    def assemble(self, case: CaseFile, record: RecordInfo, held: dict[str, Any] | None = None) -> Assembled:
+        return assemble(case, record, self._env, held)
 
 
-def assemble(case: CaseFile, record: RecordInfo, env: SandboxedEnvironment | None = None) -> Assembled:
-    """Render the case's template; raise :class:`AssemblyError` with a plain reason."""
+def assemble(case: CaseFile, record: RecordInfo, env: SandboxedEnvironment | None = None,
+             held: dict[str, Any] | None = None) -> Assembled:
+    """Render the case's template; raise :class:`AssemblyError` with a plain reason. ``held`` is the
+    case as Accord holds it (``documents.templates.HELD_CONTEXT``), for the templates filled from it."""
     context = dict(case.data)
     context["record"] = {"id": record.record_id, "title": record.title, "created": record.created}
     context["office"] = {"name": record.office_name}
+    if held is not None:
+        context["held"] = held
     tpl = _Template(io.BytesIO(case.template.docx_bytes))
     try:
         tpl.render(context, jinja_env=env or make_environment(), autoescape=True)

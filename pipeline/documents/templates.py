@@ -26,12 +26,30 @@ from pipeline.errors import ConfigurationError
 
 _DECLARATION_KEYS = {
     "name", "description", "record_class", "subject", "title", "record_date",
-    "party_names", "events", "signatures", "fields",
+    "party_names", "events", "signatures", "fields", "case_role", "party",
 }
 _REQUIRED_KEYS = {"name", "record_class", "subject", "title", "fields"}
 #: Names the assembly step adds to every template's context.
 CONTEXT_EXTRAS = {"record": ("id", "title", "created"), "office": ("name",)}
 SEAL_BOOKMARK = "seal"
+
+#: What a record does for its case (``case_role`` in a declaration): the intake opens the case, a
+#: notice and a consent form go to one party, an agreement resolves it, a withdrawal notice records a
+#: party's withdrawal, a completion letter closes it. Records without a role (an MOU) have no case.
+CASE_ROLES = ("intake", "notice", "consent", "agreement", "withdrawal", "completion")
+#: Roles whose documents are filled from the case Accord holds (the context's ``held``).
+HELD_ROLES = ("notice", "consent", "withdrawal", "completion")
+#: The case as Accord holds it, as the templates of :data:`HELD_ROLES` see it under ``held``
+#: (``name[]`` is a list; lists of plain values, such as the allegations' labels, end in ``[]``).
+HELD_CONTEXT: dict[str, tuple[str, ...]] = {
+    "case": ("id", "opened", "referred_by", "summary", "jurisdictions[]", "allegations[]"),
+    "process": ("name", "label", "description"),
+    "parties[]": ("name", "role", "status", "affiliation"),
+    "party": ("name", "role", "status", "affiliation"),
+    "measures[]": ("measure", "start", "end", "arranged_by"),
+    "agreement": ("record_id", "date", "follow_up_date"),
+    "terms[]": ("number", "text", "owner", "due", "status", "closed_on", "note"),
+}
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.\[\]]+)\}")
 
 
@@ -58,6 +76,10 @@ class TemplateSpec:
     schema: dict[str, Any]
     docx_path: Path
     validator: Draft202012Validator = field(compare=False, repr=False)
+    case_role: str | None = None
+    """What the record does for its case (one of :data:`CASE_ROLES`), or ``None``."""
+    party: str | None = None
+    """The path of the party of the case the document is for (a notice's recipient...), if one."""
 
     @cached_property
     def docx_bytes(self) -> bytes:
@@ -149,6 +171,14 @@ def load_template(decl: Path) -> TemplateSpec:
         if not re.fullmatch(r"[A-Za-z0-9{}]+", entry["field"]):
             raise ConfigurationError(f"Signature field names in {where} must be letters and digits: {entry['field']!r}.")
         slots.append(SignatureSlot(entry["field"], entry.get("signer", ""), entry.get("each")))
+    role = raw.get("case_role")
+    if role is not None and role not in CASE_ROLES:
+        raise ConfigurationError(f"case_role in {where} must be one of {', '.join(CASE_ROLES)}.")
+    party = raw.get("party")
+    if party is not None and (not isinstance(party, str) or party not in set(schema_paths(raw["fields"]))):
+        raise ConfigurationError(f"party in {where} must be the path of a field its schema declares.")
+    if role in ("notice", "consent", "withdrawal") and party is None:
+        raise ConfigurationError(f"A {role} template ({where}) must say which field names its party (party: ...).")
     return TemplateSpec(
         name=raw["name"],
         description=raw.get("description", ""),
@@ -162,6 +192,8 @@ def load_template(decl: Path) -> TemplateSpec:
         schema=raw["fields"],
         docx_path=docx,
         validator=Draft202012Validator(raw["fields"], format_checker=Draft202012Validator.FORMAT_CHECKER),
+        case_role=role,
+        party=party,
     )
 
 
@@ -307,6 +339,17 @@ def _path_of(node: Any, scope: dict[str, str], nodes: Any) -> str | None:
     return None
 
 
+def held_paths() -> set[str]:
+    """Every path of :data:`HELD_CONTEXT` under ``held`` (with the lists' own paths)."""
+    paths = {"held"}
+    for key, attrs in HELD_CONTEXT.items():
+        base = f"held.{key}"
+        paths |= {base, base.removesuffix("[]")}
+        for attr in attrs:
+            paths |= {f"{base}.{attr}", f"{base}.{attr}".removesuffix("[]")}
+    return paths
+
+
 @dataclass(frozen=True)
 class TemplateCheck:
     name: str
@@ -324,6 +367,8 @@ def check_template(spec: TemplateSpec) -> TemplateCheck:
     declared = set(schema_paths(spec.schema))
     used = {p for p in template_paths(spec.docx_path) if p}
     extras = {f"{k}.{a}" for k, attrs in CONTEXT_EXTRAS.items() for a in attrs} | set(CONTEXT_EXTRAS)
+    if spec.case_role in HELD_ROLES:
+        extras |= held_paths()
     # A use of "parties[].name" implies "parties[]" and "parties"; a use of "case" alone is fine.
     implied = set()
     for path in used:
@@ -334,7 +379,8 @@ def check_template(spec: TemplateSpec) -> TemplateCheck:
             if prefix.endswith("[]"):
                 implied.add(prefix[:-2])
     undeclared = sorted(p for p in used if p not in declared and p not in extras and p.rstrip("[]") not in declared)
-    cataloged = set(spec.party_names) | {spec.subject, spec.record_date or ""} | set(spec.events.values())
+    cataloged = set(spec.party_names) | {spec.subject, spec.record_date or "", spec.party or ""}
+    cataloged |= set(spec.events.values())
     cataloged |= {s.each for s in spec.signatures if s.each}
     unused = sorted(
         p for p in declared
