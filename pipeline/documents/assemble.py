@@ -19,7 +19,7 @@ from jinja2 import TemplateError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from pipeline.documents.casefile import CaseFile
-from pipeline.documents.templates import make_environment
+from pipeline.documents.templates import ROLE_CONTEXT, make_environment
 from pipeline.errors import AssemblyError
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -63,19 +63,20 @@ class Assembler:
     def __init__(self) -> None:
         self._env = make_environment()
 
-    def assemble(self, case: CaseFile, record: RecordInfo, held: dict[str, Any] | None = None) -> Assembled:
-        return assemble(case, record, self._env, held)
+    def assemble(self, case: CaseFile, record: RecordInfo, role_context: dict[str, Any] | None = None) -> Assembled:
+        return assemble(case, record, self._env, role_context)
 
 
 def assemble(case: CaseFile, record: RecordInfo, env: SandboxedEnvironment | None = None,
-             held: dict[str, Any] | None = None) -> Assembled:
-    """Render the case's template; raise :class:`AssemblyError` with a plain reason. ``held`` is the
-    case as Accord holds it (``documents.templates.HELD_CONTEXT``), for the templates filled from it."""
+             role_context: dict[str, Any] | None = None) -> Assembled:
+    """Render the case's template; raise :class:`AssemblyError` with a plain reason. ``role_context`` is
+    what the template's case role sees besides the file's data (``documents.templates.ROLE_CONTEXT``:
+    the case Accord holds, or the rubric's verdict)."""
     context = dict(case.data)
     context["record"] = {"id": record.record_id, "title": record.title, "created": record.created}
     context["office"] = {"name": record.office_name}
-    if held is not None:
-        context["held"] = held
+    if role_context is not None and case.template.case_role in ROLE_CONTEXT:
+        context[ROLE_CONTEXT[case.template.case_role][0]] = role_context
     tpl = _Template(io.BytesIO(case.template.docx_bytes))
     try:
         tpl.render(context, jinja_env=env or make_environment(), autoescape=True)

@@ -37,10 +37,9 @@ SEAL_BOOKMARK = "seal"
 #: notice and a consent form go to one party, an agreement resolves it, a withdrawal notice records a
 #: party's withdrawal, a completion letter closes it. Records without a role (an MOU) have no case.
 CASE_ROLES = ("intake", "notice", "consent", "agreement", "withdrawal", "completion")
-#: Roles whose documents are filled from the case Accord holds (the context's ``held``).
-HELD_ROLES = ("notice", "consent", "withdrawal", "completion")
-#: The case as Accord holds it, as the templates of :data:`HELD_ROLES` see it under ``held``
-#: (``name[]`` is a list; lists of plain values, such as the allegations' labels, end in ``[]``).
+#: The case as Accord holds it, as the documents of the notice, consent, withdrawal and completion
+#: roles see it under ``held`` (``name[]`` is a list; a list of plain values, such as the
+#: allegations' labels, ends in ``[]``).
 HELD_CONTEXT: dict[str, tuple[str, ...]] = {
     "case": ("id", "opened", "referred_by", "summary", "jurisdictions[]", "allegations[]"),
     "process": ("name", "label", "description"),
@@ -49,6 +48,25 @@ HELD_CONTEXT: dict[str, tuple[str, ...]] = {
     "measures[]": ("measure", "start", "end", "arranged_by"),
     "agreement": ("record_id", "date", "follow_up_date"),
     "terms[]": ("number", "text", "owner", "due", "status", "closed_on", "note"),
+}
+#: The rubric's verdict on an intake, as the intake record sees it under ``rubric``: each answer with
+#: its factor's question, the rules that applied, the processes allowed and suggested (labels).
+RUBRIC_CONTEXT: dict[str, tuple[str, ...]] = {
+    "answers[]": ("factor", "question", "answer"),
+    "findings[]": ("rule", "kind", "reason", "authority"),
+    "allowed[]": (),
+    "suggested[]": (),
+    "allegations[]": (),
+    "jurisdictions[]": (),
+    "decision": ("name", "label"),
+}
+#: What the documents of each role see besides their own data: (name in the context, its paths).
+ROLE_CONTEXT: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
+    "intake": ("rubric", RUBRIC_CONTEXT),
+    "notice": ("held", HELD_CONTEXT),
+    "consent": ("held", HELD_CONTEXT),
+    "withdrawal": ("held", HELD_CONTEXT),
+    "completion": ("held", HELD_CONTEXT),
 }
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.\[\]]+)\}")
 
@@ -339,11 +357,11 @@ def _path_of(node: Any, scope: dict[str, str], nodes: Any) -> str | None:
     return None
 
 
-def held_paths() -> set[str]:
-    """Every path of :data:`HELD_CONTEXT` under ``held`` (with the lists' own paths)."""
-    paths = {"held"}
-    for key, attrs in HELD_CONTEXT.items():
-        base = f"held.{key}"
+def context_paths(name: str, spec: dict[str, tuple[str, ...]]) -> set[str]:
+    """Every path of a role's context under ``name`` (with the lists' own paths)."""
+    paths = {name}
+    for key, attrs in spec.items():
+        base = f"{name}.{key}"
         paths |= {base, base.removesuffix("[]")}
         for attr in attrs:
             paths |= {f"{base}.{attr}", f"{base}.{attr}".removesuffix("[]")}
@@ -367,8 +385,8 @@ def check_template(spec: TemplateSpec) -> TemplateCheck:
     declared = set(schema_paths(spec.schema))
     used = {p for p in template_paths(spec.docx_path) if p}
     extras = {f"{k}.{a}" for k, attrs in CONTEXT_EXTRAS.items() for a in attrs} | set(CONTEXT_EXTRAS)
-    if spec.case_role in HELD_ROLES:
-        extras |= held_paths()
+    if spec.case_role in ROLE_CONTEXT:
+        extras |= context_paths(*ROLE_CONTEXT[spec.case_role])
     # A use of "parties[].name" implies "parties[]" and "parties"; a use of "case" alone is fine.
     implied = set()
     for path in used:
