@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from pipeline.cases import admission, casebook
 from pipeline.config import Config
 from pipeline.documents.templates import load_templates
 from pipeline.documents.trust import TrustRoots
-from pipeline.errors import AccessDenied, AccordError, RecordNotFound, VerificationFailed
+from pipeline.errors import AccessDenied, AccordError, RecordNotFound, VerificationFailed, Waiting
 from pipeline.governance import disposition, holds, sweep
 from pipeline.governance.access import (
     ACCESS_FILE,
@@ -26,6 +27,7 @@ from pipeline.governance.access import (
     Actor,
     RecordFacts,
     decide,
+    decide_case,
     folder_owner,
     grant,
     load_policy,
@@ -34,12 +36,13 @@ from pipeline.governance.access import (
 )
 from pipeline.governance.accounts import Accounts, check_password
 from pipeline.governance.duedates import recompute_in
-from pipeline.governance.retention import load_retention
-from pipeline.records import anchor, audit, countersign, events
+from pipeline.governance.retention import RetentionPolicy, load_retention
+from pipeline.intake.eventfile import check_row
+from pipeline.records import anchor, audit, countersign
 from pipeline.records.anchor import anchor_head
 from pipeline.records.audit import AuditEntry, ChainReport
 from pipeline.records.catalog import Catalog
-from pipeline.records.events import EVENT_NAMES, CaseEvent
+from pipeline.records.events import EVENT_NAMES
 from pipeline.records.preserve import PreserveReport, preserve
 from pipeline.records.retrieve import verified_copy, verified_executed_copy, verify_record
 from pipeline.records.search import SearchQuery, search_page
@@ -322,6 +325,45 @@ def enrol(ws: Workspace, accounts: Accounts, name: str, roles: tuple[str, ...], 
     return listed
 
 
+#: Events the records officer's hold right may record on any case: the ones retention looks at.
+RETENTION_EVENTS = frozenset({"case-closed", "case-reopened", "agreement-expired", "agreement-terminated"})
+
+
+def record_event(session: OfficeSession, policy: RetentionPolicy, today: dt.date, case_id: str, event: str,
+                 date: dt.date, note: str = "", party: str = "", term: int | None = None) -> int:
+    """Record one event against a case: checked as an event file's row is, admitted by the case's phase
+    (``cases/admission``), with the due dates it moves, in one transaction; returns 1 if it was new.
+
+    A case's events need the manage-case right on it; the events retention looks at (a closure, an
+    expiry) may also be recorded with the hold right, on any subject with records (an MOU)."""
+    catalog, actor = session.catalog, session.actor
+    name = EVENT_NAMES.get(event.strip().lower())
+    if name is None:
+        raise AccordError(f"Unknown event {event!r}; events: {', '.join(sorted(set(EVENT_NAMES.values())))}.")
+    registered = casebook.exists(catalog, case_id)
+    managing = registered and decide_case(session.policy, actor, "manage-case", case_id)
+    keeping = name in RETENTION_EVENTS and decide(session.policy, actor, "hold")
+    if not (registered or catalog.has_case(case_id)) or not (managing or keeping):
+        seen = registered and decide_case(session.policy, actor, "view-case", case_id)
+        session.record_audit("manage-case", "denied", details={"case": case_id, "event": name})
+        if seen or (not registered and catalog.has_case(case_id) and decide(session.policy, actor, "view")):
+            raise AccessDenied(f"You may not record {name} for case {case_id}.")
+        raise RecordNotFound(f"No case {case_id!r}.")
+    found, problems = check_row("the event", {"case_id": case_id, "event": name, "date": date, "note": note,
+                                              "party": party, "term": term})
+    if problems:
+        raise AccordError(f"The event was not recorded: {'; '.join(problems)}.")
+    why = f"event {name} added by {actor.name}"
+    try:
+        with catalog.transaction():
+            new = admission.take_events(catalog, [found], ["the event"], today, "accord event add", "", actor.name,
+                                        what="event")
+            recompute_in(catalog, policy, actor=actor.name, why=why, case_ids=[case_id])
+    except Waiting as waiting:  # nothing more can arrive while one waits at the desk
+        raise AccordError(waiting.reason) from None
+    return new
+
+
 class RetentionDesk:
     """Holds, events, sweeps and dispositions for one person (rights checked, everything audited).
 
@@ -368,43 +410,10 @@ class RetentionDesk:
         self.session.require("hold")
         return holds.listing(self.catalog, include_released)
 
-    def add_event(self, case_id: str, event: str, date: dt.date, note: str = "") -> int:
-        """Record one event against a case; the event and the due dates it moves in one transaction."""
-        self.session.require("hold")
-        name = EVENT_NAMES.get(event.strip().lower())
-        if name is None:
-            raise AccordError(f"Unknown event {event!r}; events: {', '.join(sorted(set(EVENT_NAMES.values())))}.")
-        if not self.catalog.has_case(case_id):
-            raise RecordNotFound(f"No record belongs to case {case_id!r}.")
-        why = f"event {name} added by {self.actor}"
-        return events.add(self.catalog, [CaseEvent(case_id, name, date, note)], "accord event add", "",
-                          actor=self.actor, then=lambda catalog: recompute_in(
-                              catalog, self.policy, actor=self.actor, why=why, case_ids=[case_id]))
-
-    def case(self, case_id: str) -> dict[str, Any]:
-        """A case's timeline: events, records (status, versions, due dates and why), holds, disclosures."""
-        session = self.session
-        visible = search_filter(session.policy, session.actor, "view")
-        records = [r for r in self.catalog.all_records(visible) if r["case_id"] == case_id]
-        tombstones = [t for t in self.catalog.tombstones_of_case(case_id)
-                      if decide(session.policy, session.actor, "view",
-                                RecordFacts(t["record_id"], t["record_class"], "destroyed", case_id))]
-        if not records and not tombstones:
-            session.record_audit("view", "denied", details={"case": case_id, "reason": "no visible record"})
-            raise RecordNotFound(f"No case {case_id!r}.")
-        for record in records:
-            record["holds"] = [h.__dict__ for h in holds.holds_on(self.catalog, record)]
-        timeline = {
-            "case_id": case_id,
-            "events": events.of_case(self.catalog, case_id),
-            "records": records,
-            "tombstones": tombstones,
-        }
-        if decide(session.policy, session.actor, "read-audit"):
-            timeline["disclosures"] = [d for r in records for d in audit.disclosures(self.catalog.conn,
-                                                                                    r["record_id"])]
-        session.record_audit("view", "ok", details={"case": case_id})
-        return timeline
+    def add_event(self, case_id: str, event: str, date: dt.date, note: str = "", party: str = "",
+                  term: int | None = None) -> int:
+        """Record one event against a case (see :func:`record_event`)."""
+        return record_event(self.session, self.policy, self.today(), case_id, event, date, note, party, term)
 
     def sweep(self, as_of: dt.date | None = None, *, dry_run: bool = False, converter: Any = None,
               sealer: Any = None) -> sweep.SweepReport:

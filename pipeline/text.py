@@ -15,6 +15,7 @@ Three rules about characters a reader cannot see:
 from __future__ import annotations
 
 import re
+import unicodedata
 
 #: Control characters no document can show (tab, line feed and carriage return are text).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
@@ -49,3 +50,9 @@ def character_problem(value: str) -> str | None:
     if _SURROGATES.search(value):
         return "contains a broken character (an unpaired surrogate, not valid Unicode); type the text again"
     return None
+
+
+def name_key(name: str) -> str:
+    """A person's name as Accord compares it: the same letters whatever their Unicode form, case,
+    spacing or invisible characters (``Zoë  NÚÑEZ`` is ``Zoë Núñez``)."""
+    return " ".join(searchable(unicodedata.normalize("NFC", name)).casefold().split())

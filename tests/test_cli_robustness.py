@@ -347,7 +347,7 @@ class TestGlobalOptions:
         (("-w", "{ws}"), ("templates", "check")),
         (("--json", "-w", "{ws}"), ("user", "list")),
         (("-w", "{ws}", "audit"), ("verify",)),
-        (("-w", "{ws}", "event"), ("add", RA_CASE, "closed", "--date", "2026-12-15")),
+        (("-w", "{ws}", "event"), ("add", RA_CASE, "closed", "--date", "2026-11-25")),
     ], ids=lambda v: " ".join(v))
     def test_before_the_subcommand(self, ws, before, after):
         """--workspace, --json and --log-format given before the subcommand (or a group) are taken."""

@@ -49,7 +49,7 @@ from .conftest import copy_workspace, make_office, pdfsig, pdftotext
 D = dt.date
 RA, MOU = "resolution-agreement", "mou"
 CASE, MOU_CASE = "ADR-2026-0142", "MOU-2026-007"
-CLOSED = D(2026, 12, 15)                 # the agreement's case is closed on this day
+CLOSED = D(2026, 11, 25)                 # the agreement's case is closed on this day
 DUE = D(2033, 12, 15)                    # ... so it is due 7 years later
 LATER = D(2034, 1, 1)                    # a sweep "as of" this day finds it due
 MOU_DUE = D(2035, 11, 30)                # the MOU expires 2028-11-30: due 7 years later
@@ -197,7 +197,7 @@ class TestDueFor:
         """One trigger: the period runs from it, and the reason names the event, its date and the period."""
         due = due_for(self.ONE, {"created": D(2026, 11, 25), "case-closed": CLOSED})
         assert due.date == DUE and due.action == "destroy"
-        assert due.reason == "destroy on 2033-12-15: case-closed on 2026-12-15 + 7 years"
+        assert due.reason == "destroy on 2033-11-25: case-closed on 2026-11-25 + 7 years"
         assert due.rule == "resolution-agreement: destroy 7 years after case-closed"
 
     @pytest.mark.parametrize("closed, withdrawn, expected, named", [
@@ -358,7 +358,7 @@ class TestDueDates:
         assert desk.add_event(CASE, "closed", CLOSED) == 1
         after = record_of(desk, RA)
         assert after["due_date"] == DUE.isoformat()
-        assert after["due_reason"] == "destroy on 2033-12-15: case-closed on 2026-12-15 + 7 years"
+        assert after["due_reason"] == "destroy on 2033-11-25: case-closed on 2026-11-25 + 7 years"
         assert after["retention_rule"] == "resolution-agreement: destroy 7 years after case-closed"
 
     def test_later_closure_moves_due_date(self, desk):
@@ -973,9 +973,9 @@ class TestCommandLine:
 
     def test_event_add_errors(self, ws):
         """event add refuses an unknown event and an unknown case, and records nothing."""
-        bad_event = run("event", "add", CASE, "dissolved", "--date", "2026-12-15", "-w", str(ws.root))
+        bad_event = run("event", "add", CASE, "dissolved", "--date", "2026-11-25", "-w", str(ws.root))
         assert bad_event.exit_code != 0 and "Unknown event 'dissolved'" in bad_event.output
-        bad_case = run("event", "add", "ADR-1999-0001", "closed", "--date", "2026-12-15", "-w", str(ws.root))
+        bad_case = run("event", "add", "ADR-1999-0001", "closed", "--date", "2026-11-25", "-w", str(ws.root))
         assert bad_case.exit_code != 0 and "No record belongs to case 'ADR-1999-0001'" in bad_case.output
         again = run("event", "add", CASE, "closed", "--date", "15/12/2026", "-w", str(ws.root))
         assert again.exit_code != 0
@@ -1018,7 +1018,7 @@ class TestCommandLine:
         assert [r["record_id"] for r in timeline["records"]] == [second["record_id"]]
         kept = timeline["records"][0]
         assert kept["due_date"] == DUE.isoformat()
-        assert kept["due_reason"] == "destroy on 2033-12-15: case-closed on 2026-12-15 + 7 years"
+        assert kept["due_reason"] == "destroy on 2033-11-25: case-closed on 2026-11-25 + 7 years"
         assert [(h["name"], h["reason"], h["scope_kind"]) for h in kept["holds"]] == \
             [("Doe v. Institute", "Litigation notice", "record")]
         assert [(t["record_id"], t["action"]) for t in timeline["tombstones"]] == [(first["record_id"], "destroy")]

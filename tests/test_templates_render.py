@@ -29,6 +29,10 @@ from jsonschema import Draft202012Validator
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "templates"
 TEMPLATE_NAMES = ["resolution-agreement", "mou"]
+#: The case documents (tests/test_case_templates.py); the generic tests below cover them too.
+CASE_TEMPLATES = ["case-intake", "notice-of-informal-resolution", "consent-to-informal-resolution",
+                  "withdrawal-notice", "completion-letter"]
+ALL_TEMPLATES = TEMPLATE_NAMES + CASE_TEMPLATES
 from .conftest import EXAMPLES  # noqa: E402
 
 NAMES = ["Zoë Núñez", "Daniel O'Brien", "Facilities & Grounds <North Campus>", "Tomás Álvarez"]
@@ -154,7 +158,7 @@ def three_parties() -> dict:
 
 
 class TestDeclarations:
-    @pytest.mark.parametrize("name", TEMPLATE_NAMES)
+    @pytest.mark.parametrize("name", ALL_TEMPLATES)
     def test_declaration_has_the_catalog_keys(self, name):
         """Each declaration names itself and says how Accord catalogs its records."""
         decl = declaration(name)
@@ -216,7 +220,7 @@ class TestDeclarations:
         data["terms"] = []
         assert len(errors("resolution-agreement", data)) == 2
 
-    @pytest.mark.parametrize("name", TEMPLATE_NAMES)
+    @pytest.mark.parametrize("name", ALL_TEMPLATES)
     def test_the_template_offers_the_declared_signature_fields(self, name):
         """Every declared signature field is a bookmark in the Word template."""
         xml = part((TEMPLATES / f"{name}.docx").read_bytes())
@@ -250,11 +254,11 @@ def test_the_committed_templates_are_what_the_script_builds():
             return {name: docx.read(name) for name in docx.namelist()}
 
     module = make_templates()
-    for name in TEMPLATE_NAMES:
+    for name in ALL_TEMPLATES:
         assert members(module.build(name)) == members((TEMPLATES / f"{name}.docx").read_bytes()), name
 
 
-@pytest.mark.parametrize("name", TEMPLATE_NAMES)
+@pytest.mark.parametrize("name", ALL_TEMPLATES)
 def test_the_template_xml_is_in_schema_order(name):
     """Word calls a file corrupt when property elements come in the wrong order."""
     from lxml import etree
@@ -265,7 +269,7 @@ def test_the_template_xml_is_in_schema_order(name):
         assert module.misordered(etree.fromstring(part(blob, xml).encode())) == [], xml
 
 
-@pytest.mark.parametrize("name", TEMPLATE_NAMES)
+@pytest.mark.parametrize("name", ALL_TEMPLATES)
 def test_the_template_sets_no_document_properties_from_data(name):
     """Title, subject and keywords are left to the assembly code."""
     props = Document(TEMPLATES / f"{name}.docx").core_properties

@@ -652,7 +652,7 @@ class TestCrashRecovery:
 
 
 class TestEvents:
-    CLOSED = "case_id,event,date,note\n{case},closed,2026-12-15,All terms completed\n"
+    CLOSED = "case_id,event,date,note\n{case},closed,2026-11-25,All terms completed\n"
 
     def _record_case(self, ws, catalog, case_yaml) -> None:
         drop(ws, "case.yaml", case_yaml(1))
@@ -668,7 +668,7 @@ class TestEvents:
                    lambda: str(inventory(ws, catalog)))
         running.stop()
         recorded = events.of_case(catalog, case_id(1))
-        assert [(e["event"], e["date"], e["note"]) for e in recorded] == [("case-closed", "2026-12-15", "All terms completed")]
+        assert [(e["event"], e["date"], e["note"]) for e in recorded] == [("case-closed", "2026-11-25", "All terms completed")]
         (note,) = ws.processed.glob("*/closures.csv" + inbox.NOTE_SUFFIX)
         assert "1 event(s) recorded, 1 of them new" in note.read_text(encoding="utf-8")
         assert sorted(o.status for o in running.outcomes) == ["events", "recorded"]
@@ -681,8 +681,8 @@ class TestEvents:
         assert ws.load_config().watch.wait_minutes == 0.05
         running = start_watcher(ws)
         self._record_case(ws, catalog, case_yaml)
-        text = (f"case_id,event,date,note\n{case_id(1)},reopened,2026-12-20,\n"
-                f"{UNKNOWN_CASE_ID},closed,2026-12-15,\n")
+        text = (f"case_id,event,date,note\n{case_id(1)},reopened,2026-11-27,\n"
+                f"{UNKNOWN_CASE_ID},closed,2026-11-25,\n")
         drop(ws, "unknown.csv", text.encode())
         wait_until(lambda: "unknown.csv" in inventory(ws, catalog).failed, 30, "the event file is refused",
                    lambda: str(inventory(ws, catalog)))

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from pipeline import __version__
-from pipeline.cli import audit, intake, portal, records, retention, templates, users
+from pipeline.cli import audit, cases, intake, portal, records, retention, templates, users
 from pipeline.cli.options import _VERBOSE, AccordGroup
 from pipeline.cli.output import echo
 from pipeline.display import escape
@@ -55,8 +55,8 @@ def init(path: Path) -> None:
 
 
 for _command in (intake.process, intake.watch, intake.status, records.search, records.show, records.get,
-                 records.verify, audit.audit, retention.preserve, retention.event, retention.case, retention.hold,
-                 retention.sweep, templates.templates, users.user, portal.serve):
+                 records.verify, audit.audit, cases.cases, cases.case, cases.event, cases.rubric, retention.preserve,
+                 retention.hold, retention.sweep, templates.templates, users.user, portal.serve):
     cli.add_command(_command)
 
 

@@ -1,4 +1,4 @@
-"""``accord preserve``, ``event``, ``case``, ``hold`` and ``sweep``: retention, holds and disposition."""
+"""``accord preserve``, ``hold`` and ``sweep``: retention, holds and disposition."""
 
 from __future__ import annotations
 
@@ -48,66 +48,6 @@ def preserve(ws: Workspace, as_of: dt.date | None, as_json: bool) -> None:
             echo(f"  {item.record_id}: {item.outcome} ({'; '.join(item.reasons)}) {item.message}")
     if not report.ok:
         sys.exit(1)
-
-
-@click.group(cls=AccordGroup)
-def event() -> None:
-    """Case events (a closure, an expiry) that start retention clocks."""
-
-
-@event.command("add")
-@workspace_option
-@click.argument("case_id")
-@click.argument("name")
-@click.option("--date", "date", type=DATE, required=True, help="When it happened (YYYY-MM-DD).")
-@click.option("--note", default="", help="A short note (no case content).")
-def event_add(ws: Workspace, case_id: str, name: str, date: dt.date, note: str) -> None:
-    """Record an event against a case; the case's due dates are recomputed.
-
-    \b
-    Example:
-        accord event add ADR-2026-0142 closed --date 2026-12-15
-    """
-    with desk_for(ws) as desk:
-        new = desk.add_event(case_id, name, date, note)
-    echo("Recorded." if new else "Already recorded.")
-
-
-@click.group(cls=AccordGroup)
-def case() -> None:
-    """Cases: everything Accord holds about one case."""
-
-
-@case.command("show")
-@workspace_option
-@click.argument("case_id")
-@json_option
-def case_show(ws: Workspace, case_id: str, as_json: bool) -> None:
-    """A case's timeline: events, records with status, versions and due dates, holds, disclosures.
-
-    \b
-    Example:
-        accord case show ADR-2026-0142
-    """
-    with desk_for(ws) as desk:
-        timeline = desk.case(case_id)
-    if as_json:
-        print_json(timeline)
-        return
-    echo(f"Case {case_id}")
-    for e in timeline["events"]:
-        echo(f"  {e['date']}  event   {e['event']}  {e['note']}")
-    for r in timeline["records"]:
-        echo(f"  {r['created'][:10]}  record  {r['record_id']}  {r['template']}  [{r['status']}]"
-              + (f"  supersedes {r['supersedes']}" if r["supersedes"] else ""))
-        echo(f"              retention: {r.get('due_reason') or 'not computed yet'}")
-        for h in r["holds"]:
-            echo(f"              HELD by #{h['id']} {h['name']}: {h['reason']}")
-    for t in timeline["tombstones"]:
-        echo(f"  {t['disposed_at'][:10]}  {t['action']:<7} {t['record_id']}  ({t['rule']}, approved by {t['approver']})")
-    for d in timeline.get("disclosures", []):
-        echo(f"  {d['at'][:10]}  {d['action']:<7} {d['record_id']} by {d['actor']} ({d['outcome']}): "
-              f"{d['purpose'] or '-'}")
 
 
 @click.group(cls=AccordGroup)

@@ -20,7 +20,7 @@ import yaml
 
 from pipeline.documents.templates import TemplateSpec, values_at
 from pipeline.errors import IntakeError, SystemFault
-from pipeline.text import character_problem
+from pipeline.text import character_problem, name_key
 
 YAML_SUFFIXES = (".yaml", ".yml")
 JSON_SUFFIXES = (".json",)
@@ -46,6 +46,14 @@ class CaseFile:
     title: str
     record_date: dt.date | None
     party_names: tuple[str, ...]
+    party: str | None = None
+    """The party of the case the document is for (the template's ``party`` field), if one."""
+
+    @property
+    def variant(self) -> str:
+        """Which version line of the case's documents of this template the file belongs to: one per
+        party for a document meant for one party, else one."""
+        return name_key(self.party) if self.party else ""
 
     @property
     def record_id(self) -> str:
@@ -108,6 +116,7 @@ def parse_case(raw: bytes, source_name: str, templates: dict[str, TemplateSpec],
     _check_id(spec.subject, subject_id)
     dates = values_at(normal, spec.record_date) if spec.record_date else []
     names = tuple(str(v) for path in spec.party_names for v in values_at(normal, path))
+    party = values_at(normal, spec.party) if spec.party else []
     return CaseFile(
         source_name=source_name,
         raw=raw,
@@ -119,6 +128,7 @@ def parse_case(raw: bytes, source_name: str, templates: dict[str, TemplateSpec],
         title=spec.format_title(normal),
         record_date=dates[0] if dates and isinstance(dates[0], dt.date) else None,
         party_names=names,
+        party=str(party[0]) if party else None,
     )
 
 

@@ -28,7 +28,11 @@ from pipeline.errors import ConfigurationError
 
 ACCESS_FILE = "access.yaml"
 DEFAULT_ROLES = ("coordinator", "counsel", "director", "records-officer", "auditor")
-ACTIONS = ("search", "view", "retrieve", "hold", "approve-disposition", "read-audit")
+#: Actions on records, and actions on cases (a case's register entry, timeline and events: a rule
+#: granting them may be narrowed to the user's own cases; record classes and statuses do not apply).
+RECORD_ACTIONS = ("search", "view", "retrieve", "hold", "approve-disposition", "read-audit")
+CASE_ACTIONS = ("view-case", "manage-case")
+ACTIONS = RECORD_ACTIONS + CASE_ACTIONS
 ALL = "*"
 
 
@@ -129,10 +133,46 @@ def _matches(rule: Rule, user: User, record: RecordFacts) -> bool:
     return True
 
 
+def decide_case(policy: AccessPolicy, actor: Actor, action: str, case_id: str | None = None) -> Decision:
+    """May ``actor`` do the case action ``action`` (on case ``case_id``)? Deny unless a rule grants it."""
+    if action not in CASE_ACTIONS:
+        return Decision(False, f"'{action}' is not an action on cases")
+    user = policy.user(actor.name)
+    if user is None:
+        return Decision(False, f"{actor.name} is not a user of this workspace")
+    roles = [r for r in user.roles if r in policy.roles]
+    for rule in policy.rules:
+        if rule.role not in roles or action not in rule.actions:
+            continue
+        if case_id is None or not rule.own_cases or any(fnmatch.fnmatchcase(case_id, p) for p in user.cases):
+            return Decision(True, f"role {rule.role} may {action}" + (" on the user's own cases" if rule.own_cases
+                                                                      else ""))
+    target = f" on case {case_id}" if case_id else ""
+    return Decision(False, f"no rule lets {', '.join(roles) or actor.name} {action}{target}")
+
+
+def case_filter(policy: AccessPolicy, actor: Actor, action: str = "view-case", alias: str = "c"
+                ) -> tuple[str, list[Any]]:
+    """SQL on ``alias.case_id`` that keeps exactly the cases :func:`decide_case` allows (``0`` when none)."""
+    user = policy.user(actor.name)
+    if user is None or action not in CASE_ACTIONS:
+        return "0", []
+    clauses, params = [], []
+    for rule in policy.rules:
+        if rule.role not in user.roles or rule.role not in policy.roles or action not in rule.actions:
+            continue
+        if not rule.own_cases:
+            return "1", []
+        if user.cases:
+            clauses.append("(" + " OR ".join(f"{alias}.case_id GLOB ?" for _ in user.cases) + ")")
+            params += list(user.cases)
+    return ("(" + " OR ".join(clauses) + ")", params) if clauses else ("0", [])
+
+
 def search_filter(policy: AccessPolicy, actor: Actor, action: str = "search", alias: str = "r") -> tuple[str, list[Any]]:
     """SQL that keeps exactly the records :func:`decide` allows (``0`` when none)."""
     user = policy.user(actor.name)
-    if user is None or action not in ACTIONS:
+    if user is None or action not in RECORD_ACTIONS:
         return "0", []
     clauses, params = [], []
     for rule in policy.rules:

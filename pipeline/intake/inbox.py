@@ -311,3 +311,16 @@ def _create(path: Path, data: bytes) -> None:
         _place(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def deliver(ws: Workspace, name: str, data: bytes) -> Path:
+    """Put a file into the inbox whole (written under a hidden name the inbox ignores, then placed
+    without replacing anything): how the portal drops an uploaded case file. Returns its path."""
+    ws.inbox.mkdir(parents=True, exist_ok=True)
+    while True:
+        target = unique_target(ws.inbox, name)
+        try:
+            _create(target, data)
+            return target
+        except FileExistsError:
+            continue

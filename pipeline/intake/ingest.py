@@ -22,22 +22,26 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Callable, Protocol
 
+from pipeline.cases import admission
+from pipeline.cases import context as case_context
+from pipeline.cases import rubric as case_rubric
+from pipeline.cases.rubric import Rubric, load_rubric
 from pipeline.config import Config
 from pipeline.documents.assemble import Assembler, RecordInfo
 from pipeline.documents.casefile import CaseFile, is_signed_copy, parse_case, read_limited
 from pipeline.documents.seal import SealedPdf, Sealer, make_sealer
-from pipeline.documents.templates import TemplateSpec, load_templates, values_at
+from pipeline.documents.templates import ROLE_CONTEXT, TemplateSpec, load_templates, values_at
 from pipeline.documents.trust import TrustRoots
-from pipeline.errors import CatalogError, IntakeError, SystemFault
+from pipeline.errors import CatalogError, FileFault, IntakeError, SystemFault, Waiting
 from pipeline.governance.duedates import recompute_in
 from pipeline.governance.retention import RetentionPolicy, load_retention
 from pipeline.intake import inbox
-from pipeline.intake.eventfile import is_event_file, parse_events
+from pipeline.intake.eventfile import is_event_file, parse_event_rows
 from pipeline.intake.outcomes import Outcome, Status, duplicate, fail_staged
 from pipeline.records import archive, audit, countersign, events
-from pipeline.records.catalog import Catalog, RecordRow
+from pipeline.records.catalog import Catalog, RecordRow, RecordStatus
 from pipeline.records.events import CaseEvent
 from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
@@ -58,6 +62,8 @@ class Prepared:
     docx: bytes
     text: str
     timings: dict[str, float]
+    role_context: dict[str, Any] | None = None
+    """What the template's case role saw besides the file (the rubric's verdict on an intake)."""
 
 
 @dataclass(frozen=True)
@@ -84,8 +90,10 @@ class Ingestor:
 
     def __init__(self, ws: Workspace, config: Config, converter: PdfConverter, *,
                  templates: dict[str, TemplateSpec] | None = None, sealer: Sealer | None = None,
-                 catalog: Catalog | None = None):
+                 catalog: Catalog | None = None, today: Callable[[], dt.date] = dt.date.today):
+        """``today``: the office's clock (events dated after it are refused)."""
         self.ws = ws
+        self.today = today
         self.config = config
         self.converter = converter
         self.templates = templates or load_templates(ws.templates)
@@ -93,6 +101,7 @@ class Ingestor:
         self.trust = TrustRoots.of(ws, config)  # after the sealer: it makes the local PKI on first use
         self.catalog = catalog or open_catalog(ws.catalog)
         self.retention = load_retention(ws.policies, {t.record_class for t in self.templates.values()})
+        self.rubric = load_rubric(ws.policies)
         self.case_files = CaseFileHandler(self)
         self.handlers: tuple[Handler, ...] = (SignedCopyHandler(self), EventFileHandler(self), self.case_files)
 
@@ -159,10 +168,33 @@ class SignedCopyHandler:
         if taken.duplicate_of is not None:
             return duplicate(ws, catalog, staged, {"record_id": taken.record_id, "case_id": taken.case_id,
                                                    "created": taken.duplicate_of})
-        moved = inbox.finish_processed(ws, staged, staged.name, dt.date.today(), note=taken.note)
+        note = taken.note
+        signed = self._case_event(catalog, taken)
+        if signed:
+            note += f" {signed}"
+        moved = inbox.finish_processed(ws, staged, staged.name, dt.date.today(), note=note)
         return Outcome(inbox.printable_name(staged.name), Status.SIGNED, moved, record_id=taken.record_id,
-                       reason=taken.note, timings={"countersign": time.perf_counter() - clock},
+                       reason=note, timings={"countersign": time.perf_counter() - clock},
                        case_ids=(taken.case_id,))
+
+    def _case_event(self, catalog: Catalog, taken: countersign.TakenIn) -> str:
+        """A consent form or an agreement signed by every party records the consent or the signing."""
+        if taken.status != RecordStatus.EXECUTED:
+            return ""
+        record = catalog.find(taken.record_id)
+        spec = self.ingestor.templates.get(record["template"]) if record else None
+        if spec is None or spec.case_role not in admission.SIGNED_EVENTS:
+            return ""
+        ing = self.ingestor
+        try:
+            with catalog.transaction():
+                said = admission.take_signing(catalog, taken.record_id, taken.case_id, spec.case_role,
+                                              taken.signed_on, ing.today())
+                recompute_in(catalog, ing.retention, actor="accord", why=f"record {taken.record_id} was signed",
+                             case_ids=[taken.case_id])
+        except (FileFault, Waiting) as exc:
+            return f"The case was not updated: {exc}"
+        return said
 
 
 class EventFileHandler:
@@ -176,12 +208,16 @@ class EventFileHandler:
         return is_event_file(staged.name, inbox.head(staged))
 
     def prepare(self, staged: Path, catalog: Catalog) -> Outcome:
-        raw = read_limited(staged, self.ingestor.config.intake.max_bytes)
-        found = parse_events(raw, staged.name, catalog.has_case)
+        ing = self.ingestor
+        raw = read_limited(staged, ing.config.intake.max_bytes)
+        rows = parse_event_rows(raw, staged.name, catalog.has_case)
+        found, labels = [e for _, e in rows], [label for label, _ in rows]
         cases = sorted({e.case_id for e in found})
         name = inbox.printable_name(staged.name)
-        new = events.add(catalog, found, name, hashlib.sha256(raw).hexdigest(), then=lambda c: recompute_in(
-            c, self.ingestor.retention, actor="accord", why=f"events from {name}", case_ids=cases))
+        with catalog.transaction():
+            new = admission.take_events(catalog, found, labels, ing.today(), name, hashlib.sha256(raw).hexdigest(),
+                                        "accord")
+            recompute_in(catalog, ing.retention, actor="accord", why=f"events from {name}", case_ids=cases)
         note = f"{len(found)} event(s) recorded, {new} of them new."
         moved = inbox.finish_processed(self.ingestor.ws, staged, staged.name, dt.date.today(), note=note)
         return Outcome(name, Status.EVENTS, moved, reason=note, case_ids=tuple(cases))
@@ -207,15 +243,16 @@ class CaseFileHandler:
         if existing:
             return duplicate(ing.ws, catalog, staged, existing)
         case = parse_case(raw, staged.name, ing.templates, ing.config.intake.max_bytes)
+        role_context = role_context_of(catalog, case, ing.rubric, ing.today())
         timings = {"intake": time.perf_counter() - clock}
 
         clock = time.perf_counter()
         created_at = dt.datetime.now(dt.timezone.utc)
         record_id = catalog.assign_record_id(case.subject_id, case.sha256, created_at.isoformat(timespec="seconds"))
         assembled = self.assembler.assemble(case, RecordInfo(record_id, case.title, created_at.date(),
-                                                             ing.config.office.name))
+                                                             ing.config.office.name), role_context)
         timings["assemble"] = time.perf_counter() - clock
-        return Prepared(staged, case, record_id, created_at, assembled.docx, assembled.text, timings)
+        return Prepared(staged, case, record_id, created_at, assembled.docx, assembled.text, timings, role_context)
 
     def convert(self, prepared: Prepared) -> Converted:
         clock = time.perf_counter()
@@ -243,10 +280,15 @@ class CaseFileHandler:
         timings["archive"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        previous = ing.catalog.latest_for(case.template.name, case.subject_id)
+        previous = ing.catalog.latest_for(case.template.name, case.subject_id, case.variant)
         row = record_row(ing.ws, case, record_id, prepared.created_at, stored, sealed,
                          supersedes=previous["record_id"] if previous else None)
-        add_to_catalog(ing.catalog, ing.retention, case, row, prepared.text)
+        try:
+            add_to_catalog(ing.catalog, ing.retention, case, row, prepared.text, today=ing.today(),
+                           verdict=prepared.role_context if case.template.case_role == "intake" else None)
+        except (FileFault, Waiting):
+            archive.remove_tree(stored.folder)  # the case could not take it after all: not a record
+            raise
         timings["catalog"] = time.perf_counter() - clock
 
         moved = inbox.finish_processed(ing.ws, prepared.staged, case.source_name, prepared.created_at.date())
@@ -261,15 +303,34 @@ class CaseFileHandler:
             archive.remove_tree(folder)
 
 
+def role_context_of(catalog: Catalog, case: CaseFile, rubric: Rubric, today: dt.date) -> dict[str, Any] | None:
+    """What a case document's template sees besides the file (``documents.templates.ROLE_CONTEXT``),
+    once its case has been asked whether it can take the document (which may refuse or wait)."""
+    role = case.template.case_role
+    if role is None:
+        return None
+    found = None
+    if role == "intake":
+        verdict = admission.judge_intake(case, rubric)
+        found = case_rubric.context(rubric, case_rubric.facts_from_intake(case.data), verdict)
+    admission.check_document(catalog, case, today)
+    if role in ROLE_CONTEXT and ROLE_CONTEXT[role][0] == "held":
+        found = case_context.held(catalog, case, rubric)
+    return found
+
+
 def add_to_catalog(catalog: Catalog, retention: RetentionPolicy, case: CaseFile, row: RecordRow, text: str,
-                   actor: str = "accord") -> None:
-    """A record, the events its own data states (an MOU's expiry is its ``agreement-expired``) and
-    the due dates of its case, in one transaction."""
+                   actor: str = "accord", *, today: dt.date | None = None,
+                   verdict: dict[str, Any] | None = None) -> None:
+    """A record, what it does for its case (``cases/admission``, which may still refuse it), the events
+    its own data states (an MOU's expiry is its ``agreement-expired``) and the due dates of its case,
+    in one transaction."""
     stated = [CaseEvent(case.subject_id, name, date, "from the record's data")
               for name, path in case.template.events.items()
               for date in values_at(case.data, path) if isinstance(date, dt.date)]
 
     def then(c: Catalog) -> None:
+        admission.take_document(c, case, row.record_id, today or dt.date.today(), verdict)
         if stated:
             events.insert(c, stated, row.source_name, row.source_sha256, actor)
         recompute_in(c, retention, actor=actor, why=f"record {row.record_id} was added", case_ids=[case.subject_id])
@@ -300,6 +361,7 @@ def record_row(ws: Workspace, case: CaseFile, record_id: str, created_at: dt.dat
         signer=sealed.signer,
         signature_fields=list(sealed.signature_fields),
         supersedes=supersedes,
+        variant=case.variant,
     )
 
 

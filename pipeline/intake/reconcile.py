@@ -17,14 +17,16 @@ from pathlib import Path
 
 from pyhanko.pdf_utils.reader import PdfFileReader
 
+from pipeline.cases import admission, casebook
+from pipeline.cases.rubric import Rubric
 from pipeline.documents.assemble import Assembler, RecordInfo
 from pipeline.documents.casefile import parse_case
 from pipeline.documents.seal import describe_sealed
 from pipeline.documents.templates import TemplateSpec
-from pipeline.errors import AccordError
+from pipeline.errors import AccordError, Waiting
 from pipeline.governance.retention import RetentionPolicy
 from pipeline.intake import inbox
-from pipeline.intake.ingest import add_to_catalog, record_row
+from pipeline.intake.ingest import add_to_catalog, record_row, role_context_of
 from pipeline.records import archive
 from pipeline.records.catalog import Catalog
 from pipeline.workspace import Workspace
@@ -47,7 +49,7 @@ class ReconcileReport:
 
 
 def reconcile(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec], office_name: str,
-              retention: RetentionPolicy) -> ReconcileReport:
+              retention: RetentionPolicy, rubric: Rubric) -> ReconcileReport:
     report = ReconcileReport()
     staged_shas = {archive.sha256_file(p) for p in inbox.staged(ws) if p.is_file() and not p.is_symlink()}
     for folder in archive.record_folders(ws.archive):
@@ -59,9 +61,9 @@ def reconcile(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec
             report.left_for_staging.append(record_id)
             continue
         try:
-            _reindex(ws, catalog, templates, folder, office_name, retention)
+            _reindex(ws, catalog, templates, folder, office_name, retention, rubric)
             report.reindexed.append(record_id)
-        except (AccordError, OSError, ValueError) as exc:
+        except (AccordError, Waiting, OSError, ValueError) as exc:
             report.unreadable.append((record_id, str(exc)))
     for record in catalog.all_records():
         if not (ws.root / record["pdf_path"]).is_file():
@@ -70,7 +72,7 @@ def reconcile(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec
 
 
 def _reindex(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec], folder: Path,
-             office_name: str, retention: RetentionPolicy) -> None:
+             office_name: str, retention: RetentionPolicy, rubric: Rubric) -> None:
     """A record folder back into the catalog: its row, its data's events and its due dates in one
     transaction, as at intake."""
     record_id = folder.name
@@ -85,11 +87,37 @@ def _reindex(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec]
     seal = PdfFileReader(io.BytesIO(pdf), strict=False).embedded_regular_signatures[0]
     created_at = seal.self_reported_timestamp or dt.datetime.fromtimestamp(pdf_path.stat().st_mtime, dt.timezone.utc)
     stored = archive.ArchivedRecord(folder, pdf_path, source_path, hashlib.sha256(pdf).hexdigest(), len(pdf))
-    text = Assembler().assemble(case, RecordInfo(record_id, case.title, created_at.date(), office_name)).text
-    previous = catalog.latest_for(case.template.name, case.subject_id)
+    today = dt.date.today()
+    context = role_context_of(catalog, case, rubric, today)
+    text = Assembler().assemble(case, RecordInfo(record_id, case.title, created_at.date(), office_name), context).text
+    previous = catalog.latest_for(case.template.name, case.subject_id, case.variant)
     row = record_row(ws, case, record_id, created_at, stored, sealed,
                      supersedes=previous["record_id"] if previous else None)
-    add_to_catalog(catalog, retention, case, row, text)
+    add_to_catalog(catalog, retention, case, row, text, today=today,
+                   verdict=context if case.template.case_role == "intake" else None)
+
+
+def register_cases(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec]) -> list[str]:
+    """Give a register entry to every case whose records were recorded before cases were kept (an
+    agreement of an older release), from each record's archived source, oldest first; returns the
+    cases registered. Nothing is checked: the records are on file already."""
+    registered: list[str] = []
+    if not casebook.backfill_pending(catalog):
+        return registered
+    for record in catalog.records_of_templates(sorted(n for n, t in templates.items() if t.case_role)):
+        source = ws.root / record["source_path"]
+        try:
+            raw = source.read_bytes()
+            case = parse_case(raw, source.name, templates, max(len(raw), 1))
+        except (AccordError, OSError):
+            continue  # fixity and verify report an unreadable record
+        with catalog.transaction():
+            admission.take_document(catalog, case, record["record_id"], dt.date.today(), check=False)
+        if record["case_id"] not in registered:
+            registered.append(record["case_id"])
+    with catalog.transaction():
+        casebook.backfill_done(catalog)
+    return registered
 
 
 def _id_of(record_id: str, subject_id: str, source_sha256: str) -> bool:

@@ -42,6 +42,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
+from pipeline.cases.rubric import Rubric, load_rubric
 from pipeline.config import Config
 from pipeline.documents.convert import Converter
 from pipeline.documents.seal import make_sealer
@@ -54,7 +55,7 @@ from pipeline.intake import inbox
 from pipeline.intake.batch import WaitingRoom, batch_order
 from pipeline.intake.ingest import Ingestor
 from pipeline.intake.outcomes import Outcome, Status, fail_staged
-from pipeline.intake.reconcile import reconcile
+from pipeline.intake.reconcile import reconcile, register_cases
 from pipeline.intake.worker import Worker
 from pipeline.records import archive
 from pipeline.records.catalog import Catalog
@@ -92,10 +93,14 @@ def prepare(ws: Workspace) -> None:
 
 
 def recover(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec], office_name: str,
-            retention: RetentionPolicy) -> list[str]:
-    """What every start does after a crash: reconcile the archive with the catalog, and compute
-    the due dates a crash left uncomputed. Returns what reconciling found, in words."""
-    lines = reconcile(ws, catalog, templates, office_name, retention).lines()
+            retention: RetentionPolicy, rubric: Rubric) -> list[str]:
+    """What every start does after a crash: reconcile the archive with the catalog, register the
+    cases of records made before cases were kept, and compute the due dates a crash left
+    uncomputed. Returns what reconciling found, in words."""
+    lines = reconcile(ws, catalog, templates, office_name, retention, rubric).lines()
+    registered = register_cases(ws, catalog, templates)
+    if registered:
+        lines.append(f"{len(registered)} case(s) registered from records made before cases were kept")
     missing = catalog.cases_without_due()
     if missing:
         recompute_due(catalog, retention, actor="accord", why="due date missing after an interruption",
@@ -128,7 +133,7 @@ def run_once(ws: Workspace, ingestor: Ingestor, *,
     prepare(ws)
     summary = RunSummary()
     summary.reconciled = recover(ws, ingestor.catalog, ingestor.templates, ingestor.config.office.name,
-                                 ingestor.retention)
+                                 ingestor.retention, ingestor.rubric)
     resumed, arrived = inbox.staged(ws, tidy=True), inbox.candidates(ws)
     claimed = [p for p in (inbox.claim(ws, path) for path in arrived) if p is not None]
     queue = deque(batch_order(resumed + claimed))
@@ -251,7 +256,8 @@ class Watcher:
         templates = load_templates(self.ws.templates)
         retention = load_retention(self.ws.policies, {t.record_class for t in templates.values()})
         self._catalog = open_catalog(self.ws.catalog)  # the main loop's own connection
-        for line in recover(self.ws, self._catalog, templates, self.config.office.name, retention):
+        for line in recover(self.ws, self._catalog, templates, self.config.office.name, retention,
+                            load_rubric(self.ws.policies)):
             log.warning("reconcile: %s", line)
         self._start_workers()
         observer = self._start_observer()

@@ -72,6 +72,9 @@ class RecordRow:
     signature_fields: list[str]
     status: str = RecordStatus.SEALED
     supersedes: str | None = None
+    variant: str = ""
+    """Which of a case's documents of one template this is a version of (a notice's recipient): a
+    new record supersedes the latest one of the same template, case and variant."""
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,13 @@ def _searchable_text(db: sqlite_utils.Database) -> None:
                        [*values, row[0]])
 
 
+@MIGRATIONS(name="0008_variant")
+def _variant(db: sqlite_utils.Database) -> None:
+    """One case may hold several documents of one template, one per party (each party's notice):
+    a version supersedes only the latest of its own variant."""
+    db.execute("ALTER TABLE records ADD COLUMN variant TEXT NOT NULL DEFAULT ''")
+
+
 #: What ``records/search.py`` may ask for: the columns of a record a page of results shows.
 _COLUMNS = [f.name for f in dataclasses.fields(RecordRow)]
 
@@ -307,10 +317,11 @@ class Catalog(Database):
         row = self.conn.execute("SELECT * FROM records WHERE source_sha256 = ?", [sha256]).fetchone()
         return _decode(row) if row else None
 
-    def latest_for(self, template: str, case_id: str) -> dict[str, Any] | None:
+    def latest_for(self, template: str, case_id: str, variant: str = "") -> dict[str, Any] | None:
         row = self.conn.execute(
-            "SELECT * FROM records WHERE template = ? AND case_id = ? ORDER BY created DESC, rowid DESC LIMIT 1",
-            [template, case_id],
+            "SELECT * FROM records WHERE template = ? AND case_id = ? AND variant = ? "
+            "ORDER BY created DESC, rowid DESC LIMIT 1",
+            [template, case_id, variant],
         ).fetchone()
         return _decode(row) if row else None
 
@@ -336,6 +347,18 @@ class Catalog(Database):
         if case_id is None:
             return self.conn.execute("SELECT count(*) FROM records").fetchone()[0]
         return self.conn.execute("SELECT count(*) FROM records WHERE case_id = ?", [case_id]).fetchone()[0]
+
+    def records_of_case(self, case_id: str, visible: tuple[str, list[Any]] = ("1", [])) -> list[dict[str, Any]]:
+        """A case's records (those ``visible``, SQL on ``r``, lets one see), oldest first."""
+        rows = self.conn.execute(f"SELECT r.* FROM records r WHERE r.case_id = ? AND ({visible[0]}) "
+                                 "ORDER BY r.created, r.rowid", [case_id, *visible[1]])
+        return [_decode(r) for r in rows]
+
+    def records_of_templates(self, templates: list[str]) -> list[dict[str, Any]]:
+        """Every record made from ``templates``, oldest first."""
+        rows = self.conn.execute("SELECT * FROM records WHERE template IN (SELECT value FROM json_each(?)) "
+                                 "ORDER BY created, rowid", [json.dumps(templates)])
+        return [_decode(r) for r in rows]
 
     def has_case(self, case_id: str) -> bool:
         return self.conn.execute("SELECT 1 FROM records WHERE case_id = ? LIMIT 1", [case_id]).fetchone() is not None

@@ -320,6 +320,10 @@ class TakenIn:
     note: str
     duplicate_of: str | None = None
     """When the same copy was received before (it is then not stored again)."""
+    status: str = ""
+    """The record's status now (``executed`` once every field is signed)."""
+    signed_on: dt.date | None = None
+    """The day of the copy's latest signature (its signing time, else the day it arrived)."""
 
 
 def take_in(ws: Workspace, catalog: Catalog, trust: TrustRoots, data: bytes, name: str) -> TakenIn:
@@ -376,7 +380,9 @@ def take_in(ws: Workspace, catalog: Catalog, trust: TrustRoots, data: bytes, nam
     if untrusted:
         note += (" The signer of " + ", ".join(p.field for p in untrusted) + " does not chain to a root in "
                  "seal.party_trust_roots: the signature is sound but its signer is not vouched for.")
-    return TakenIn(record_id, record["case_id"], note)
+    times = [p.signing_time for p in checked.new if p.signing_time]
+    signed_on = dt.date.fromisoformat(max(times)[:10]) if times else dt.date.fromisoformat(received_at[:10])
+    return TakenIn(record_id, record["case_id"], note, status=checked.status, signed_on=signed_on)
 
 
 # --- the signatures table ---------------------------------------------------------------------------

@@ -1,0 +1,197 @@
+"""The coordinator's desk: cases listed and shown, their events recorded, case files taken in.
+
+Everything goes through the person's :class:`~pipeline.office.OfficeSession`: a case the person may
+not see (``view-case``; a coordinator's own cases only) answers exactly as one that does not exist
+and is not counted; recording needs ``manage-case``; every look and every change is in the audit
+log. The command line and the portal both use it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pipeline.cases import casebook
+from pipeline.cases.context import measures
+from pipeline.cases.phases import CaseState, replay
+from pipeline.cases.rubric import Verdict, describe, evaluate, facts_from_intake, load_rubric
+from pipeline.documents.casefile import CASE_SUFFIXES, parse_case
+from pipeline.documents.templates import load_templates
+from pipeline.errors import AccessDenied, AccordError, RecordNotFound
+from pipeline.governance import holds
+from pipeline.governance.access import RecordFacts, case_filter, decide, decide_case, search_filter
+from pipeline.governance.retention import load_retention
+from pipeline.intake import inbox
+from pipeline.office import OfficeSession, record_event
+from pipeline.records import audit, events
+from pipeline.workspace import Workspace
+
+#: The largest case file the portal takes (the intake's own limit applies after).
+MAX_UPLOAD = 1024 * 1024
+
+
+class CaseDesk:
+    """Cases for one person (rights checked, everything audited). ``today`` is the office's clock."""
+
+    def __init__(self, session: OfficeSession, *, today: Callable[[], dt.date] = dt.date.today):
+        self.session = session
+        self.today = today
+        record_classes = {t.record_class for t in load_templates(session.ws.templates).values()}
+        self.policy = load_retention(session.ws.policies, record_classes)
+
+    def __enter__(self) -> "CaseDesk":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.close()
+
+    @property
+    def catalog(self):
+        return self.session.catalog
+
+    # --- looking ---------------------------------------------------------------------------
+
+    def cases(self, *, phase: str | None = None, process: str | None = None, include_closed: bool = False,
+              limit: int | None = None) -> list[dict[str, Any]]:
+        """The cases the person may see, open ones unless ``include_closed``; each with the days it has
+        spent in its phase."""
+        session = self.session
+        decision = decide(session.policy, session.actor, "view-case")
+        if not decision:
+            session.record_audit("view-case", "denied", details={"reason": decision.reason})
+            raise AccessDenied(f"You may not see cases: {decision.reason}.")
+        visible = case_filter(session.policy, session.actor, "view-case")
+        rows = casebook.listing(self.catalog, visible, phase=phase, process=process, include_closed=include_closed,
+                                limit=limit)
+        today = self.today()
+        for row in rows:
+            since = dt.date.fromisoformat(row["phase_since"]) if row["phase_since"] else None
+            row["days_in_phase"] = (today - since).days if since else None
+        session.record_audit("view-case", "ok", details={"cases": len(rows), "phase": phase, "process": process})
+        return rows
+
+    def case(self, case_id: str) -> dict[str, Any]:
+        """A case's timeline: phases with dates and evidence, parties with notice and consent, gaps,
+        supportive measures, sessions, events, records (status, due dates and why, holds), a destroyed
+        case's tombstone, and (for those who read the audit log) the disclosures of its records."""
+        session = self.session
+        row = casebook.get(self.catalog, case_id)
+        if row is not None and not decide_case(session.policy, session.actor, "view-case", case_id):
+            row = None
+            shown = False
+        else:
+            shown = True
+        visible = search_filter(session.policy, session.actor, "view")
+        records = self.catalog.records_of_case(case_id, visible) if shown else []
+        tombstones = [t for t in self.catalog.tombstones_of_case(case_id)
+                      if decide(session.policy, session.actor, "view",
+                                RecordFacts(t["record_id"], t["record_class"], "destroyed", case_id))] if shown else []
+        gone = casebook.tombstone(self.catalog, case_id) if shown and decide(
+            session.policy, session.actor, "view-case") else None
+        if row is None and not records and not tombstones and gone is None:
+            session.record_audit("view-case", "denied", details={"case": case_id, "reason": "no visible case"})
+            raise RecordNotFound(f"No case {case_id!r}.")
+        for record in records:
+            record["holds"] = [h.__dict__ for h in holds.holds_on(self.catalog, record)]
+        timeline: dict[str, Any] = {"case_id": case_id, **_register_view(self.catalog, row, self.today())}
+        timeline.update(events=events.of_case(self.catalog, case_id), records=records, tombstones=tombstones,
+                        destroyed=gone)
+        if decide(session.policy, session.actor, "read-audit"):
+            timeline["disclosures"] = [d for r in records for d in audit.disclosures(self.catalog.conn,
+                                                                                    r["record_id"])]
+        session.record_audit("view-case", "ok", details={"case": case_id})
+        return timeline
+
+    # --- recording -------------------------------------------------------------------------
+
+    def add_event(self, case_id: str, event: str, date: dt.date, note: str = "", party: str = "",
+                  term: int | None = None) -> int:
+        """Record one event (a consent, a session, a supportive measure, a withdrawal...) for a case."""
+        return record_event(self.session, self.policy, self.today(), case_id, event, date, note, party, term)
+
+    def upload(self, name: str, data: bytes) -> str:
+        """Put a case file into the inbox (the one path every file takes); returns the name it got.
+        The name is Accord's own (nothing of the upload's name is used but its kind)."""
+        session = self.session
+        decision = decide(session.policy, session.actor, "manage-case")
+        if not decision:
+            session.record_audit("upload", "denied", details={"reason": decision.reason})
+            raise AccessDenied(f"You may not upload case files: {decision.reason}.")
+        suffix = next((s for s in (".csv", *CASE_SUFFIXES) if name.lower().endswith(s)), None)
+        if suffix is None:
+            raise AccordError("Upload a case file (.yaml, .yml or .json) or an event file (.csv).")
+        if not data.strip():
+            raise AccordError("The file is empty.")
+        if len(data) > MAX_UPLOAD:
+            raise AccordError(f"The file is larger than {MAX_UPLOAD // 1024} KB.")
+        digest = hashlib.sha256(data).hexdigest()
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        placed = inbox.deliver(session.ws, f"portal-{stamp}-{digest[:12]}{suffix}", data)
+        session.record_audit("upload", "ok", details={"file": placed.name, "sha256": digest, "size": len(data)})
+        return placed.name
+
+
+def _register_view(catalog, row: dict[str, Any] | None, today: dt.date) -> dict[str, Any]:
+    """What the register says about a case (nothing for a subject with records but no case)."""
+    if row is None:
+        return {"phase": None, "outcome": None, "process": None, "parties": [], "gaps": [], "history": []}
+    state: CaseState = replay(casebook.facts(catalog, row), today)
+    intake = row["register"].get("intake") or {}
+    since = state.since
+    return {
+        "phase": state.phase.value, "outcome": state.outcome.value if state.outcome else None,
+        "process": state.process, "opened": row["opened"], "has_intake": bool(row["has_intake"]),
+        "phase_since": since.isoformat() if since else None,
+        "days_in_phase": (today - since).days if since else None,
+        "closed_on": state.closed_on.isoformat() if state.closed_on else None,
+        "next_due": state.next_due.isoformat() if state.next_due else None,
+        "parties": [{"name": p.name, "role": p.role, "status": p.status,
+                     "notice": p.notice.isoformat() if p.notice else None, "consent": p.consent.value,
+                     "consent_on": p.consent_on.isoformat() if p.consent_on else None,
+                     "withdrawn_on": p.withdrawn_on.isoformat() if p.withdrawn_on else None}
+                    for p in state.parties],
+        "gaps": list(state.gaps),
+        "history": [{"phase": s.phase.value, "since": s.since.isoformat(), "evidence": s.evidence, "ref": s.ref}
+                    for s in state.history],
+        "reported": intake.get("case"),
+        "assessment": intake.get("assessment"),
+        "verdict": intake.get("verdict"),
+        "measures": [{k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in m.items()}
+                     for m in measures(catalog, row)],
+        "sessions": [{"date": e["date"], "note": e["note"], "party": e["party"]}
+                     for e in events.of_case(catalog, row["case_id"]) if e["event"] == "session"],
+        "documents": row["register"]["documents"],
+    }
+
+
+@dataclass(frozen=True)
+class RubricCheck:
+    """What the rubric says of an intake file before it is dropped."""
+
+    case_id: str
+    decision: str | None
+    verdict: Verdict
+    refusal: str | None
+    lines: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.refusal is None
+
+
+def rubric_check(ws: Workspace, name: str, raw: bytes) -> RubricCheck:
+    """Judge an intake file against the workspace's rubric (``accord rubric check``): the file is read
+    and checked as intake reads it; nothing is recorded."""
+    templates = load_templates(ws.templates)
+    config = ws.load_config()
+    case = parse_case(raw, name, templates, config.intake.max_bytes)
+    if case.template.case_role != "intake":
+        raise AccordError(f"The file is a {case.template.name} file; the rubric judges intake records "
+                          f"({', '.join(n for n, t in templates.items() if t.case_role == 'intake')}).")
+    rubric = load_rubric(ws.policies)
+    verdict = evaluate(rubric, facts_from_intake(case.data))
+    decision = (case.data.get("assessment") or {}).get("decision")
+    return RubricCheck(case.subject_id, decision, verdict, verdict.refusal(decision),
+                       tuple(describe(verdict, decision)))

@@ -1,0 +1,245 @@
+"""The case register: one row per case, what its documents say about it, and its phase.
+
+This module owns the ``cases`` and ``case_tombstones`` tables and their SQL. A case's row holds
+its parties, what its intake record says (the case, the supportive measures, the assessment and
+the rubric's verdict) and a short entry for each of its documents (role, date, party, the date a
+notice asks an answer by); with the case's events (``records/events``) these are its facts, and
+its phase, outcome, next date due and gaps are kept current from them (``cases/phases``) in the
+transaction that changes them. When the case's last record is destroyed its row and events go
+(``secure_delete`` overwrites them) and a tombstone keeps the case id, its dates, its process,
+its outcome and counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from pipeline.cases.phases import CaseFacts, CaseState, Happening, Party, replay
+from pipeline.records import events
+from pipeline.records.schema import Database, utc_now
+
+MIGRATIONS = Migrations("cases")
+
+
+@MIGRATIONS(name="0001_cases")
+def _cases(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE cases (
+            case_id TEXT PRIMARY KEY,
+            has_intake INTEGER NOT NULL,
+            opened TEXT,
+            process TEXT,
+            phase TEXT NOT NULL,
+            phase_since TEXT,
+            outcome TEXT,
+            closed_on TEXT,
+            next_due TEXT,
+            gaps TEXT NOT NULL DEFAULT '[]',
+            parties TEXT NOT NULL DEFAULT '[]',
+            register TEXT NOT NULL DEFAULT '{}',
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX cases_open ON cases(phase, closed_on)")
+    db.execute(
+        """
+        CREATE TABLE case_backfill (pending INTEGER NOT NULL)
+        """
+    )
+    # Records made before cases were kept get their case's entry once, at the next start
+    # (intake/reconcile.register_cases), from their archived sources.
+    db.execute("INSERT INTO case_backfill (pending) VALUES (1)")
+    db.execute(
+        """
+        CREATE TABLE case_tombstones (
+            case_id TEXT PRIMARY KEY,
+            opened TEXT,
+            process TEXT,
+            outcome TEXT,
+            closed_on TEXT,
+            destroyed_at TEXT NOT NULL,
+            counts TEXT NOT NULL
+        )
+        """
+    )
+
+
+def backfill_pending(catalog: Database) -> bool:
+    """Whether the records made before cases were kept still wait for their cases' entries."""
+    return catalog.conn.execute("SELECT 1 FROM case_backfill").fetchone() is not None
+
+
+def backfill_done(catalog: Database) -> None:
+    catalog.conn.execute("DELETE FROM case_backfill")
+
+
+def get(catalog: Database, case_id: str) -> dict[str, Any] | None:
+    """A case's row, its JSON decoded (``parties``, ``gaps``, ``register``), or ``None``."""
+    row = catalog.conn.execute("SELECT * FROM cases WHERE case_id = ?", [case_id]).fetchone()
+    return _decoded(row) if row else None
+
+
+def exists(catalog: Database, case_id: str) -> bool:
+    return catalog.conn.execute("SELECT 1 FROM cases WHERE case_id = ?", [case_id]).fetchone() is not None
+
+
+def _decoded(row: Any) -> dict[str, Any]:
+    found = dict(row)
+    for key in ("parties", "gaps", "register"):
+        found[key] = json.loads(found[key])
+    return found
+
+
+def new_row(case_id: str, *, has_intake: bool) -> dict[str, Any]:
+    """The row of a case not registered yet (saved by :func:`save`)."""
+    return {"case_id": case_id, "has_intake": int(has_intake), "opened": None, "process": None, "phase": "intake",
+            "phase_since": None, "outcome": None, "closed_on": None, "next_due": None, "gaps": [], "parties": [],
+            "register": {"documents": []}}
+
+
+def save(catalog: Database, row: dict[str, Any]) -> None:
+    """Write a case's row (inside the caller's transaction)."""
+    values = {**row, "parties": json.dumps(row["parties"], ensure_ascii=False),
+              "gaps": json.dumps(row["gaps"], ensure_ascii=False),
+              "register": json.dumps(row["register"], ensure_ascii=False, default=_iso), "updated_at": utc_now()}
+    columns = ("case_id", "has_intake", "opened", "process", "phase", "phase_since", "outcome", "closed_on",
+               "next_due", "gaps", "parties", "register", "updated_at")
+    catalog.conn.execute(f"INSERT OR REPLACE INTO cases ({', '.join(columns)}) VALUES "
+                         f"({', '.join('?' for _ in columns)})", [values[c] for c in columns])
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+# --- facts and state ---------------------------------------------------------------------------------
+
+
+def facts(catalog: Database, row: dict[str, Any]) -> CaseFacts:
+    """What is on file about a registered case: its documents' happenings and its events."""
+    happenings = [h for doc in row["register"]["documents"] for h in document_happenings(doc)]
+    for e in events.of_case(catalog, row["case_id"]):
+        happenings.append(Happening(dt.date.fromisoformat(e["date"]), e["event"], party=e["party"], term=e["term"],
+                                    ref=f"event {e['id']}"))
+    parties = tuple(Party(p["name"], p.get("role") or "", p.get("status") or "", p.get("affiliation") or "",
+                          p.get("email") or "") for p in row["parties"])
+    agreement = next((d for d in reversed(row["register"]["documents"]) if d["role"] == "agreement"), None)
+    return CaseFacts(row["case_id"], bool(row["has_intake"]), parties, tuple(happenings),
+                     tuple(agreement["parties"]) if agreement else ())
+
+
+def document_happenings(doc: dict[str, Any]) -> list[Happening]:
+    """The happenings one document's entry stands for."""
+    day = dt.date.fromisoformat(doc["date"])
+    ref, party = doc["record_id"], doc.get("party") or ""
+    role = doc["role"]
+    if role == "intake":
+        found = [Happening(day, "opened", ref=ref)]
+        if doc.get("assessed"):
+            found.append(Happening(dt.date.fromisoformat(doc["assessed"]), "assessed", ref=ref,
+                                   process=doc.get("decision")))
+        return found
+    due = dt.date.fromisoformat(doc["due"]) if doc.get("due") else None
+    kind = {"notice": "notice", "consent": "consent-form", "agreement": "agreement",
+            "withdrawal": "withdrawal-notice", "completion": "completion"}[role]
+    return [Happening(day, kind, party=party, ref=ref, due=due, process=doc.get("process"))]
+
+
+def store_state(catalog: Database, row: dict[str, Any], state: CaseState) -> None:
+    """Keep the row's phase, outcome, dates and gaps as ``state`` says, and record the closures it
+    implies (a withdrawal, a referral, a not-suitable decision close the case: ``case-closed``)."""
+    if state.closing:
+        closures = [events.CaseEvent(row["case_id"], "case-closed", day, f"closed: {outcome.value}")
+                    for day, outcome in state.closing]
+        events.insert(catalog, closures, "accord", "", "accord")
+    row.update(phase=state.phase.value, phase_since=state.since.isoformat() if state.since else None,
+               outcome=state.outcome.value if state.outcome else None,
+               closed_on=state.closed_on.isoformat() if state.closed_on else None, process=state.process,
+               next_due=state.next_due.isoformat() if state.next_due else None, gaps=list(state.gaps))
+    save(catalog, row)
+
+
+def refresh(catalog: Database, case_id: str, today: dt.date) -> CaseState | None:
+    """Recompute a case's state from what is on file (inside the caller's transaction)."""
+    row = get(catalog, case_id)
+    if row is None:
+        return None
+    state = replay(facts(catalog, row), today)
+    store_state(catalog, row, state)
+    return state
+
+
+# --- lists ----------------------------------------------------------------------------------------
+
+
+def listing(catalog: Database, visible: tuple[str, list[Any]], *, phase: str | None = None,
+            process: str | None = None, include_closed: bool = False, limit: int | None = None
+            ) -> list[dict[str, Any]]:
+    """The cases ``visible`` (SQL on ``c``) lets one see, open ones unless ``include_closed``, oldest
+    phase first; each row without its register."""
+    where, params = [visible[0]], list(visible[1])
+    if not include_closed:
+        where.append("c.phase != 'closed'")
+    if phase:
+        where.append("c.phase = ?")
+        params.append(phase)
+    if process:
+        where.append("c.process = ?")
+        params.append(process)
+    sql = (f"SELECT c.case_id, c.has_intake, c.opened, c.process, c.phase, c.phase_since, c.outcome, c.closed_on, "
+           f"c.next_due, c.gaps FROM cases c WHERE {' AND '.join(f'({w})' for w in where)} "
+           f"ORDER BY c.phase_since, c.case_id")
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    rows = []
+    for r in catalog.conn.execute(sql, params):
+        found = dict(r)
+        found["gaps"] = json.loads(found["gaps"])
+        rows.append(found)
+    return rows
+
+
+def count(catalog: Database, visible: tuple[str, list[Any]], *, include_closed: bool = False) -> int:
+    where = visible[0] + ("" if include_closed else " AND c.phase != 'closed'")
+    return catalog.conn.execute(f"SELECT count(*) FROM cases c WHERE {where}", visible[1]).fetchone()[0]
+
+
+# --- destruction -------------------------------------------------------------------------------------
+
+
+def forget(catalog: Database, case_id: str, *, records: int) -> None:
+    """Delete a case's row and events, keeping its tombstone (inside the caller's transaction; the
+    record store's ``purge_deleted_text`` after the disposition leaves no text of it in the file)."""
+    row = get(catalog, case_id)
+    if row is None:
+        events.forget_case(catalog, case_id)
+        return
+    kinds: dict[str, int] = {}
+    for e in events.of_case(catalog, case_id):
+        kinds[e["event"]] = kinds.get(e["event"], 0) + 1
+    counts = {"records": records, "documents": len(row["register"]["documents"]), "parties": len(row["parties"]),
+              "measures": len(row["register"].get("measures") or []), "events": kinds}
+    catalog.conn.execute(
+        "INSERT OR REPLACE INTO case_tombstones (case_id, opened, process, outcome, closed_on, destroyed_at, counts) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [case_id, row["opened"], row["process"], row["outcome"], row["closed_on"], utc_now(), json.dumps(counts)])
+    catalog.conn.execute("DELETE FROM cases WHERE case_id = ?", [case_id])
+    events.forget_case(catalog, case_id)
+
+
+def tombstone(catalog: Database, case_id: str) -> dict[str, Any] | None:
+    row = catalog.conn.execute("SELECT * FROM case_tombstones WHERE case_id = ?", [case_id]).fetchone()
+    if row is None:
+        return None
+    found = dict(row)
+    found["counts"] = json.loads(found["counts"])
+    return found
