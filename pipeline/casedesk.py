@@ -35,10 +35,13 @@ MAX_UPLOAD = 1024 * 1024
 class CaseDesk:
     """Cases for one person (rights checked, everything audited). ``today`` is the office's clock."""
 
-    def __init__(self, session: OfficeSession, *, today: Callable[[], dt.date] = dt.date.today):
+    def __init__(self, session: OfficeSession, record_classes: set[str] | None = None, *,
+                 today: Callable[[], dt.date] = dt.date.today):
+        """``record_classes``: the templates' record classes, when the caller has them already."""
         self.session = session
         self.today = today
-        record_classes = {t.record_class for t in load_templates(session.ws.templates).values()}
+        if record_classes is None:
+            record_classes = {t.record_class for t in load_templates(session.ws.templates).values()}
         self.policy = load_retention(session.ws.policies, record_classes)
 
     def __enter__(self) -> "CaseDesk":

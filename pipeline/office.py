@@ -305,8 +305,8 @@ def found_office(path: Path, owner: str) -> Workspace:
     ``access.yaml`` holding every role, so a one-person office works at once."""
     ws = init_workspace(path)
     access = ws.policies / ACCESS_FILE
-    grant(access, owner, load_policy(access).roles,
-          comment="The owner, written by accord init: holds every role until the roles are split.")
+    grant(access, owner, load_policy(access).roles, cases=("*",),
+          comment="The owner, written by accord init: holds every role, on every case, until the roles are split.")
     return ws
 
 
@@ -348,7 +348,7 @@ def record_event(session: OfficeSession, policy: RetentionPolicy, today: dt.date
         session.record_audit("manage-case", "denied", details={"case": case_id, "event": name})
         if seen or (not registered and catalog.has_case(case_id) and decide(session.policy, actor, "view")):
             raise AccessDenied(f"You may not record {name} for case {case_id}.")
-        raise RecordNotFound(f"No case {case_id!r}.")
+        raise RecordNotFound(f"No record belongs to case {case_id!r}.")
     found, problems = check_row("the event", {"case_id": case_id, "event": name, "date": date, "note": note,
                                               "party": party, "term": term})
     if problems:

@@ -28,6 +28,7 @@ from pipeline.documents.trust import TrustRoots
 from pipeline.errors import AccessDenied, AccordError, ConfigurationError, RecordNotFound, VerificationFailed
 from pipeline.governance.access import (
     ACTIONS,
+    RECORD_ACTIONS,
     DEFAULT_ROLES,
     AccessPolicy,
     Actor,
@@ -355,7 +356,7 @@ def _allowed(catalog: Catalog, policy: AccessPolicy, actor: Actor, action: str) 
 
 
 class TestSearchFilter:
-    @pytest.mark.parametrize("action", ACTIONS)
+    @pytest.mark.parametrize("action", RECORD_ACTIONS)
     @pytest.mark.parametrize("user", [*FILTER_USERS, "mallory"])
     def test_filter_selects_exactly_what_decide_allows(self, facts_catalog, user, action):
         """For every user and action, the SQL filter keeps exactly the records decide() allows, in lists and counts."""
@@ -555,7 +556,7 @@ class TestPolicyFileErrors:
     def test_missing_file_means_owner_only(self, tmp_path):
         """With no access.yaml at all, only the folder's owner is a user, holding every default role."""
         policy = load_policy(tmp_path / "access.yaml", "root")
-        assert policy.user("root") == User("root", DEFAULT_ROLES) and policy.user("jchen") is None
+        assert policy.user("root") == User("root", DEFAULT_ROLES, ("*",)) and policy.user("jchen") is None
 
 
 # --- 4. OfficeSession --------------------------------------------------------------------------
@@ -987,7 +988,7 @@ class TestCli:
         assert me == "root"  # the suite runs as root
         assert list(raw["users"]) == [me] and sorted(raw["users"][me]["roles"]) == sorted(DEFAULT_ROLES)
         policy = load_policy(path, workspace_owner=None)
-        assert policy.users == {me: User(me, tuple(raw["users"][me]["roles"]))}
+        assert policy.users == {me: User(me, tuple(raw["users"][me]["roles"]), ("*",))}
         for action in ACTIONS:
             assert decide(policy, Actor(me), action, RecordFacts("R", RA, "destroyed", OLD_CASE)), action
         listed = run("search", "--workspace", str(target), "--json")

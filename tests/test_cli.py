@@ -118,7 +118,9 @@ class TestTemplatesCheck:
         """The shipped templates use only declared fields."""
         result = run("templates", "check", "--json", "-w", str(workspace.root))
         assert result.exit_code == 0, result.output
-        assert {r["template"] for r in json.loads(result.output)} == {"mou", "resolution-agreement"}
+        assert {r["template"] for r in json.loads(result.output)} == {
+            "mou", "resolution-agreement", "case-intake", "notice-of-informal-resolution",
+            "consent-to-informal-resolution", "withdrawal-notice", "completion-letter"}
 
     def test_undeclared_variable_reported(self, workspace):
         """A variable the schema does not declare, and a declared field never used, are both reported."""

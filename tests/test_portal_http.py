@@ -260,7 +260,8 @@ ACCESS_TABLE = [
     ("GET",  "/records/{ra}/download",          303, 404, 200, 200, 200, 403, 403, 404),
     ("POST", "/records/{ra}/download",          403, 404, 200, 200, 200, 403, 403, 404),
     ("POST", "/records/{mou}/download",         403, 404, 404, 200, 200, 403, 403, 404),
-    ("GET",  "/cases/ADR-2026-0142",            303, 404, 200, 200, 200, 200, 200, 404),
+    # the case's register (parties, consent, sessions) is for those with view-case: not counsel, not the auditor
+    ("GET",  "/cases/ADR-2026-0142",            303, 404, 200, 404, 200, 200, 404, 404),
     ("GET",  "/holds",                          303, 403, 403, 403, 403, 200, 403, 403),
     ("POST", "/holds",                          403, 403, 403, 403, 403, 303, 403, 403),
     ("POST", "/holds/{hold}/release",           403, 403, 403, 403, 403, 303, 403, 403),
@@ -880,7 +881,7 @@ INLINE = [
     ("auditor", "/audit"),
     ("auditor", "/audit/verify"),
     ("auditor", "/records/{ra}"),
-    ("auditor", "/cases/ADR-2026-0142"),
+    ("officer", "/cases/ADR-2026-0142"),
 ])
 def test_no_inline_script_or_style(table, role, path):
     page = table.clients[role].get(path.format(**table.ids))

@@ -38,6 +38,7 @@ from pipeline.governance.retention import (
     trigger_dates,
 )
 from pipeline.governance.sweep import SweepReport
+from pipeline.casedesk import CaseDesk
 from pipeline.office import OfficeSession, RetentionDesk
 from pipeline.records import audit, events, fixity
 from pipeline.records.search import SearchQuery
@@ -50,7 +51,7 @@ D = dt.date
 RA, MOU = "resolution-agreement", "mou"
 CASE, MOU_CASE = "ADR-2026-0142", "MOU-2026-007"
 CLOSED = D(2026, 11, 25)                 # the agreement's case is closed on this day
-DUE = D(2033, 12, 15)                    # ... so it is due 7 years later
+DUE = D(2033, 11, 25)                    # ... so it is due 7 years later
 LATER = D(2034, 1, 1)                    # a sweep "as of" this day finds it due
 MOU_DUE = D(2035, 11, 30)                # the MOU expires 2028-11-30: due 7 years later
 CERTIFICATE = "disposition-certificate"
@@ -381,7 +382,7 @@ class TestDueDates:
         """An earlier closure does not move the due date, and the same event twice is recorded once."""
         desk.add_event(CASE, "closed", CLOSED)
         assert desk.add_event(CASE, "closed", CLOSED) == 0
-        desk.add_event(CASE, "closed", D(2026, 12, 1))
+        desk.add_event(CASE, "closed", D(2026, 11, 21))
         assert record_of(desk, RA)["due_date"] == DUE.isoformat()
 
     def test_reopening_cancels_due_date(self, desk):
@@ -653,7 +654,7 @@ class TestDestruction:
         with open_desk(disposal.ws) as desk:
             stone = dict(desk.catalog.db.execute("SELECT * FROM tombstones WHERE record_id = ?",
                                                  [agreement["record_id"]]).fetchone())
-            timeline = desk.case(CASE)
+            timeline = CaseDesk(desk.session).case(CASE)
         assert {k: stone[k] for k in ("record_class", "case_id", "sha256", "source_sha256", "created", "due_date",
                                       "rule", "action", "approver", "proposal_id", "bag")} == {
             "record_class": RA, "case_id": CASE, "sha256": agreement["sha256"],
@@ -792,7 +793,7 @@ class TestTransferAndReview:
         with open_desk(ws) as desk:
             report = desk.sweep(LATER)
             assert report.recomputed >= 1 and report.due == 0
-            assert record_of(desk, RA)["due_date"] == "2036-12-15"
+            assert record_of(desk, RA)["due_date"] == "2036-11-25"
             moved = next(audit.entries(desk.catalog.db.conn, action="retention-due"))
             assert moved["details"]["why"] == "the retention schedules changed"
 

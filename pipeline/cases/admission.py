@@ -202,6 +202,9 @@ def _judge(catalog: Database, found: list[CaseEvent], labels: list[str], today: 
             continue
         cases.append(case_id)
         facts = casebook.facts(catalog, row)
+        on_file = {(h.kind, h.date, name_key(h.party), h.term) for h in facts.happenings if h.ref.startswith("event")}
+        indexes = [i for i in indexes  # an event on file already is not recorded twice, nor judged again
+                   if (found[i].event, found[i].date, name_key(found[i].party), found[i].term) not in on_file]
         new = [Happening(found[i].date, found[i].event, party=found[i].party, term=found[i].term) for i in indexes]
         state = replay(with_new(facts, *new), today)
         for refusal in state.refusals:

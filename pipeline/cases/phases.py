@@ -237,6 +237,8 @@ def _check(walk: _Walk, h: Happening) -> tuple[str, bool] | None:
         if walk.phase != Phase.CLOSED:
             return f"case {case} is not closed, so it cannot be reopened", False
         return None
+    if walk.phase == Phase.CLOSED and not walk.facts.has_intake and h.kind == "case-closed":
+        return None  # an older case: retention counts its latest closure
     if walk.phase == Phase.CLOSED and h.kind not in ("agreement-expired", "agreement-terminated"):
         how = f" ({walk.outcome.value})" if walk.outcome else ""
         return (f"case {case} was closed on {walk.closed_on.isoformat()}{how}; {what} cannot be recorded "

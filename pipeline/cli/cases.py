@@ -33,7 +33,7 @@ def cases(ws: Workspace, phase: str | None, process: str | None, include_closed:
     """Open cases you may see: phase, days in the phase, the next date due, what is missing.
 
     \b
-    Examples:
+    Example:
         accord cases
         accord cases --phase awaiting-consent --json
     """
@@ -137,7 +137,7 @@ def event_add(ws: Workspace, case_id: str, name: str, date: dt.date, party: str,
     """Record an event for a case; its phase and due dates follow.
 
     \b
-    Examples:
+    Example:
         accord event add ADR-2026-0150 consent --date 2026-03-13 --party "Aigerim Bekova"
         accord event add ADR-2026-0150 session --date 2026-03-24 --note "Pre-conference"
         accord event add ADR-2026-0142 closed --date 2026-11-30

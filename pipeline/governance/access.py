@@ -72,7 +72,7 @@ class AccessPolicy:
         if name in self.users:
             return self.users[name]
         if not self.users and self.owner and name == self.owner:
-            return User(name, self.roles)
+            return User(name, self.roles, (ALL,))  # every role, on every case
         return None
 
 
@@ -100,7 +100,10 @@ class Decision:
 
 
 def decide(policy: AccessPolicy, actor: Actor, action: str, record: RecordFacts | None = None) -> Decision:
-    """May ``actor`` do ``action`` (on ``record``)? Deny unless a rule grants it."""
+    """May ``actor`` do ``action`` (on ``record``)? Deny unless a rule grants it. A case action is
+    decided on the record's case (:func:`decide_case`)."""
+    if action in CASE_ACTIONS:
+        return decide_case(policy, actor, action, record.case_id if record else None)
     if action not in ACTIONS:
         return Decision(False, f"'{action}' is not an action Accord knows")
     user = policy.user(actor.name)
@@ -360,7 +363,7 @@ def grant(path: Path, name: str, roles: tuple[str, ...], cases: tuple[str, ...] 
             raise ConfigurationError(f"Case pattern {pattern!r} may use letters, digits, '.', '_', '-' and * ? only.")
     entries = []
     if not policy.users and workspace_owner and workspace_owner != name:
-        entries.append(_user_line(workspace_owner, policy.roles, ()))
+        entries.append(_user_line(workspace_owner, policy.roles, (ALL,)))
     if comment:
         entries.append(f"# {comment}")
     entries.append(_user_line(name, roles, cases))

@@ -23,13 +23,14 @@ from typing import Any, Callable, Iterator
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from pipeline.cases import casebook
 from pipeline.documents.generated import add_footer, add_seal_place, details_table, docx_bytes, new_document
 from pipeline.documents.seal import describe_sealed
 from pipeline.errors import SweepError
 from pipeline.governance import holds
 from pipeline.governance.duedates import recompute_in
 from pipeline.governance.retention import RetentionPolicy
-from pipeline.records import archive, audit, countersign, events
+from pipeline.records import archive, audit, countersign
 from pipeline.records.audit import AuditEntry
 from pipeline.records.catalog import Catalog, RecordRow, RecordStatus, Tombstone
 from pipeline.workspace import Workspace
@@ -252,8 +253,8 @@ def _dispose(ws: Workspace, catalog: Catalog, policy: RetentionPolicy, item: dic
     result = "transferred" if bag else "destroyed"
     with catalog.transaction():
         catalog.destroy(record, Tombstone(item["rule"], action, approver, _now(), proposal_id, bag_name))
-        if not catalog.has_case(record["case_id"]):
-            events.forget_case(catalog, record["case_id"])
+        if not catalog.has_case(record["case_id"]):  # its last record: the case's data goes too
+            casebook.forget(catalog, record["case_id"], records=len(catalog.tombstones_of_case(record["case_id"])))
         conn.execute("UPDATE proposal_items SET result = ? WHERE proposal_id = ? AND record_id = ?",
                      [result, proposal_id, record["record_id"]])
         _disposition_audit(conn, approver, record, proposal_id, result, bag=bag.name if bag else None)

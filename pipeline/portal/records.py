@@ -107,5 +107,5 @@ def download(ctx: Ctx) -> Response:
 
 def case(ctx: Ctx) -> Response:
     case_id = ctx.path_id("case_id")
-    timeline = ctx.desk.case(case_id)
+    timeline = ctx.cases.case(case_id)
     return ctx.render("case.html", case=timeline)

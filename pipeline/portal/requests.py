@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from pipeline.display import read_date
 from pipeline.errors import AccessDenied, AccordError, RecordNotFound
 from pipeline.governance.access import RecordFacts, decide
+from pipeline.casedesk import CaseDesk
 from pipeline.office import OfficeSession, RetentionDesk
 from pipeline.portal import auth
 from pipeline.portal.auth import SESSION_COOKIE, Caller
@@ -66,6 +67,10 @@ class Ctx:
     @property
     def desk(self) -> RetentionDesk:
         return RetentionDesk(self.office, {t.record_class for t in self.portal.templates})
+
+    @property
+    def cases(self) -> CaseDesk:
+        return CaseDesk(self.office, {t.record_class for t in self.portal.templates})
 
     def may(self, action: str, record: Mapping[str, Any] | None = None) -> bool:
         facts = RecordFacts.of(record) if record is not None else None
