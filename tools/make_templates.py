@@ -5,18 +5,26 @@ Usage (from the project root):
     .venv/bin/python tools/make_templates.py            # writes pipeline/defaults/templates/*.docx
     .venv/bin/python tools/make_templates.py --out DIR  # writes them somewhere else
 
-The two templates are docxtpl (Jinja) templates: ``{{ ... }}`` fills a value, ``{%p ... %}`` and
+The templates are docxtpl (Jinja) templates: ``{{ ... }}`` fills a value, ``{%p ... %}`` and
 ``{%tr ... %}`` stand alone in a paragraph or table row that docxtpl removes when it renders.
 The context is the case file as declared in ``templates/<name>.yaml`` (optional fields that are
 missing are present as None), plus ``record`` (id, title, created) and ``office`` (name); the
-filters ``longdate`` and ``humanize`` are Accord's own.
+filters ``longdate`` and ``humanize`` are Accord's own. The case documents also see their role's
+context (``documents.templates.ROLE_CONTEXT``): the intake record the rubric's verdict under
+``rubric``, the notice, the consent form, the withdrawal notice and the completion letter the case
+Accord holds under ``held`` (its dates are dates).
+
+Besides the resolution agreement and the MOU, the case documents: the intake and assessment
+record, the notice of informal resolution (34 CFR 106.45(b)(9)(i)), one party's consent form, the
+withdrawal notice and the completion letter. They share the family's look and add two styles
+(``case_styles``); the agreement and the MOU are built exactly as before.
 
 Signature fields: the sealing step puts an empty PDF signature field where the template has a
 Word bookmark (LibreOffice exports bookmarks as named destinations). Every signatory's block
 starts its signature space, an empty paragraph of exactly 42 pt above a signature line, with a
 bookmark: ``sig1``, ``sig2``, ... for the parties (in list order), ``sigcoordinator`` for the
-facilitator of a resolution agreement, and ``seal`` for the 60 pt space where the office seal
-is drawn. The field is 200 pt wide, the seal 220 pt; both fit in their half of the page.
+facilitator of a resolution agreement, ``sigparty`` for the one party of a consent form, and
+``seal`` for the 60 pt space where the office seal is drawn (every template has one). The field is 200 pt wide, the seal 220 pt; both fit in their half of the page.
 
 The output is byte-for-byte reproducible: fixed core properties and fixed ZIP timestamps.
 """
@@ -507,30 +515,58 @@ def title_block(doc, title: str, subtitle: str) -> None:
     doc.add_paragraph(subtitle, style="Subtitle")
 
 
-def details_table(doc, rows: list[tuple[str, str]]):
-    """A two-column label/value table (shaded labels)."""
-    table = doc.add_table(rows=len(rows), cols=2)
+def fill(cell, content) -> None:
+    """Fill a table cell: `content` is its text, or a function that writes the cell's paragraphs."""
+    if callable(content):
+        content(cell)
+    else:
+        text(cell, content, "Table Text")
+
+
+def details_table(doc, rows: list[tuple]):
+    """A two-column label/value table (shaded labels).
+
+    A row is (label, value) or (label, value, condition): a condition wraps the row in
+    {%tr if condition %} ... {%tr endif %}. A value is text or a function that fills the cell.
+    """
+    lines: list[tuple] = []
+    for label, value, *condition in rows:
+        if condition:
+            lines += [("{%tr if " + condition[0] + " %}",), (label, value), ("{%tr endif %}",)]
+        else:
+            lines.append((label, value))
+    table = doc.add_table(rows=len(lines), cols=2)
     table.style = doc.styles["Accord Details"]
     set_look(table, first_row=False, first_column=True)
     set_widths(table, [2300, TEXT_WIDTH.twips - 2300], indent=CELL_PADDING)
-    for row, (label, value) in zip(table.rows, rows):
-        text(row.cells[0], label, "Table Text")
-        text(row.cells[1], value, "Table Text")
+    for row, line in zip(table.rows, lines):
+        if len(line) == 1:  # a row that holds only a docxtpl row tag
+            text(row.cells[0].merge(row.cells[1]), line[0], "Table Text")
+            continue
+        text(row.cells[0], line[0], "Table Text")
+        fill(row.cells[1], line[1])
     return table
 
 
-def looped_table(doc, headings: list[str], widths: list[int], loop: str, cells: list[str]):
-    """A table with a header row and one row per item: {%tr for ... %} / row / {%tr endfor %}."""
+def looped_table(doc, headings: list[str], widths: list[int], loop: str, cells: list,
+                 whole_rows: bool = False):
+    """A table with a header row and one row per item: {%tr for ... %} / row / {%tr endfor %}.
+
+    A cell is text or a function that fills it (see `fill`); `whole_rows` keeps each item's row
+    on one page.
+    """
     table = doc.add_table(rows=4, cols=len(headings))
     table.style = doc.styles["Accord Table"]
     set_look(table, first_row=True, first_column=False)
     set_widths(table, widths, indent=CELL_PADDING)
     header, start, body, end = table.rows
     row_properties(header, cant_split=True, header=True)
+    if whole_rows:
+        row_properties(body, cant_split=True)
     for cell, label in zip(header.cells, headings):
         text(cell, label, "Table Text")
     for cell, content in zip(body.cells, cells):
-        text(cell, content, "Table Text")
+        fill(cell, content)
     for row, statement in ((start, loop), (end, "endfor")):
         text(row.cells[0].merge(row.cells[-1]), "{%tr " + statement + " %}", "Table Text")
     return table
@@ -818,6 +854,540 @@ def build_mou():
 
 
 # --------------------------------------------------------------------------------------------
+# Building blocks of the case documents (intake record, notice, consent, withdrawal, completion)
+# --------------------------------------------------------------------------------------------
+
+RECORDS_KEPT = (
+    "kept for 7 years after the case closes (34 CFR 106.45(b)(10)) and then destroyed, unless a "
+    "legal hold requires them to be kept longer"
+)
+RETALIATION = (
+    "Retaliation against anyone for taking part in the process, declining it or withdrawing "
+    "from it is prohibited (34 CFR 106.71)."
+)
+
+
+def case_styles(doc) -> None:
+    """The styles only the case documents use (the agreement and the MOU keep theirs unchanged)."""
+    quoted = _paragraph_style(doc, "Quoted Text", before=2, after=8)
+    quoted.paragraph_format.left_indent = Pt(12)
+    paragraph_border(quoted.element.get_or_add_pPr(), "left", 18, NAVY, space=8)
+    _paragraph_style(doc, "Table Note", size=9.5, color=GREY, before=2, line=1.0)
+
+
+def new_case_document(title: str, subtitle: str):
+    """A new document of the family with the case documents' styles and its title block."""
+    doc = new_document()
+    case_styles(doc)
+    title_block(doc, title, subtitle)
+    return doc
+
+
+def para(container, content: str = "", *, style: str = "Normal", keep_next: bool = False,
+         before: float | None = None):
+    """A paragraph of body text; `keep_next` keeps it on the page of what follows."""
+    paragraph = text(container, content, style)
+    if keep_next:
+        paragraph.paragraph_format.keep_with_next = True
+    if before is not None:
+        paragraph.paragraph_format.space_before = Pt(before)
+    return paragraph
+
+
+def lead_in(container, lead: str, rest: str, style: str = "List Bullet"):
+    """A paragraph that starts with a few words in bold: 'Lead. The rest of the sentence.'"""
+    paragraph = text(container, "", style)
+    paragraph.add_run(lead).bold = True
+    paragraph.add_run(rest)
+    return paragraph
+
+
+def bullets(doc, items: list[str], style: str = "List Bullet") -> None:
+    for item in items:
+        doc.add_paragraph(item, style=style)
+
+
+def each(container, loop: str, content: str, style: str, empty: str | None = None) -> None:
+    """One paragraph per item: {%p for ... %} / content / {%p endfor %}, and one paragraph for
+    an empty list ({%p else %}) if `empty` is given."""
+    tag(container, loop, style)
+    text(container, content, style)
+    if empty is not None:
+        tag(container, "else", style)
+        text(container, empty, style)
+    tag(container, "endfor", style)
+
+
+def lines_of(loop: str, content: str, empty: str = "\u2014"):
+    """A cell filler: one line per item of a list (a dash when the list is empty)."""
+    return lambda cell: each(cell, loop, content, "Table Text", empty)
+
+
+def when(doc, condition: str, build, otherwise=None, style: str = "Normal") -> None:
+    """What `build(doc)` writes, only if `condition` holds; else what `otherwise(doc)` writes."""
+    tag(doc, f"if {condition}", style)
+    build(doc)
+    if otherwise is not None:
+        tag(doc, "else", style)
+        otherwise(doc)
+    tag(doc, "endif", style)
+
+
+#: A details-table cell naming every party of the case the office holds, one a line, with their role.
+PARTIES_LINES = lines_of("for p in held.parties", "{{ p.name }} ({{ p.role }})")
+
+
+def or_dash(expression: str) -> str:
+    return f"{{% if {expression} %}}{{{{ {expression} }}}}{{% else %}}\u2014{{% endif %}}"
+
+
+def named_party(party: str = "held.party") -> str:
+    """'Name, affiliation' (the affiliation only if there is one)."""
+    return (f"{{{{ {party}.name }}}}{{% if {party}.affiliation %}}, "
+            f"{{{{ {party}.affiliation }}}}{{% endif %}}")
+
+
+def closing_seal(doc, intro: str | None = None) -> None:
+    """The office's seal at the end of a document that no one else signs, after an optional line
+    ('Issued by ...'). The paragraph before should keep with it (keep_next), so that the seal never
+    stands alone on a page."""
+    if intro:
+        paragraph = para(doc, intro, keep_next=True, before=6)
+        paragraph.paragraph_format.space_after = Pt(10)
+    else:
+        doc.paragraphs[-1].paragraph_format.space_after = Pt(16)
+    table = signature_table(doc)
+    row = signature_row(table)
+    seal_block(row.cells[0], bookmark_id=104)
+    text(row.cells[1], "", "Table Text")
+
+
+#: ", opened 2 March 2026" (nothing for a case Accord holds no intake for).
+HELD_OPENED = "{% if held.case.opened %}, opened {{ held.case.opened|longdate }}{% endif %}"
+HELD_CASE = "{{ case.id }}" + HELD_OPENED
+
+
+def case_table(doc, headings: list[str], widths: list[int], loop: str, cells: list):
+    """A looped table whose rows never break across pages."""
+    return looped_table(doc, headings, widths, loop, cells, whole_rows=True)
+
+
+def subheading(doc, number: str, title: str):
+    return doc.add_paragraph(f"{number}\u2002{title}", style="Heading 2")
+
+
+# --------------------------------------------------------------------------------------------
+# The intake and assessment record
+# --------------------------------------------------------------------------------------------
+
+KIND_OF_FINDING = (
+    "{% if finding.kind == 'exclude' %}Rules out{% elif finding.kind == 'suggest' %}Suggests"
+    "{% else %}Caution{% endif %}"
+)
+
+
+def build_case_intake():
+    doc = new_case_document("Intake and Assessment Record", "Case {{ case.id }}, opened {{ case.opened|longdate }}")
+
+    details_table(doc, [
+        ("Case", "{{ case.id }}"),
+        ("Opened", "{{ case.opened|longdate }}"),
+        ("Referred by", "{% if case.referred_by %}{{ case.referred_by }}{% else %}Not recorded{% endif %}"),
+        ("Jurisdiction", lines_of("for label in rubric.jurisdictions", "{{ label }}")),
+        ("Allegations", lines_of("for label in rubric.allegations", "{{ label }}")),
+        ("Assessment", ("{% if assessment %}{{ assessment.date|longdate }}: {{ rubric.decision.label }}"
+                        "{% else %}Not yet made{% endif %}")),
+    ])
+    para(doc, "This record is the office\u2019s account of the report as received at intake, of "
+              "the people involved, of the supportive measures in place and of the assessment of "
+              "whether the case may be resolved informally. It is confidential and is "
+              + RECORDS_KEPT + ".", before=12)
+
+    heading(doc, 1, "The report")
+    para(doc, "As recorded at intake:", keep_next=True)
+    para(doc, "{{ case.summary }}", style="Quoted Text")
+
+    heading(doc, 2, "The parties")
+    case_table(
+        doc, ["Name", "Role", "Status", "Affiliation"], [2600, 1900, 1800, TEXT_WIDTH.twips - 6300],
+        "for party in parties",
+        ["{{ party.name }}", capitalised("party.role"), capitalised("(party.status|humanize)"),
+         or_dash("party.affiliation")],
+    )
+    para(doc, "The parties\u2019 contact details are held by the office and are not printed in "
+              "this record.", style="Table Note", before=4)
+
+    heading(doc, 3, "Supportive measures")
+    when(doc, "supportive_measures", lambda doc: case_table(
+        doc, ["Measure", "Start", "End", "Arranged by"], [4306, 1600, 1600, TEXT_WIDTH.twips - 7506],
+        "for measure in supportive_measures",
+        ["{{ measure.measure }}", "{{ measure.start|longdate }}",
+         "{% if measure.end %}{{ measure.end|longdate }}{% else %}Ongoing{% endif %}",
+         or_dash("measure.arranged_by")],
+    ), lambda doc: para(doc, "None recorded."))
+
+    heading(doc, 4, "Assessment")
+    when(doc, "assessment", assessment_section, lambda doc: para(
+        doc, "No assessment has been made yet. The case will be assessed against the office\u2019s "
+             "rubric before any informal process is offered to the parties; the assessment will be "
+             "recorded in a new version of this record, which supersedes this one.", keep_next=True))
+
+    closing_seal(doc, "Recorded by {{ office.name }}.")
+    return doc
+
+
+def assessment_section(doc) -> None:
+    para(doc, "The case was assessed against the office\u2019s suitability rubric.", keep_next=True)
+    details_table(doc, [
+        ("Date", "{{ assessment.date|longdate }}"),
+        ("Assessed by", "{{ assessment.by }}"),
+        ("Decision", "{{ rubric.decision.label }}"),
+        ("Rubric allows", "{% if rubric.allowed %}{{ rubric.allowed|join(', ') }}{% else %}None{% endif %}"),
+        ("Rubric suggests", "{{ rubric.suggested|join(', ') }}", "rubric.suggested"),
+    ])
+
+    subheading(doc, "4.1", "Factors weighed").paragraph_format.space_before = Pt(12)
+    case_table(
+        doc, ["Question", "Answer"], [7206, TEXT_WIDTH.twips - 7206],
+        "for answer in rubric.answers",
+        ["{{ answer.question }}", capitalised("answer.answer")],
+    )
+
+    subheading(doc, "4.2", "Findings of the rubric")
+    when(doc, "rubric.findings", lambda doc: case_table(
+        doc, ["Finding", "Reason", "Authority"], [1300, 5006, TEXT_WIDTH.twips - 6306],
+        "for finding in rubric.findings",
+        [KIND_OF_FINDING, "{{ finding.reason }}", or_dash("finding.authority")],
+    ), lambda doc: para(doc, "None of the rubric\u2019s rules applied to this case."))
+
+    subheading(doc, "4.3", "Rationale")
+    para(doc, "{{ assessment.rationale }}", style="Quoted Text", keep_next=True)
+    when(doc, "assessment.decision == 'not-suitable'", lambda doc: para(
+        doc, "The case is not suitable for informal resolution. With this decision it is closed in "
+             "the office, and the report returns to the formal grievance process or to the office "
+             "that referred it.", keep_next=True),
+         lambda doc: para(
+        doc, "Next, as 34 CFR 106.45(b)(9) requires, each party receives written notice of the "
+             "allegations and of the process decided, and is asked for voluntary, written consent; "
+             "the process begins only once every party has consented.", keep_next=True))
+
+
+# --------------------------------------------------------------------------------------------
+# The notice of informal resolution
+# --------------------------------------------------------------------------------------------
+
+
+def build_notice():
+    doc = new_case_document("Notice of Informal Resolution",
+                            "Case {{ case.id }}: written notice to a party (34 CFR 106.45(b)(9)(i))")
+
+    details_table(doc, [
+        ("To", named_party()),
+        ("Role in the case", capitalised("held.party.role")),
+        ("Case", HELD_CASE),
+        ("Allegations", lines_of("for label in held.case.allegations", "{{ label }}")),
+        ("Rules that apply", lines_of("for label in held.case.jurisdictions", "{{ label }}")),
+        ("Process offered", "{{ held.process.label }}"),
+        ("Date of notice", "{{ date|longdate }}"),
+        ("Please answer by", "{{ respond_by|longdate }}", "respond_by"),
+    ])
+    para(doc, "Dear {{ held.party.name }},", before=12)
+    para(doc, "The office has assessed the report in this case and considers that it may be "
+              "resolved through an informal process instead of a formal investigation. Before you "
+              "decide whether to take part, you are entitled to written notice of the allegations, "
+              "of how the process works and of what taking part would mean for you. Please read "
+              "this notice in full. You do not have to take part, and you need not decide today.")
+
+    heading(doc, 1, "The allegations")
+
+    def report(doc) -> None:
+        para(doc, "The report was recorded{% if held.case.opened %} on {{ held.case.opened|longdate }}"
+                  "{% endif %}{% if held.case.referred_by %}, on referral from {{ held.case.referred_by }}"
+                  "{% endif %}. As recorded, it says:", keep_next=True)
+        para(doc, "{{ held.case.summary }}", style="Quoted Text")
+
+    when(doc, "held.case.summary", report)
+    para(doc, "The parties of the case are:", keep_next=True)
+    case_table(
+        doc, ["Name", "Role", "Affiliation"], [2900, 2100, TEXT_WIDTH.twips - 5000],
+        "for party in held.parties",
+        ["{{ party.name }}", capitalised("party.role"), or_dash("party.affiliation")],
+    )
+    para(doc, "These are allegations only: no one has been found responsible for the conduct "
+              "reported. The responding party is presumed not responsible, and an informal process "
+              "makes no finding of responsibility.", before=6)
+
+    heading(doc, 2, "How the process works")
+    lead_in(doc, "{{ held.process.label }}. ", "{{ held.process.description }}", style="Quoted Text")
+    para(doc, "A trained, impartial facilitator of the office, with no conflict of interest in the "
+              "case, runs the process. There is no investigation and no hearing. The process begins "
+              "only once every party has given voluntary, written consent, and ends with a written "
+              "resolution agreement signed by every party, or without one; if no agreement is "
+              "reached, the formal grievance process may resume.")
+
+    heading(doc, 3, "Taking part is voluntary")
+    para(doc, "Whether you take part is your choice. Taking part, or declining, is never a condition "
+              "of your enrollment or employment, or of any other right, and no one may pressure you "
+              "either way. You need not give a reason for declining, and declining is not held "
+              "against you. " + RETALIATION)
+
+    heading(doc, 4, "Your right to withdraw")
+    para(doc, "You may withdraw from the informal process at any time before a resolution "
+              "agreement is signed, without giving a reason, and resume the formal grievance "
+              "process. To withdraw, tell the coordinator.")
+
+    heading(doc, 5, "What a signed agreement means")
+    para(doc, "Once every party has signed a resolution agreement, the informal process is "
+              "complete, and the agreement ends the formal grievance process for the same "
+              "allegations: the formal process cannot then be resumed for them. The agreement binds "
+              "only the parties who sign it and places no obligation on anyone else. The coordinator "
+              "follows up on its terms; if a party does not keep a term, the office may treat the "
+              "breach as a new report.")
+
+    heading(doc, 6, "Terms that may be offered")
+    para(doc, "What an agreement says is for the parties to decide, with the facilitator. Terms "
+              "that may be offered or requested include, for example:", keep_next=True)
+    bullets(doc, [
+        "an acknowledgement of the harm, or an apology, where it is freely given;",
+        "a written reflection, or an educational workshop or course;",
+        "no-contact or limited-contact arrangements, including in shared spaces;",
+        ("changes to class, work, laboratory or housing arrangements, or limits on taking part in "
+         "particular programs or activities;"),
+        "meetings with the coordinator to review how the agreement is working.",
+    ])
+    para(doc, "No term is imposed on you: you may decline any term that is proposed.", before=3)
+
+    heading(doc, 7, "Records kept and when they could be shared")
+    para(doc, "The office keeps the records of the informal process: the intake and assessment "
+              "record, this notice, each party\u2019s consent or withdrawal, any resolution agreement "
+              "and the record of how its terms were carried out, including any supportive measures. "
+              "They are " + RECORDS_KEPT + ".")
+    para(doc, "The records are confidential. They are seen by the staff who need them to run the "
+              "process or follow up on an agreement, and disclosed only as the law and institutional "
+              "policy allow: for example, to a party who asks to inspect their own education "
+              "records, in answer to a subpoena or court order, or to an agency that enforces civil "
+              "rights law. If the formal grievance process resumes for these allegations, the people "
+              "who handle it may learn that an informal process took place and how it ended, and "
+              "the records could be shared with them as the institution\u2019s procedures allow; the "
+              "coordinator can tell you which before you decide.")
+
+    heading(doc, 8, "Support and reporting options")
+    para(doc, "Whatever you decide, these remain open to you:", keep_next=True)
+    lead_in(doc, "Confidential resources. ",
+            "The counselling service and the ombuds office are confidential: they do not share "
+            "what you tell them without your consent, except where the law requires it.")
+    lead_in(doc, "The Title IX Coordinator, ",
+            "whom you may contact at any time about the report, supportive measures or the formal "
+            "grievance process.")
+    lead_in(doc, "The police. ",
+            "You may report to campus police or to local law enforcement at any time; taking part "
+            "in informal resolution does not prevent or delay that.")
+    lead_in(doc, "Supportive measures, ",
+            "such as changes to schedules, work or housing or a no-contact directive, remain "
+            "available whether or not you take part and whether or not an agreement is reached.")
+
+    heading(doc, 9, "How to answer")
+    para(doc, "If you wish to take part, sign the consent form that comes with this notice and "
+              "return it to the coordinator{% if respond_by %} by {{ respond_by|longdate }}"
+              "{% endif %}. If you do not wish to take part, tell the coordinator; you need not give "
+              "a reason. The informal process goes ahead only with your written consent: not "
+              "answering is not consent. If you have a question about this notice, or would like to "
+              "talk it through before you decide, contact the coordinator.", keep_next=True)
+
+    closing_seal(doc, "Issued by {{ office.name }} on {{ date|longdate }}.")
+    return doc
+
+
+# --------------------------------------------------------------------------------------------
+# The consent to informal resolution
+# --------------------------------------------------------------------------------------------
+
+
+def build_consent():
+    doc = new_case_document("Consent to Informal Resolution",
+                            "Case {{ case.id }}: voluntary written consent of one party (34 CFR 106.45(b)(9)(ii))")
+
+    details_table(doc, [
+        ("Party", "{{ held.party.name }}"),
+        ("Role in the case", capitalised("held.party.role")),
+        ("Case", HELD_CASE),
+        ("Allegations", lines_of("for label in held.case.allegations", "{{ label }}")),
+        ("Process", "{{ held.process.label }}"),
+        ("Form issued", "{{ date|longdate }}"),
+    ])
+    para(doc, "The informal resolution of this case goes ahead only if every party gives voluntary, "
+              "written consent. This form is for {{ held.party.name }} alone: sign it only if you "
+              "agree with every statement below. If you do not wish to take part, do not sign it, "
+              "and tell the coordinator; you need not give a reason.", before=12)
+
+    doc.add_paragraph("What I affirm", style="Heading 1")
+    para(doc, "By signing this form, I, {{ held.party.name }}, affirm that:", keep_next=True)
+    bullets(doc, [
+        ("I have received the written notice of informal resolution for this case, and have had "
+         "the chance to ask the coordinator about it."),
+        ("I understand the allegations and how the process ({{ held.process.label }}) works, as "
+         "the notice describes them."),
+        ("I consent voluntarily to take part. No one has pressured me, and I know that taking "
+         "part is not a condition of my enrollment or employment."),
+        ("I know that I may withdraw at any time before a resolution agreement is signed, without "
+         "giving a reason, and that the formal grievance process may then resume."),
+        ("I understand that an agreement signed by every party ends the formal grievance process "
+         "for the same allegations, which cannot then be resumed, and that it binds only the "
+         "parties who sign it."),
+        ("I understand which records the office keeps (this form among them, for 7 years after "
+         "the case closes) and when they could be shared or disclosed, including if the formal "
+         "grievance process resumes."),
+        ("I know that supportive measures, confidential resources and the right to report to the "
+         "police remain available to me whether or not I take part."),
+    ], style="List Number")
+    last = doc.paragraphs[-1].paragraph_format  # the statements end on the page of the signature
+    last.keep_with_next = True
+    last.space_after = Pt(18)
+    table = signature_table(doc)
+    row = signature_row(table)
+    signature_block(
+        row.cells[0], label="{{ held.party.role }}, giving consent", bookmark="sigparty",
+        bookmark_id=101, name="{{ held.party.name }}",
+        details=[("held.party.affiliation", "{{ held.party.affiliation }}")],
+    )
+    seal_block(row.cells[1], bookmark_id=104)
+    return doc
+
+
+# --------------------------------------------------------------------------------------------
+# The withdrawal notice
+# --------------------------------------------------------------------------------------------
+
+
+def build_withdrawal_notice():
+    doc = new_case_document("Notice of Withdrawal",
+                            "Case {{ case.id }}: a party has withdrawn from informal resolution")
+
+    details_table(doc, [
+        ("Case", "{{ case.id }}{% if held.process %} ({{ held.process.label }}){% endif %}" + HELD_OPENED),
+        ("Withdrawn by", "{{ held.party.name }} ({{ held.party.role }})"),
+        ("Date of withdrawal", "{{ date|longdate }}"),
+        ("To", PARTIES_LINES),
+    ])
+    para(doc, "On {{ date|longdate }}, {{ held.party.name }} withdrew from the informal resolution "
+              "of case {{ case.id }}: the informal process has ended, and the case is closed in the "
+              "office as of that date. Any party may withdraw before a resolution agreement is "
+              "signed, without giving a reason, and withdrawing is not held against them. "
+              + RETALIATION, before=12)
+
+    heading(doc, 1, "What happens next")
+    tag(doc, "if next_step == 'formal-process'")
+    para(doc, "The report returns to the formal grievance process: {% if held.case.referred_by %}the "
+              "office that referred it ({{ held.case.referred_by }}){% else %}the office responsible "
+              "for the formal process{% endif %} will contact each party about the next steps. "
+              "Nothing said in the informal process is a finding of responsibility.")
+    tag(doc, "elif next_step == 'no-further-action'")
+    para(doc, "No further action will be taken on the report. This does not limit any party\u2019s "
+              "right to make a new report, or to ask the Title IX Coordinator about the options "
+              "that remain.")
+    tag(doc, "else")
+    para(doc, "The coordinator will contact each party to explain the options that remain, "
+              "including the formal grievance process.")
+    tag(doc, "endif")
+    when(doc, "note", lambda doc: para(doc, "{{ note }}", style="Quoted Text"))
+
+    heading(doc, 2, "Support")
+    para(doc, "Supportive measures remain available to every party; those in place continue unless "
+              "the coordinator tells you otherwise. Confidential resources, such as the counselling "
+              "service and the ombuds office, remain open to you, and you may report to campus or "
+              "local police at any time.")
+
+    heading(doc, 3, "Records kept")
+    para(doc, "This notice joins the other records of the informal process, which are "
+              + RECORDS_KEPT + ". They remain confidential, disclosed only as the law and "
+              "institutional policy allow or, if the formal grievance process resumes, to the people "
+              "who handle it. Questions go to the coordinator.", keep_next=True)
+
+    closing_seal(doc)
+    return doc
+
+
+# --------------------------------------------------------------------------------------------
+# The completion letter
+# --------------------------------------------------------------------------------------------
+
+ONGOING = "not term.due and term.status == 'open'"
+
+
+def term_outcome(cell) -> None:
+    """Completed or waived (with the date on a second line), ongoing, or the status as it is."""
+    text(cell, "{% if term.status == 'completed' %}Completed{% elif term.status == 'waived' %}Waived"
+               "{% elif " + ONGOING + " %}Ongoing{% else %}" + capitalised("(term.status|humanize)")
+               + "{% endif %}", "Table Text")
+    tag(cell, "if term.closed_on and term.status in ('completed', 'waived')", "Table Text")
+    text(cell, "on {{ term.closed_on|longdate }}", "Table Text")
+    tag(cell, "endif", "Table Text")
+
+
+def term_text(cell) -> None:
+    text(cell, "{{ term.text }}", "Table Text")
+    tag(cell, "if term.note and term.status == 'waived'", "Table Note")
+    text(cell, "Waived: {{ term.note }}", "Table Note")
+    tag(cell, "endif", "Table Note")
+
+
+def build_completion_letter():
+    doc = new_case_document("Completion of Informal Resolution",
+                            "Case {{ case.id }}: the resolution agreement has been carried out and "
+                            "the case is closed")
+
+    details_table(doc, [
+        ("Case", HELD_CASE),
+        ("Process", "{{ held.process.label }}", "held.process"),
+        ("Agreement", ("Resolution agreement of {{ held.agreement.date|longdate }}"
+                       "{% if held.agreement.record_id %} (record {{ held.agreement.record_id }})"
+                       "{% endif %}")),
+        ("Case closed", "{{ date|longdate }}"),
+        ("To", PARTIES_LINES),
+    ])
+    para(doc, "The resolution agreement the parties reached on {{ held.agreement.date|longdate }} "
+              "has been carried out. The office has reviewed each of its terms, listed below with "
+              "how each ended, and closed the case on {{ date|longdate }}.", before=12)
+
+    heading(doc, 1, "The terms of the agreement")
+    case_table(
+        doc, ["No.", "Term", "Owner", "Outcome"], [650, 5106, 1850, TEXT_WIDTH.twips - 7606],
+        "for term in held.terms",
+        ["{{ term.number }}", term_text, capitalised("term.owner"), term_outcome],
+    )
+    when(doc, "held.terms|selectattr('status', 'equalto', 'waived')|list", lambda doc: para(
+        doc, "A waived term is one the coordinator released, for the reason noted; nothing more is "
+             "asked of anyone under it.", before=6))
+    when(doc, "held.terms|rejectattr('due')|selectattr('status', 'equalto', 'open')|list", lambda doc: para(
+        doc, "A term marked ongoing has no end date: it remains part of the agreement after the "
+             "case closes, and a breach of it may still be treated as a new report.", before=6))
+
+    heading(doc, 2, "The case is closed")
+    para(doc, "With its terms carried out as shown above, the agreement has been fulfilled, and "
+              "case {{ case.id }} is closed as of {{ date|longdate }}. The formal grievance process "
+              "for the same allegations ended when the agreement was signed and cannot be resumed. "
+              "Nothing further is asked of the parties, other than keeping any term marked "
+              "ongoing.")
+
+    heading(doc, 3, "Records kept")
+    para(doc, "The records of this case (the intake and assessment record, the notices and "
+              "consents, the resolution agreement, the record of how each term was carried out, "
+              "including any supportive measures, and this letter) are " + RECORDS_KEPT + ". They "
+              "remain confidential and are disclosed only as the law and institutional policy "
+              "allow.")
+
+    heading(doc, 4, "Questions and support")
+    para(doc, "If you have a question about this letter or about a term marked ongoing, or if you "
+              "believe a term is not being kept, contact the coordinator. Supportive measures, "
+              "confidential resources such as the counselling service and the ombuds office, and "
+              "the Title IX Coordinator remain available to you. " + RETALIATION)
+    para(doc, "Thank you for the care you put into resolving this matter.", keep_next=True)
+
+    closing_seal(doc, "Issued by {{ office.name }} on {{ date|longdate }}.")
+    return doc
+
+
+# --------------------------------------------------------------------------------------------
 # Output
 # --------------------------------------------------------------------------------------------
 
@@ -825,6 +1395,11 @@ def build_mou():
 BUILDERS = {
     "resolution-agreement": build_resolution_agreement,
     "mou": build_mou,
+    "case-intake": build_case_intake,
+    "notice-of-informal-resolution": build_notice,
+    "consent-to-informal-resolution": build_consent,
+    "withdrawal-notice": build_withdrawal_notice,
+    "completion-letter": build_completion_letter,
 }
 
 
