@@ -49,9 +49,15 @@ class TestConfig:
 
 class TestTemplateDeclarations:
     def test_shipped(self):
-        """Both shipped templates load with their record class and signature slots."""
+        """The seven shipped templates load with their record class, case role and events."""
         specs = load_templates(ROOT / "templates")
-        assert set(specs) == {"resolution-agreement", "mou"}
+        assert set(specs) == {"resolution-agreement", "mou", "case-intake", "notice-of-informal-resolution",
+                              "consent-to-informal-resolution", "withdrawal-notice", "completion-letter"}
+        assert {n: s.case_role for n, s in specs.items()} == {
+            "resolution-agreement": "agreement", "mou": None, "case-intake": "intake",
+            "notice-of-informal-resolution": "notice", "consent-to-informal-resolution": "consent",
+            "withdrawal-notice": "withdrawal", "completion-letter": "completion"}
+        assert specs["notice-of-informal-resolution"].party == "recipient"
         assert specs["resolution-agreement"].record_class == "resolution-agreement"
         assert specs["mou"].events.get("agreement-expired") == "mou.expires"
 

@@ -60,6 +60,11 @@ RUBRIC_CONTEXT: dict[str, tuple[str, ...]] = {
     "jurisdictions[]": (),
     "decision": ("name", "label"),
 }
+#: The fields of a role's documents that reach the page through its context (the intake's
+#: allegations are printed by their rubric labels): templates check counts them as used.
+ROLE_SOURCES: dict[str, tuple[str, ...]] = {
+    "intake": ("case.jurisdiction", "case.allegations", "assessment.answers", "assessment.decision"),
+}
 #: What the documents of each role see besides their own data: (name in the context, its paths).
 ROLE_CONTEXT: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
     "intake": ("rubric", RUBRIC_CONTEXT),
@@ -398,7 +403,7 @@ def check_template(spec: TemplateSpec) -> TemplateCheck:
                 implied.add(prefix[:-2])
     undeclared = sorted(p for p in used if p not in declared and p not in extras and p.rstrip("[]") not in declared)
     cataloged = set(spec.party_names) | {spec.subject, spec.record_date or "", spec.party or ""}
-    cataloged |= set(spec.events.values())
+    cataloged |= set(spec.events.values()) | set(ROLE_SOURCES.get(spec.case_role or "", ()))
     cataloged |= {s.each for s in spec.signatures if s.each}
     unused = sorted(
         p for p in declared

@@ -282,7 +282,8 @@ class CaseFileHandler:
         clock = time.perf_counter()
         previous = ing.catalog.latest_for(case.template.name, case.subject_id, case.variant)
         row = record_row(ing.ws, case, record_id, prepared.created_at, stored, sealed,
-                         supersedes=previous["record_id"] if previous else None)
+                         supersedes=previous["record_id"] if previous else None,
+                         also_naming=held_party_names(prepared.role_context, case))
         try:
             add_to_catalog(ing.catalog, ing.retention, case, row, prepared.text, today=ing.today(),
                            verdict=prepared.role_context if case.template.case_role == "intake" else None)
@@ -338,16 +339,26 @@ def add_to_catalog(catalog: Catalog, retention: RetentionPolicy, case: CaseFile,
     catalog.add_record(row, body=index_text(case, text), actor=actor, then=then)
 
 
+def held_party_names(role_context: dict[str, Any] | None, case: CaseFile) -> tuple[str, ...]:
+    """The names of the case's parties a document filled from the case prints (a completion letter
+    names every party): the record is found by each of them."""
+    if not role_context or ROLE_CONTEXT.get(case.template.case_role or "", ("",))[0] != "held":
+        return ()
+    return tuple(str(p["name"]) for p in role_context.get("parties") or [] if p.get("name"))
+
+
 def record_row(ws: Workspace, case: CaseFile, record_id: str, created_at: dt.datetime,
-               stored: archive.ArchivedRecord, sealed: SealedPdf, supersedes: str | None = None) -> RecordRow:
-    """The catalog row of a record: the case's data, the archived files and the seal."""
+               stored: archive.ArchivedRecord, sealed: SealedPdf, supersedes: str | None = None,
+               also_naming: tuple[str, ...] = ()) -> RecordRow:
+    """The catalog row of a record: the case's data, the archived files and the seal; ``also_naming``:
+    parties the document names besides those of its own data."""
     return RecordRow(
         record_id=record_id,
         template=case.template.name,
         record_class=case.template.record_class,
         case_id=case.subject_id,
         title=case.title,
-        parties=list(case.party_names),
+        parties=list(dict.fromkeys([*case.party_names, *also_naming])),
         record_date=case.record_date.isoformat() if case.record_date else None,
         created=created_at.isoformat(timespec="seconds"),
         pdf_path=str(stored.pdf.relative_to(ws.root)),

@@ -26,7 +26,7 @@ from pipeline.documents.templates import TemplateSpec
 from pipeline.errors import AccordError, Waiting
 from pipeline.governance.retention import RetentionPolicy
 from pipeline.intake import inbox
-from pipeline.intake.ingest import add_to_catalog, record_row, role_context_of
+from pipeline.intake.ingest import add_to_catalog, held_party_names, record_row, role_context_of
 from pipeline.records import archive
 from pipeline.records.catalog import Catalog
 from pipeline.workspace import Workspace
@@ -92,7 +92,8 @@ def _reindex(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec]
     text = Assembler().assemble(case, RecordInfo(record_id, case.title, created_at.date(), office_name), context).text
     previous = catalog.latest_for(case.template.name, case.subject_id, case.variant)
     row = record_row(ws, case, record_id, created_at, stored, sealed,
-                     supersedes=previous["record_id"] if previous else None)
+                     supersedes=previous["record_id"] if previous else None,
+                     also_naming=held_party_names(context, case))
     add_to_catalog(catalog, retention, case, row, text, today=today,
                    verdict=context if case.template.case_role == "intake" else None)
 

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from pipeline.display import read_date
 from pipeline.errors import AccessDenied, AccordError, RecordNotFound
-from pipeline.governance.access import RecordFacts, decide
+from pipeline.governance.access import RecordFacts, decide, decide_case
 from pipeline.casedesk import CaseDesk
 from pipeline.office import OfficeSession, RetentionDesk
 from pipeline.portal import auth
@@ -45,6 +45,14 @@ NOTICES = {
     "approved": "The disposition was carried out; its certificate is below.",
     "rejected": "The proposal was rejected.",
     "expired": "Your session ended; sign in again.",
+    "consent-recorded": "The consent is recorded.",
+    "session-recorded": "The session is recorded.",
+    "measure-recorded": "The supportive measure is recorded.",
+    "withdrawal-recorded": "The withdrawal is recorded, and the case is closed.",
+    "referral-recorded": "The referral to the formal process is recorded, and the case is closed.",
+    "on-file": "That was on file already; nothing changed.",
+    "uploaded": "The file is in the inbox. Intake (accord watch) will take it: its outcome shows on the case "
+                "page, or among the failures if it is refused.",
 }
 
 
@@ -76,6 +84,10 @@ class Ctx:
         facts = RecordFacts.of(record) if record is not None else None
         return bool(decide(self.portal.policy(), self.caller.actor, action, facts))
 
+    def may_case(self, action: str, case_id: str) -> bool:
+        """A case action (view-case, manage-case) decided on the case itself (own cases)."""
+        return bool(decide_case(self.portal.policy(), self.caller.actor, action, case_id))
+
     def path_id(self, name: str) -> str:
         """A record or case id from the path; anything that cannot be an id is simply not found."""
         value = self.request.path_params[name]
@@ -90,6 +102,13 @@ class Ctx:
     def field(self, name: str, limit: int = 500) -> str:
         value = self.form.get(name, "") if self.form is not None else ""
         return " ".join(str(value).split())[:limit] if isinstance(value, str) else ""
+
+    def upload(self, name: str) -> tuple[str, bytes] | None:
+        """The file sent in field ``name`` (its name as the browser gave it, and its bytes), if any."""
+        value = self.form.get(name) if self.form is not None else None
+        if not isinstance(value, UploadFile):
+            return None
+        return value.filename or "", value.file.read(MAX_BODY + 1)
 
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         return render(self.portal, template, status, caller=self.caller, may=self.may,
@@ -114,8 +133,9 @@ def error_page(portal: Portal, status: int, message: str, caller: Caller | None 
                   caller=caller, may=may or (lambda *a: False), csrf=caller.session.csrf if caller else "")
 
 
-def page(portal: Portal, handler: Callable[[Ctx], Response], *, post: bool = False):
-    """An endpoint that needs a signed-in person (and, for a POST, the session's CSRF token)."""
+def page(portal: Portal, handler: Callable[[Ctx], Response], *, post: bool = False, files: int = 0):
+    """An endpoint that needs a signed-in person (and, for a POST, the session's CSRF token); a POST
+    may carry ``files`` files (the body limit, :data:`MAX_BODY`, holds for them too)."""
 
     async def endpoint(request: Request) -> Response:
         caller = await run_in_threadpool(auth.identify, request, portal.accounts, portal.settings, portal.listed)
@@ -128,7 +148,7 @@ def page(portal: Portal, handler: Callable[[Ctx], Response], *, post: bool = Fal
             return RedirectResponse("/signin?" + urllib.parse.urlencode({"next": target}), status_code=303)
         form = None
         if post:
-            form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS, max_part_size=64 * 1024)
+            form = await request.form(max_files=files, max_fields=MAX_FORM_FIELDS, max_part_size=64 * 1024)
             if not auth.same_origin(request) or not auth.csrf_ok(caller.session.csrf, form.get("csrf")):
                 return error_page(portal, 403, "This form has expired or did not come from this site; "
                                                "go back, reload the page and try again.", caller)
@@ -184,4 +204,4 @@ def path_number(value: str, what: str) -> int:
 
 
 def redirect(path: str, done: str | None = None) -> RedirectResponse:
-    return RedirectResponse(path + (f"?done={done}" if done else ""), status_code=303)
+    return RedirectResponse(path + (("&" if "?" in path else "?") + f"done={done}" if done else ""), status_code=303)
