@@ -205,6 +205,7 @@ def replay(facts: CaseFacts, today: dt.date) -> CaseState:
     order = sorted(range(len(facts.happenings)),
                    key=lambda i: (facts.happenings[i].date, _RANK.get(facts.happenings[i].kind, 9), i))
     walk.closed_by_event = {h.date for h in facts.happenings if h.kind == "case-closed"}
+    walk.opened = min((h.date for h in facts.happenings if h.kind == "opened"), default=None)
     if not facts.has_intake:
         walk.phase = Phase.AGREEMENT  # an older case starts at its agreement
     for i in order:
@@ -324,7 +325,6 @@ def _apply(walk: _Walk, h: Happening) -> None:
     key = name_key(h.party) if h.party else ""
     kind = h.kind
     if kind == "opened":
-        walk.opened = h.date
         walk.enter(Phase.INTAKE, h.date, "intake record", h.ref)
     elif kind == "assessed":
         walk.decided = h.process
