@@ -182,16 +182,18 @@ def take_events(catalog: Database, found: list[CaseEvent], labels: list[str], to
                 source_sha256: str, actor: str, *, what: str = "event file") -> int:
     """Check and record events, inside the caller's transaction; each case's state kept current.
     Returns how many events were new."""
-    cases = _judge(catalog, found, labels, today, what)
-    new = events.insert(catalog, found, source_name, source_sha256, actor)
+    cases, kept = _judge(catalog, found, labels, today, what)
+    new = events.insert(catalog, kept, source_name, source_sha256, actor)
     for case_id in cases:
         casebook.refresh(catalog, case_id, today)
     return new
 
 
-def _judge(catalog: Database, found: list[CaseEvent], labels: list[str], today: dt.date, what: str) -> list[str]:
-    """The registered cases the events are about; raises when any event does not fit."""
-    problems, waiting, cases = [], [], []
+def _judge(catalog: Database, found: list[CaseEvent], labels: list[str], today: dt.date, what: str
+           ) -> tuple[list[str], list[CaseEvent]]:
+    """The registered cases the events are about, and the events to record (those not on file yet,
+    each party named as the case names them); raises when any event does not fit."""
+    problems, waiting, cases, kept = [], [], [], []
     by_case: dict[str, list[int]] = {}
     for i, e in enumerate(found):
         by_case.setdefault(e.case_id, []).append(i)
@@ -199,6 +201,7 @@ def _judge(catalog: Database, found: list[CaseEvent], labels: list[str], today: 
         row = casebook.get(catalog, case_id)
         if row is None:
             problems += _unregistered(found, labels, indexes, today)
+            kept += [found[i] for i in indexes]
             continue
         cases.append(case_id)
         facts = casebook.facts(catalog, row)
@@ -207,6 +210,8 @@ def _judge(catalog: Database, found: list[CaseEvent], labels: list[str], today: 
                    if (found[i].event, found[i].date, name_key(found[i].party), found[i].term) not in on_file]
         new = [Happening(found[i].date, found[i].event, party=found[i].party, term=found[i].term) for i in indexes]
         state = replay(with_new(facts, *new), today)
+        spelled = {p.key: p.name for p in facts.parties} or {name_key(n): n for n in facts.agreement_parties}
+        kept += [replace(found[i], party=spelled.get(name_key(found[i].party), found[i].party)) for i in indexes]
         for refusal in state.refusals:
             label = labels[indexes[refusal.index - len(facts.happenings)]]
             (waiting if refusal.waits else problems).append(f"{label}: {refusal.reason}")
@@ -214,7 +219,7 @@ def _judge(catalog: Database, found: list[CaseEvent], labels: list[str], today: 
         raise IntakeError(f"The {what} was not recorded: {_listing(problems + waiting)}.", problems + waiting)
     if waiting:
         raise Waiting(f"The {what} was not recorded: {_listing(waiting)}.", tuple(by_case), waiting)
-    return cases
+    return cases, kept
 
 
 def _unregistered(found: list[CaseEvent], labels: list[str], indexes: list[int], today: dt.date) -> list[str]:

@@ -43,7 +43,7 @@ def cases(ws: Workspace, phase: str | None, process: str | None, include_closed:
         print_json([{k: r.get(k) for k in _LIST_FIELDS} for r in rows])
         return
     if not rows:
-        echo("No open cases." if not include_closed else "No cases.")
+        echo("No cases." if include_closed or phase == "closed" else "No open cases.")
         return
     print_table(["Case", "Phase", "Process", "Opened", "Days", "Next due", "Gaps"],
                 [[r["case_id"], r["phase"] + (f" ({r['outcome']})" if r["outcome"] else ""), r["process"] or "-",

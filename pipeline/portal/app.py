@@ -18,7 +18,8 @@ from pipeline.config import Config
 from pipeline.governance.access import ACTIONS
 from pipeline.governance.accounts import Accounts
 from pipeline.portal.audit import audit_page, audit_verify
-from pipeline.portal.records import case, download, download_form, home, record, search
+from pipeline.portal.cases import case_page, cases_page, record_event, upload, upload_form
+from pipeline.portal.records import download, download_form, home, record, search
 from pipeline.portal.requests import MAX_BODY, TOO_LARGE, error_page, page
 from pipeline.portal.retention import (
     approve,
@@ -47,7 +48,12 @@ def create_app(ws: Workspace, config: Config | None = None, *, accounts: Account
         Route("/records/{record_id}", page(portal, record), methods=["GET"]),
         Route("/records/{record_id}/download", page(portal, download_form), methods=["GET"]),
         Route("/records/{record_id}/download", page(portal, download, post=True), methods=["POST"]),
-        Route("/cases/{case_id}", page(portal, case), methods=["GET"]),
+        Route("/cases", page(portal, cases_page), methods=["GET"]),
+        # before /cases/{case_id}, which would take "upload" for a case id
+        Route("/cases/upload", page(portal, upload_form), methods=["GET"]),
+        Route("/cases/upload", page(portal, upload, post=True, files=1), methods=["POST"]),
+        Route("/cases/{case_id}", page(portal, case_page), methods=["GET"]),
+        Route("/cases/{case_id}/events", page(portal, record_event, post=True), methods=["POST"]),
         Route("/holds", page(portal, holds_page), methods=["GET"]),
         Route("/holds", page(portal, place_hold, post=True), methods=["POST"]),
         Route("/holds/{hold_id}/release", page(portal, release_hold, post=True), methods=["POST"]),

@@ -1,4 +1,4 @@
-"""Finding records and handing them over: search, the record page with its seal badge, downloads with a purpose, the case timeline."""
+"""Finding records and handing them over: the home page, search, the record page with its seal badge, downloads with a purpose."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from pipeline.records.verify import VerifyReport
 
 
 def home(ctx: Ctx) -> Response:
-    return redirect("/search")
+    """A coordinator's home is their cases; everyone else starts at search."""
+    return redirect("/cases" if ctx.may("view-case") else "/search")
 
 
 def search(ctx: Ctx) -> Response:
@@ -103,9 +104,3 @@ def download(ctx: Ctx) -> Response:
     name = re.sub(r"[^A-Za-z0-9._-]", "_", record_id) + (".executed.pdf" if executed else ".pdf")
     return Response(retrieval.data, media_type="application/pdf",
                     headers={"content-disposition": f'attachment; filename="{name}"'})
-
-
-def case(ctx: Ctx) -> Response:
-    case_id = ctx.path_id("case_id")
-    timeline = ctx.cases.case(case_id)
-    return ctx.render("case.html", case=timeline)

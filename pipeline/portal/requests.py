@@ -51,8 +51,8 @@ NOTICES = {
     "withdrawal-recorded": "The withdrawal is recorded, and the case is closed.",
     "referral-recorded": "The referral to the formal process is recorded, and the case is closed.",
     "on-file": "That was on file already; nothing changed.",
-    "uploaded": "The file is in the inbox. Intake (accord watch) will take it: its outcome shows on the case "
-                "page, or among the failures if it is refused.",
+    "uploaded": "The file is in the inbox; intake (accord watch) will take it, and what it records shows on "
+                "the case's page. A file intake refuses goes to inbox/failed with its reason.",
 }
 
 
