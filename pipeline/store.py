@@ -9,7 +9,8 @@ Each area owns its tables, their migrations (a sqlite-utils ``Migrations`` set) 
 ``records/audit.py``         audit, anchors
 ``records/countersign.py``   signatures
 ``records/fixity.py``        fixity
-``cases/casebook.py``        cases, case_tombstones
+``cases/casebook.py``        cases, case_tombstones, case_backfill, terms
+``cases/agenda.py``          agenda
 ``governance/holds.py``      holds, hold_items
 ``governance/disposition``   proposals, proposal_items
 ===========================  ===================================================
@@ -22,14 +23,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.cases import casebook
+from pipeline.cases import agenda, casebook
 from pipeline.governance import disposition, holds
 from pipeline.records import audit, catalog, countersign, events, failures, fixity
 from pipeline.records.catalog import Catalog
 from pipeline.records.schema import migrate
 
 SETS = (catalog.MIGRATIONS, failures.MIGRATIONS, events.MIGRATIONS, audit.MIGRATIONS, countersign.MIGRATIONS,
-        fixity.MIGRATIONS, casebook.MIGRATIONS, holds.MIGRATIONS, disposition.MIGRATIONS)
+        fixity.MIGRATIONS, casebook.MIGRATIONS, agenda.MIGRATIONS, holds.MIGRATIONS, disposition.MIGRATIONS)
 
 #: The numbered steps of the single list catalogs were migrated by before each area had its own set,
 #: with the steps of the areas' sets that do what each did.

@@ -126,6 +126,9 @@ def _with_document(row: dict[str, Any], case: CaseFile, record_id: str,
         entry["parties"] = [str(n) for n in values_at(data, "parties[].name")]
         if data.get("follow_up_date"):
             entry["follow_up"] = data["follow_up_date"].isoformat()
+        entry["terms"] = [{"number": n, "text": t.get("text"), "owner": t.get("owner") or "",
+                           "due": t["due"].isoformat() if t.get("due") else None}
+                          for n, t in enumerate(data.get("terms") or [], start=1)]
         if not row["has_intake"]:
             opened = (data.get("case") or {}).get("opened")
             row.update(opened=opened.isoformat() if opened else row["opened"],

@@ -19,7 +19,8 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from pipeline.cases.phases import CaseFacts, CaseState, Happening, Party, replay
+from pipeline.cases import agenda
+from pipeline.cases.phases import CaseFacts, CaseState, Happening, Party, Phase, Term, TermStatus, replay
 from pipeline.records import events
 from pipeline.records.schema import Database, utc_now
 
@@ -69,6 +70,28 @@ def _cases(db: sqlite_utils.Database) -> None:
         )
         """
     )
+
+
+@MIGRATIONS(name="0002_terms")
+def _terms(db: sqlite_utils.Database) -> None:
+    """Each term of each agreement of a case, with its status as the case's replay finds it (the text
+    stays in the case's register entry): what reports and the agenda count."""
+    db.execute(
+        """
+        CREATE TABLE terms (
+            case_id TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            owner TEXT NOT NULL,
+            due TEXT,
+            status TEXT NOT NULL,
+            closed_on TEXT,
+            PRIMARY KEY (record_id, number)
+        )
+        """
+    )
+    db.execute("CREATE INDEX terms_case ON terms(case_id)")
+    db.execute("CREATE INDEX terms_open ON terms(status, due)")
 
 
 def backfill_pending(catalog: Database) -> bool:
@@ -129,7 +152,7 @@ def facts(catalog: Database, row: dict[str, Any]) -> CaseFacts:
     happenings = [h for doc in row["register"]["documents"] for h in document_happenings(doc)]
     for e in events.of_case(catalog, row["case_id"]):
         happenings.append(Happening(dt.date.fromisoformat(e["date"]), e["event"], party=e["party"], term=e["term"],
-                                    ref=f"event {e['id']}"))
+                                    ref=f"event {e['id']}", note=e["note"]))
     parties = tuple(Party(p["name"], p.get("role") or "", p.get("status") or "", p.get("affiliation") or "",
                           p.get("email") or "") for p in row["parties"])
     agreement = next((d for d in reversed(row["register"]["documents"]) if d["role"] == "agreement"), None)
@@ -148,10 +171,13 @@ def document_happenings(doc: dict[str, Any]) -> list[Happening]:
             found.append(Happening(dt.date.fromisoformat(doc["assessed"]), "assessed", ref=ref,
                                    process=doc.get("decision")))
         return found
-    due = dt.date.fromisoformat(doc["due"]) if doc.get("due") else None
+    due = doc.get("due") or doc.get("follow_up")
     kind = {"notice": "notice", "consent": "consent-form", "agreement": "agreement",
             "withdrawal": "withdrawal-notice", "completion": "completion"}[role]
-    return [Happening(day, kind, party=party, ref=ref, due=due, process=doc.get("process"))]
+    terms = tuple(Term(t["number"], dt.date.fromisoformat(t["due"]) if t.get("due") else None, t.get("owner") or "")
+                  for t in doc.get("terms") or [])
+    return [Happening(day, kind, party=party, ref=ref, due=dt.date.fromisoformat(due) if due else None,
+                      process=doc.get("process"), terms=terms)]
 
 
 def store_state(catalog: Database, row: dict[str, Any], state: CaseState) -> None:
@@ -166,6 +192,35 @@ def store_state(catalog: Database, row: dict[str, Any], state: CaseState) -> Non
                closed_on=state.closed_on.isoformat() if state.closed_on else None, process=state.process,
                next_due=state.next_due.isoformat() if state.next_due else None, gaps=list(state.gaps))
     save(catalog, row)
+    _store_terms(catalog, row["case_id"], state)
+    agenda.replace_for_case(catalog, row["case_id"], agenda_items(state))
+
+
+def _store_terms(catalog: Database, case_id: str, state: CaseState) -> None:
+    catalog.conn.execute("DELETE FROM terms WHERE case_id = ?", [case_id])
+    catalog.conn.executemany(
+        "INSERT INTO terms (case_id, record_id, number, owner, due, status, closed_on) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [[case_id, t.agreement, t.number, t.owner, t.due.isoformat() if t.due else None, t.status.value,
+          t.on.isoformat() if t.on else None] for t in state.terms])
+
+
+def agenda_items(state: CaseState) -> list[agenda.Item]:
+    """What an open case puts on the agenda: each awaited answer to a notice, each open dated term, the
+    agreement's follow-up, each open breach (a closed case puts nothing)."""
+    if state.phase == Phase.CLOSED:
+        return []
+    case_id = state.case_id
+    items = [agenda.Item(day, "notice-answer", case_id, f"p{n}", "answer to a notice due")
+             for n, (_, day) in enumerate(state.notices_due, start=1)]
+    for t in state.open_terms:
+        if t.due:
+            items.append(agenda.Item(t.due, "term-due", case_id, f"t{t.number}", f"term {t.number} due"))
+    for t in state.terms:
+        if t.agreement == state.agreement and t.status == TermStatus.BREACHED:
+            items.append(agenda.Item(t.on, "breach", case_id, f"t{t.number}", f"term {t.number} breached"))
+    if state.follow_up and state.phase in (Phase.AGREEMENT, Phase.MONITORING):
+        items.append(agenda.Item(state.follow_up, "follow-up", case_id, "follow-up", "follow-up with the parties"))
+    return items
 
 
 def refresh(catalog: Database, case_id: str, today: dt.date) -> CaseState | None:
@@ -220,19 +275,25 @@ def forget(catalog: Database, case_id: str, *, records: int) -> None:
     """Delete a case's row and events, keeping its tombstone (inside the caller's transaction; the
     record store's ``purge_deleted_text`` after the disposition leaves no text of it in the file)."""
     row = get(catalog, case_id)
-    if row is None:
+    if row is None:  # a subject with records but no case (an MOU)
+        agenda.replace_for_case(catalog, case_id, [])
         events.forget_case(catalog, case_id)
         return
     kinds: dict[str, int] = {}
     for e in events.of_case(catalog, case_id):
         kinds[e["event"]] = kinds.get(e["event"], 0) + 1
+    terms = {r[0]: r[1] for r in catalog.conn.execute(
+        "SELECT status, count(*) FROM terms WHERE case_id = ? GROUP BY status", [case_id])}
     counts = {"records": records, "documents": len(row["register"]["documents"]), "parties": len(row["parties"]),
-              "measures": len(row["register"].get("measures") or []), "events": kinds}
+              "measures": len(((row["register"].get("intake") or {}).get("measures")) or []), "events": kinds,
+              "terms": terms}
     catalog.conn.execute(
         "INSERT OR REPLACE INTO case_tombstones (case_id, opened, process, outcome, closed_on, destroyed_at, counts) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         [case_id, row["opened"], row["process"], row["outcome"], row["closed_on"], utc_now(), json.dumps(counts)])
     catalog.conn.execute("DELETE FROM cases WHERE case_id = ?", [case_id])
+    catalog.conn.execute("DELETE FROM terms WHERE case_id = ?", [case_id])
+    agenda.replace_for_case(catalog, case_id, [])
     events.forget_case(catalog, case_id)
 
 

@@ -13,6 +13,7 @@ import datetime as dt
 from typing import Any
 
 from pipeline.cases import casebook
+from pipeline.cases.phases import replay
 from pipeline.cases.rubric import Rubric
 from pipeline.documents.casefile import CaseFile
 from pipeline.records import events
@@ -52,8 +53,23 @@ def held(catalog: Database, case: CaseFile, rubric: Rubric) -> dict[str, Any] | 
         "measures": measures(catalog, row),
         "agreement": {"record_id": agreement["record_id"], "date": _date(agreement["date"]),
                       "follow_up_date": _date(agreement.get("follow_up"))} if agreement else None,
-        "terms": [],
+        "terms": terms(catalog, row, agreement),
     }
+
+
+def terms(catalog: Database, row: dict[str, Any], agreement: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The terms of the agreement in force, each with its status as the case's events leave it."""
+    if agreement is None:
+        return []
+    state = replay(casebook.facts(catalog, row), dt.date.today())
+    status = {t.number: t for t in state.terms if t.agreement == agreement["record_id"]}
+    found = []
+    for t in agreement.get("terms") or []:
+        now = status.get(t["number"])
+        found.append({"number": t["number"], "text": t.get("text"), "owner": t.get("owner"), "due": _date(t.get("due")),
+                      "status": now.status.value if now else "open", "closed_on": now.on if now else None,
+                      "note": now.note if now else ""})
+    return found
 
 
 def measures(catalog: Database, row: dict[str, Any]) -> list[dict[str, Any]]:

@@ -79,6 +79,24 @@ class Party:
         return name_key(self.name)
 
 
+class TermStatus(StrEnum):
+    OPEN = "open"
+    COMPLETED = "completed"
+    WAIVED = "waived"
+    BREACHED = "breached"
+    SUPERSEDED = "superseded"
+    """The agreement it belonged to was replaced by a newer one while the term was open."""
+
+
+@dataclass(frozen=True)
+class Term:
+    """A term of an agreement as the agreement states it (its text stays in the case register)."""
+
+    number: int
+    due: dt.date | None = None
+    owner: str = ""
+
+
 @dataclass(frozen=True)
 class Happening:
     """One dated thing on file about a case: from a document (``ref`` its record id) or an event."""
@@ -94,6 +112,10 @@ class Happening:
     """The process an assessment decides (or ``not-suitable``), or an agreement's."""
     new: bool = False
     """Being recorded now: checked against the state at its date."""
+    terms: tuple[Term, ...] = ()
+    """An agreement's terms."""
+    note: str = ""
+    """An event's note (a breach's or a waiver's is kept with the term)."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +137,24 @@ class PartyState:
     consent: Consent
     consent_on: dt.date | None
     withdrawn_on: dt.date | None
+
+
+@dataclass(frozen=True)
+class TermState:
+    agreement: str
+    """The record id of the agreement the term belongs to."""
+    number: int
+    due: dt.date | None
+    owner: str
+    status: TermStatus
+    on: dt.date | None = None
+    """When it was completed, waived, breached or superseded."""
+    note: str = ""
+
+    @property
+    def ongoing(self) -> bool:
+        """A term without a due date: it stays open until the case is completed or it is breached."""
+        return self.due is None
 
 
 @dataclass(frozen=True)
@@ -152,6 +192,19 @@ class CaseState:
     next_due: dt.date | None
     closing: tuple[tuple[dt.date, Outcome | None], ...] = ()
     """Closures the happenings imply that no ``case-closed`` event records yet (date, outcome)."""
+    terms: tuple[TermState, ...] = ()
+    """Every term of every agreement of the case, the one in force last."""
+    agreement: str | None = None
+    """The record id of the agreement in force."""
+    follow_up: dt.date | None = None
+    open_at_closure: tuple[int, ...] = ()
+    """The terms of the agreement in force still open when the coordinator closed the case."""
+    notices_due: tuple[tuple[str, dt.date], ...] = ()
+    """(party, date) of each notice whose answer is still awaited."""
+
+    @property
+    def open_terms(self) -> tuple[TermState, ...]:
+        return tuple(t for t in self.terms if t.agreement == self.agreement and t.status == TermStatus.OPEN)
 
     @property
     def is_open(self) -> bool:
@@ -181,6 +234,17 @@ class _Walk:
     refusals: list[Refusal] = field(default_factory=list)
     closed_by_event: set[dt.date] = field(default_factory=set)
     closing: list[tuple[dt.date, Outcome | None]] = field(default_factory=list)
+    agreement: str | None = None
+    agreement_on: dt.date | None = None
+    follow_up: dt.date | None = None
+    terms: dict[tuple[str, int], TermState] = field(default_factory=dict)
+    open_at_closure: tuple[int, ...] = ()
+
+    def term(self, number: int | None) -> TermState | None:
+        return self.terms.get((self.agreement or "", number or 0))
+
+    def current_terms(self) -> list[TermState]:
+        return [t for (ref, _), t in self.terms.items() if ref == self.agreement]
 
     @property
     def party_keys(self) -> set[str]:
@@ -219,7 +283,10 @@ def replay(facts: CaseFacts, today: dt.date) -> CaseState:
         case_id=facts.case_id, phase=walk.phase, since=walk.since, outcome=walk.outcome,
         closed_on=walk.closed_on if walk.phase == Phase.CLOSED else None, process=walk.process,
         history=tuple(walk.history), parties=_parties(walk), gaps=tuple(_gaps(walk)),
-        refusals=tuple(walk.refusals), next_due=_next_due(walk), closing=tuple(walk.closing))
+        refusals=tuple(walk.refusals), next_due=_next_due(walk), closing=tuple(walk.closing),
+        terms=tuple(walk.terms.values()), agreement=walk.agreement, follow_up=walk.follow_up,
+        open_at_closure=walk.open_at_closure if walk.phase == Phase.CLOSED else (),
+        notices_due=_notices_due(walk))
 
 
 # --- what fits the phase ------------------------------------------------------------------------
@@ -290,7 +357,59 @@ def _fits_phase(walk: _Walk, h: Happening, what: str) -> tuple[str, bool] | None
             return f"the agreement of case {case} was already signed on {walk.signed_on.isoformat()}", False
     if h.kind == "agreement" and walk.facts.has_intake:
         return _agreement_problem(walk, h)
+    if h.kind in _TERM_EVENTS:
+        return _term_problem(walk, h)
+    if h.kind == "completion":
+        return _completion_problem(walk)
     return None
+
+
+_TERM_EVENTS = ("term-completed", "term-waived", "term-breached")
+_TERM_STATUS = {"term-completed": TermStatus.COMPLETED, "term-waived": TermStatus.WAIVED,
+                "term-breached": TermStatus.BREACHED}
+
+
+def _term_problem(walk: _Walk, h: Happening) -> tuple[str, bool] | None:
+    """A term event needs the agreement in force to have that term, still open (a breached term may
+    still be waived)."""
+    case = walk.facts.case_id
+    if walk.agreement is None:
+        return f"case {case} has no agreement on file, so its term {h.term} cannot be followed yet", True
+    term = walk.term(h.term)
+    if term is None:
+        count = len(walk.current_terms())
+        return f"the agreement of case {case} has no term {h.term} (its terms are 1 to {count})", False
+    if term.status in (TermStatus.COMPLETED, TermStatus.WAIVED):
+        return f"term {h.term} of case {case} was already {term.status.value} on {term.on.isoformat()}", False
+    if term.status == TermStatus.BREACHED and h.kind != "term-waived":
+        return (f"term {h.term} of case {case} was breached on {term.on.isoformat()}: record term-waived, or "
+                "referred to treat the breach as a new report"), False
+    return None
+
+
+def _completion_problem(walk: _Walk) -> tuple[str, bool] | None:
+    """A completion letter needs the agreement, every dated term completed or waived, and no open breach."""
+    case = walk.facts.case_id
+    if walk.agreement is None:
+        return f"case {case} has no agreement on file to be completed", True
+    if walk.signed_on is None:
+        return f"the agreement of case {case} is not signed yet", True
+    open_terms = [t for t in walk.current_terms() if t.status == TermStatus.OPEN and not t.ongoing]
+    breached = [t for t in walk.current_terms() if t.status == TermStatus.BREACHED]
+    problems = []
+    if open_terms:
+        problems.append(_terms_phrase(open_terms) + " still open")
+    if breached:
+        problems.append(_terms_phrase(breached) + " breached (record term-waived, or referred)")
+    if problems:
+        return f"case {case} cannot be completed: " + "; ".join(problems), True
+    return None
+
+
+def _terms_phrase(terms: list[TermState]) -> str:
+    numbers = [str(t.number) for t in terms]
+    listed = numbers[0] if len(numbers) == 1 else f"{', '.join(numbers[:-1])} and {numbers[-1]}"
+    return f"term{'s' if len(numbers) > 1 else ''} {listed} {'are' if len(numbers) > 1 else 'is'}"
 
 
 def _agreement_problem(walk: _Walk, h: Happening) -> tuple[str, bool] | None:
@@ -349,8 +468,20 @@ def _apply(walk: _Walk, h: Happening) -> None:
     elif kind == "agreement":
         walk.has_agreement, walk.signed_on = True, None
         walk.process = h.process or walk.process
+        for term in walk.current_terms():  # a newer agreement replaces the open terms of the one in force
+            if term.status == TermStatus.OPEN:
+                walk.terms[(term.agreement, term.number)] = replace(term, status=TermStatus.SUPERSEDED, on=h.date,
+                                                                    note=f"replaced by {h.ref}")
+        walk.agreement, walk.agreement_on, walk.follow_up = h.ref, h.date, h.due
+        for term in h.terms:
+            walk.terms[(h.ref, term.number)] = TermState(h.ref, term.number, term.due, term.owner, TermStatus.OPEN)
         if walk.phase != Phase.CLOSED:
             walk.enter(Phase.AGREEMENT, h.date, "agreement sealed", h.ref)
+    elif kind in _TERM_STATUS:
+        term = walk.term(h.term)
+        if term is not None:
+            walk.terms[(term.agreement, term.number)] = replace(term, status=_TERM_STATUS[kind], on=h.date,
+                                                                note=h.note)
     elif kind == "agreement-signed":
         walk.signed_on = h.date
         if walk.phase == Phase.AGREEMENT:
@@ -368,6 +499,7 @@ def _apply(walk: _Walk, h: Happening) -> None:
             walk.close(h.date, Outcome.RESOLVED, "completion letter sealed", h.ref)
     elif kind == "case-closed":
         if walk.phase != Phase.CLOSED:
+            walk.open_at_closure = tuple(t.number for t in walk.current_terms() if t.status == TermStatus.OPEN)
             walk.close(h.date, None, "closed by the coordinator", h.ref)
     elif kind == "case-reopened":
         if walk.phase == Phase.CLOSED:
@@ -407,12 +539,23 @@ def _gaps(walk: _Walk) -> list[str]:
     return list(dict.fromkeys(gaps))
 
 
+def _notices_due(walk: _Walk) -> tuple[tuple[str, dt.date], ...]:
+    """The answer dates of the notices whose party has not answered (none once the case is closed)."""
+    if walk.phase == Phase.CLOSED:
+        return ()
+    names = {p.key: p.name for p in walk.facts.parties}
+    return tuple((names.get(key, key), d) for key, d in walk.due.items() if key not in walk.consent)
+
+
 def _next_due(walk: _Walk) -> dt.date | None:
-    """The next date due: a notice's answer from a party who has not answered yet."""
+    """The next date due: a notice's answer awaited, an open term's due date, the agreement's follow-up."""
     if walk.phase == Phase.CLOSED:
         return None
-    pending = [d for key, d in walk.due.items() if key not in walk.consent]
-    return min(pending) if pending else None
+    dates = [d for _, d in _notices_due(walk)]
+    dates += [t.due for t in walk.current_terms() if t.status == TermStatus.OPEN and t.due]
+    if walk.follow_up and walk.phase in (Phase.AGREEMENT, Phase.MONITORING):
+        dates.append(walk.follow_up)
+    return min(dates) if dates else None
 
 
 def with_new(facts: CaseFacts, *happenings: Happening) -> CaseFacts:

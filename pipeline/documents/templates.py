@@ -26,8 +26,10 @@ from pipeline.errors import ConfigurationError
 
 _DECLARATION_KEYS = {
     "name", "description", "record_class", "subject", "title", "record_date",
-    "party_names", "events", "signatures", "fields", "case_role", "party",
+    "party_names", "events", "signatures", "fields", "case_role", "party", "agenda",
 }
+#: What a document without a case may put on the agenda (``agenda: {expiry: mou.expires}``).
+AGENDA_KEYS = ("expiry", "review")
 _REQUIRED_KEYS = {"name", "record_class", "subject", "title", "fields"}
 #: Names the assembly step adds to every template's context.
 CONTEXT_EXTRAS = {"record": ("id", "title", "created"), "office": ("name",)}
@@ -103,6 +105,9 @@ class TemplateSpec:
     """What the record does for its case (one of :data:`CASE_ROLES`), or ``None``."""
     party: str | None = None
     """The path of the party of the case the document is for (a notice's recipient...), if one."""
+    agenda: dict[str, str] = field(default_factory=dict)
+    """Dates the record puts on the agenda: ``expiry`` or ``review`` -> the path of a date, or of
+    words such as "Annually, each December."."""
 
     @cached_property
     def docx_bytes(self) -> bytes:
@@ -200,6 +205,10 @@ def load_template(decl: Path) -> TemplateSpec:
     party = raw.get("party")
     if party is not None and (not isinstance(party, str) or party not in set(schema_paths(raw["fields"]))):
         raise ConfigurationError(f"party in {where} must be the path of a field its schema declares.")
+    agenda = raw.get("agenda") or {}
+    declared = set(schema_paths(raw["fields"]))
+    if not isinstance(agenda, dict) or set(agenda) - set(AGENDA_KEYS) or not set(agenda.values()) <= declared:
+        raise ConfigurationError(f"agenda in {where} maps {' or '.join(AGENDA_KEYS)} to fields its schema declares.")
     if role in ("notice", "consent", "withdrawal") and party is None:
         raise ConfigurationError(f"A {role} template ({where}) must say which field names its party (party: ...).")
     return TemplateSpec(
@@ -217,6 +226,7 @@ def load_template(decl: Path) -> TemplateSpec:
         validator=Draft202012Validator(raw["fields"], format_checker=Draft202012Validator.FORMAT_CHECKER),
         case_role=role,
         party=party,
+        agenda=dict(agenda),
     )
 
 
@@ -403,7 +413,7 @@ def check_template(spec: TemplateSpec) -> TemplateCheck:
                 implied.add(prefix[:-2])
     undeclared = sorted(p for p in used if p not in declared and p not in extras and p.rstrip("[]") not in declared)
     cataloged = set(spec.party_names) | {spec.subject, spec.record_date or "", spec.party or ""}
-    cataloged |= set(spec.events.values()) | set(ROLE_SOURCES.get(spec.case_role or "", ()))
+    cataloged |= set(spec.events.values()) | set(ROLE_SOURCES.get(spec.case_role or "", ())) | set(spec.agenda.values())
     cataloged |= {s.each for s in spec.signatures if s.each}
     unused = sorted(
         p for p in declared

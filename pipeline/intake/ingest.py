@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from pipeline.cases import admission
+from pipeline.cases import admission, agenda
 from pipeline.cases import context as case_context
 from pipeline.cases import rubric as case_rubric
 from pipeline.cases.rubric import Rubric, load_rubric
@@ -332,6 +332,8 @@ def add_to_catalog(catalog: Catalog, retention: RetentionPolicy, case: CaseFile,
 
     def then(c: Catalog) -> None:
         admission.take_document(c, case, row.record_id, today or dt.date.today(), verdict)
+        if case.template.agenda and not case.template.case_role:
+            agenda.replace_for_case(c, case.subject_id, agenda.document_items(case))
         if stated:
             events.insert(c, stated, row.source_name, row.source_sha256, actor)
         recompute_in(c, retention, actor=actor, why=f"record {row.record_id} was added", case_ids=[case.subject_id])

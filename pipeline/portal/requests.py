@@ -13,10 +13,10 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from pipeline.casedesk import CaseDesk
 from pipeline.display import read_date
 from pipeline.errors import AccessDenied, AccordError, RecordNotFound
 from pipeline.governance.access import RecordFacts, decide, decide_case
-from pipeline.casedesk import CaseDesk
 from pipeline.office import OfficeSession, RetentionDesk
 from pipeline.portal import auth
 from pipeline.portal.auth import SESSION_COOKIE, Caller
