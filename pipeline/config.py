@@ -279,6 +279,21 @@ class PortalSettings:
 
 
 @dataclass(frozen=True)
+class AgendaSettings:
+    days: int = 14
+    """``accord agenda`` shows what falls due within this many days (and everything overdue)."""
+
+    idle_days: int = 30
+    """An open case that stays this many days in one phase is on the agenda."""
+
+    def assert_viable(self) -> None:
+        if not 0 <= self.days <= 366:
+            raise ConfigurationError("agenda.days must be between 0 and 366.")
+        if not 1 <= self.idle_days <= 3650:
+            raise ConfigurationError("agenda.idle_days must be between 1 and 3650.")
+
+
+@dataclass(frozen=True)
 class Config:
     office: OfficeSettings = field(default_factory=OfficeSettings)
     intake: IntakeSettings = field(default_factory=IntakeSettings)
@@ -286,10 +301,11 @@ class Config:
     watch: WatchSettings = field(default_factory=WatchSettings)
     seal: SealSettings = field(default_factory=SealSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
+    agenda: AgendaSettings = field(default_factory=AgendaSettings)
 
     def assert_viable(self) -> None:
         """Each section's own checks (each failing with a full sentence)."""
-        for section in (self.intake, self.converter, self.watch, self.seal, self.portal):
+        for section in (self.intake, self.converter, self.watch, self.seal, self.portal, self.agenda):
             section.assert_viable()
 
 
@@ -400,6 +416,9 @@ portal:                       # accord serve: the web portal
   secure_cookies: false       # cookies are Secure anyway when the request came over HTTPS
   trusted_proxies: []         # reverse proxy addresses whose X-Forwarded-* and SSO header are believed
   sso_header: null            # e.g. X-Remote-User, set by Shibboleth or mod_auth_openidc on the proxy
+agenda:                       # accord agenda, the portal's home page and calendar feeds
+  days: 14                    # what falls due within this many days (and everything overdue)
+  idle_days: 30               # an open case this long in one phase is on the agenda
 """
 
 

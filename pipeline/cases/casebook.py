@@ -94,6 +94,17 @@ def _terms(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX terms_open ON terms(status, due)")
 
 
+@MIGRATIONS(name="0003_open_cases")
+def _open_cases(db: sqlite_utils.Database) -> None:
+    """Open cases by phase and since when (the list of open cases and the idle ones on the agenda)."""
+    db.execute("CREATE INDEX cases_phase_since ON cases(phase, phase_since)")
+
+
+#: The phases of an open case (the index on phase finds them without reading the closed ones).
+OPEN_PHASES = tuple(p.value for p in Phase if p != Phase.CLOSED)
+_OPEN = "c.phase IN (" + ", ".join(f"'{p}'" for p in OPEN_PHASES) + ")"
+
+
 def backfill_pending(catalog: Database) -> bool:
     """Whether the records made before cases were kept still wait for their cases' entries."""
     return catalog.conn.execute("SELECT 1 FROM case_backfill").fetchone() is not None
@@ -243,7 +254,7 @@ def listing(catalog: Database, visible: tuple[str, list[Any]], *, phase: str | N
     phase first; each row without its register."""
     where, params = [visible[0]], list(visible[1])
     if not include_closed:
-        where.append("c.phase != 'closed'")
+        where.append(_OPEN)
     if phase:
         where.append("c.phase = ?")
         params.append(phase)
@@ -264,8 +275,16 @@ def listing(catalog: Database, visible: tuple[str, list[Any]], *, phase: str | N
 
 
 def count(catalog: Database, visible: tuple[str, list[Any]], *, include_closed: bool = False) -> int:
-    where = visible[0] + ("" if include_closed else " AND c.phase != 'closed'")
+    where = f"({visible[0]})" + ("" if include_closed else f" AND {_OPEN}")
     return catalog.conn.execute(f"SELECT count(*) FROM cases c WHERE {where}", visible[1]).fetchone()[0]
+
+
+def idle(catalog: Database, visible: tuple[str, list[Any]], since_before: dt.date) -> list[tuple[str, str, dt.date]]:
+    """(case id, phase, since) of the open cases ``visible`` lets one see that entered their phase on
+    or before ``since_before``."""
+    rows = catalog.conn.execute(f"SELECT c.case_id, c.phase, c.phase_since FROM cases c WHERE ({visible[0]}) AND "
+                                f"{_OPEN} AND c.phase_since <= ?", [*visible[1], since_before.isoformat()])
+    return [(r[0], r[1], dt.date.fromisoformat(r[2])) for r in rows]
 
 
 # --- destruction -------------------------------------------------------------------------------------

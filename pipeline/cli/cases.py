@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from pipeline.cli.options import DATE, AccordCommand, AccordGroup, json_option, session_for, workspace_option
-from pipeline.cli.output import echo, print_json, print_table
+from pipeline.cli.output import echo, print_json, print_table, write_private
 from pipeline.workspace import Workspace
 
 PHASES = ("intake", "assessed", "awaiting-consent", "in-process", "agreement", "monitoring", "closed")
@@ -182,3 +182,39 @@ def rubric_check(ws: Workspace, file: Path, as_json: bool) -> None:
             echo(f"  {line}")
     if not result.ok:
         sys.exit(1)
+
+
+@click.command(cls=AccordCommand)
+@workspace_option
+@click.option("--as-of", "as_of", type=DATE, default=None, help="The day to look from (default today).")
+@click.option("--days", type=click.IntRange(0, 366), default=None,
+              help="Look this many days ahead (default agenda.days, 14).")
+@click.option("--ics", "ics", type=click.Path(dir_okay=False, path_type=Path, allow_dash=True), default=None,
+              help="Write the agenda as an iCalendar file (case ids and kinds only) for Outlook or a phone.")
+@json_option
+def agenda(ws: Workspace, as_of: dt.date | None, days: int | None, ics: Path | None, as_json: bool) -> None:
+    """What is overdue and what falls due soon for the cases you may see: terms, follow-ups, notices
+    awaiting an answer, breaches, idle cases, MOU reviews and expiries.
+
+    \b
+    Example:
+        accord agenda --days 30
+        accord agenda --ics agenda.ics
+    """
+    with case_desk(ws) as desk:
+        as_of = as_of or desk.today()
+        if ics is not None:
+            write_private(ics, desk.calendar(as_of, days))
+            if str(ics) != "-":
+                echo(f"Wrote {ics}.")
+            return
+        items = desk.agenda(as_of, days)
+    if as_json:
+        print_json([item.as_dict(as_of) for item in items])
+        return
+    if not items:
+        echo("Nothing is due.")
+        return
+    print_table(["Date", "Kind", "Case", "What", "Overdue"],
+                [[i.date.isoformat(), i.kind, i.case_id, i.what, "OVERDUE" if i.overdue(as_of) else ""]
+                 for i in items])

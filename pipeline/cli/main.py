@@ -55,7 +55,7 @@ def init(path: Path) -> None:
 
 
 for _command in (intake.process, intake.watch, intake.status, records.search, records.show, records.get,
-                 records.verify, audit.audit, cases.cases, cases.case, cases.event, cases.rubric, retention.preserve,
+                 records.verify, audit.audit, cases.cases, cases.case, cases.event, cases.rubric, cases.agenda, retention.preserve,
                  retention.hold, retention.sweep, templates.templates, users.user, portal.serve):
     cli.add_command(_command)
 

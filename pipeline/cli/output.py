@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import click
@@ -113,3 +117,61 @@ def say_line(progress: Any, line: str) -> None:
         progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
     else:
         echo(line)
+
+
+class FileDelivery:
+    """Writes the PDF to ``target`` whole or not at all: a temporary file (mode 0600) in the same
+    folder, flushed, then renamed. Made before the record is read, so a folder that is missing or
+    cannot be written to is an error before anything is retrieved."""
+
+    def __init__(self, target: Path, force: bool):
+        if target.exists() and not force:
+            raise click.ClickException(f"{target} exists; use --force to overwrite it.")
+        folder = target.parent
+        if not folder.is_dir():
+            raise click.ClickException(f"The folder {folder} does not exist; nothing was retrieved.")
+        try:
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
+        except OSError as exc:
+            raise click.ClickException(f"Cannot write in {folder} ({exc.strerror}); nothing was retrieved.") from None
+        self.target, self.tmp, self.fd = target, Path(name), fd
+
+    def __call__(self, data: bytes) -> None:
+        fd, self.fd = self.fd, None
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(self.tmp, 0o600)
+        os.replace(self.tmp, self.target)
+
+    def discard(self) -> None:
+        """Remove the temporary file if the PDF never replaced it (refused, failed, interrupted)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        self.tmp.unlink(missing_ok=True)
+
+
+def to_stdout(data: bytes) -> None:
+    sys.stdout.flush()
+    stream = sys.stdout.buffer
+    try:
+        stream.write(data)
+        stream.flush()
+    except BrokenPipeError:
+        with contextlib.suppress(OSError, ValueError):  # nothing more goes to the closed pipe, even at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise
+
+
+def write_private(target: Path, data: bytes, force: bool = True) -> None:
+    """Write ``data`` to ``target`` whole or not at all, readable by its owner only (``-``: standard output)."""
+    if str(target) == "-":
+        to_stdout(data)
+        return
+    delivery = FileDelivery(target, force)
+    try:
+        delivery(data)
+    finally:
+        delivery.discard()

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
 from pipeline.cli.options import DATE, AccordCommand, json_option, session_for, workspace_option
-from pipeline.cli.output import echo, print_json, print_table, public, shown, terminal
+from pipeline.cli.output import FileDelivery, echo, print_json, print_table, public, shown, terminal
 from pipeline.records.search import SearchQuery
 from pipeline.workspace import Workspace
 
@@ -113,7 +110,7 @@ def get(ws: Workspace, record_id: str, output: Path, purpose: str, force: bool, 
         accord get ADR-2026-0142-1a2b3c4d -o - --purpose "Print for the hearing" | lp
     """
     to_stdout = str(output) == "-"
-    delivery = _to_stdout if to_stdout else _FileDelivery(output, force)  # checked before anything is read
+    delivery = to_stdout if to_stdout else FileDelivery(output, force)  # checked before anything is read
     try:
         with session_for(ws) as session:
             data = session.retrieve(record_id, purpose, executed=executed, deliver=delivery).data
@@ -122,52 +119,6 @@ def get(ws: Workspace, record_id: str, output: Path, purpose: str, force: bool, 
             delivery.discard()
     echo(f"Wrote {'standard output' if to_stdout else output} ({len(data)} bytes); checksum and seal verified.",
           err=to_stdout)
-
-
-class _FileDelivery:
-    """Writes the PDF to ``target`` whole or not at all: a temporary file (mode 0600) in the same
-    folder, flushed, then renamed. Made before the record is read, so a folder that is missing or
-    cannot be written to is an error before anything is retrieved."""
-
-    def __init__(self, target: Path, force: bool):
-        if target.exists() and not force:
-            raise click.ClickException(f"{target} exists; use --force to overwrite it.")
-        folder = target.parent
-        if not folder.is_dir():
-            raise click.ClickException(f"The folder {folder} does not exist; nothing was retrieved.")
-        try:
-            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
-        except OSError as exc:
-            raise click.ClickException(f"Cannot write in {folder} ({exc.strerror}); nothing was retrieved.") from None
-        self.target, self.tmp, self.fd = target, Path(name), fd
-
-    def __call__(self, data: bytes) -> None:
-        fd, self.fd = self.fd, None
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(self.tmp, 0o600)
-        os.replace(self.tmp, self.target)
-
-    def discard(self) -> None:
-        """Remove the temporary file if the PDF never replaced it (refused, failed, interrupted)."""
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-        self.tmp.unlink(missing_ok=True)
-
-
-def _to_stdout(data: bytes) -> None:
-    sys.stdout.flush()
-    stream = sys.stdout.buffer
-    try:
-        stream.write(data)
-        stream.flush()
-    except BrokenPipeError:
-        with contextlib.suppress(OSError, ValueError):  # nothing more goes to the closed pipe, even at exit
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise
 
 
 @click.command(cls=AccordCommand)

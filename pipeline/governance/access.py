@@ -154,9 +154,10 @@ def decide_case(policy: AccessPolicy, actor: Actor, action: str, case_id: str | 
     return Decision(False, f"no rule lets {', '.join(roles) or actor.name} {action}{target}")
 
 
-def case_filter(policy: AccessPolicy, actor: Actor, action: str = "view-case", alias: str = "c"
-                ) -> tuple[str, list[Any]]:
-    """SQL on ``alias.case_id`` that keeps exactly the cases :func:`decide_case` allows (``0`` when none)."""
+def case_filter(policy: AccessPolicy, actor: Actor, action: str = "view-case", alias: str = "c",
+                column: str = "case_id") -> tuple[str, list[Any]]:
+    """SQL on ``alias.column`` (a case id) that keeps exactly the cases :func:`decide_case` allows
+    (``0`` when none)."""
     user = policy.user(actor.name)
     if user is None or action not in CASE_ACTIONS:
         return "0", []
@@ -167,7 +168,7 @@ def case_filter(policy: AccessPolicy, actor: Actor, action: str = "view-case", a
         if not rule.own_cases:
             return "1", []
         if user.cases:
-            clauses.append("(" + " OR ".join(f"{alias}.case_id GLOB ?" for _ in user.cases) + ")")
+            clauses.append("(" + " OR ".join(f"{alias}.{column} GLOB ?" for _ in user.cases) + ")")
             params += list(user.cases)
     return ("(" + " OR ".join(clauses) + ")", params) if clauses else ("0", [])
 

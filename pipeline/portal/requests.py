@@ -78,7 +78,7 @@ class Ctx:
 
     @property
     def cases(self) -> CaseDesk:
-        return CaseDesk(self.office, {t.record_class for t in self.portal.templates})
+        return CaseDesk(self.office, self.portal.templates)
 
     def may(self, action: str, record: Mapping[str, Any] | None = None) -> bool:
         facts = RecordFacts.of(record) if record is not None else None

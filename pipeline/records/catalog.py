@@ -354,6 +354,14 @@ class Catalog(Database):
                                  "ORDER BY r.created, r.rowid", [case_id, *visible[1]])
         return [_decode(r) for r in rows]
 
+    def subjects_of_templates(self, templates: list[str], visible: tuple[str, list[Any]]) -> list[str]:
+        """The case (or MOU) ids of the records of ``templates`` in force (not superseded), that
+        ``visible`` (SQL on ``r``) lets one see."""
+        rows = self.conn.execute(
+            f"SELECT DISTINCT r.case_id FROM records r WHERE r.template IN (SELECT value FROM json_each(?)) "
+            f"AND r.status != 'superseded' AND ({visible[0]})", [json.dumps(templates), *visible[1]])
+        return [r[0] for r in rows]
+
     def records_of_templates(self, templates: list[str]) -> list[dict[str, Any]]:
         """Every record made from ``templates``, oldest first."""
         rows = self.conn.execute("SELECT * FROM records WHERE template IN (SELECT value FROM json_each(?)) "
