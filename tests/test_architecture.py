@@ -60,7 +60,7 @@ OWNERS = {
     "proposals": "governance/disposition.py", "proposal_items": "governance/disposition.py",
     # the accounts file (.accord/accounts.db) is the accounts module's alone; its sign-in "failures"
     # table is another file's table of the same name
-    "accounts": "governance/accounts.py", "sessions": "governance/accounts.py",
+    "accounts": "governance/accounts.py", "sessions": "governance/accounts.py", "feeds": "governance/accounts.py",
 }
 ALSO = {"failures": {"governance/accounts.py"}}
 

@@ -60,6 +60,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     last_seen REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_account ON sessions (account);
+CREATE TABLE IF NOT EXISTS feeds (
+    token_sha256 TEXT PRIMARY KEY,
+    account TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL
+);
 """
 
 
@@ -174,13 +179,15 @@ class Accounts:
         return self.get(name)
 
     def disable(self, name: str) -> Account:
-        """The account can no longer sign in, and its sessions (password and single sign-on) end at once."""
+        """The account can no longer sign in, its sessions (password and single sign-on) end at once,
+        and its calendar feed stops."""
         self.get(name)
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.execute("UPDATE accounts SET disabled = ? WHERE name = ? AND disabled IS NULL",
                               [self.clock(), name])
             self.conn.execute("DELETE FROM sessions WHERE account = ?", [name])
+            self.conn.execute("DELETE FROM feeds WHERE account = ?", [name])
         return self.get(name)
 
     def enable(self, name: str) -> Account:
@@ -286,6 +293,35 @@ class Accounts:
         if account is None:
             return self.conn.execute("SELECT count(*) FROM sessions").fetchone()[0]
         return self.conn.execute("SELECT count(*) FROM sessions WHERE account = ?", [account]).fetchone()[0]
+
+    # --- calendar feeds ---------------------------------------------------------------------
+
+    def new_feed(self, account: str) -> str:
+        """A new secret for ``account``'s private calendar feed (one per person: the previous one
+        stops working). Only its SHA-256 is stored; the secret is shown once."""
+        token = secrets.token_urlsafe(32)
+        self.conn.execute("INSERT OR REPLACE INTO feeds (token_sha256, account, created) VALUES (?, ?, ?)",
+                          [_sha(token), account, self.clock()])
+        return token
+
+    def feed_owner(self, token: str | None) -> str | None:
+        """Whose feed a secret opens (``None`` for an unknown, revoked or ill-formed one, or a disabled account)."""
+        if not _well_formed(token):
+            return None
+        row = self.conn.execute("SELECT f.account, a.disabled FROM feeds f LEFT JOIN accounts a ON a.name = f.account "
+                                "WHERE f.token_sha256 = ?", [_sha(token)]).fetchone()
+        if row is None or row[1] is not None:
+            return None
+        return row[0]
+
+    def has_feed(self, account: str) -> float | None:
+        """When ``account``'s feed was made, or ``None`` when it has none."""
+        row = self.conn.execute("SELECT created FROM feeds WHERE account = ?", [account]).fetchone()
+        return row[0] if row else None
+
+    def revoke_feed(self, account: str) -> bool:
+        """Stop ``account``'s feed; whether there was one."""
+        return self.conn.execute("DELETE FROM feeds WHERE account = ?", [account]).rowcount > 0
 
     def end_session(self, token: str | None) -> None:
         if _well_formed(token):
