@@ -30,9 +30,8 @@ from pipeline.records import audit
 from pipeline.store import open_catalog
 from pipeline.workspace import Workspace, init_workspace
 
-from .conftest import Clock
+from .helpers import PASSWORD, Clock, quick_password_hasher
 
-PASSWORD = "correct horse battery staple"
 HERE = "192.0.2.1"
 THERE = "198.51.100.7"
 
@@ -42,8 +41,7 @@ THERE = "198.51.100.7"
 def quick_hashing(request, monkeypatch):
     """Small Argon2id parameters (fast tests), except where a test asks for ``real_argon2``."""
     if "real_argon2" not in request.fixturenames:
-        monkeypatch.setattr(accounts_module, "PasswordHasher",
-                            lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        monkeypatch.setattr(accounts_module, "PasswordHasher", quick_password_hasher)
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ from pipeline.records import audit, events
 from pipeline.records.catalog import RecordRow
 from pipeline.records.search import SearchQuery, _fts_expression, search_page
 from pipeline.store import SETS, open_catalog
-from tests.conftest import ROOT, search
-
-from .conftest import record_of
+from .helpers import ROOT, record_of, search
 
 
 def _ids(results):

@@ -1,8 +1,8 @@
 """Party-signed copies dropped into the inbox: checked, kept beside the sealed original, catalogued.
 
-Real parts throughout: the resolution agreement converted by LibreOffice and sealed by the
-office, parties' certificates made with ``cryptography``, signatures made with pyHanko,
-the executed copy checked again by pyHanko and by poppler's ``pdfsig``.
+Real parts throughout: the resolution agreement as a PDF/A LibreOffice made (the stored one of
+tests/data) sealed by the office, parties' certificates made with ``cryptography``, signatures made
+with pyHanko, the executed copy checked again by pyHanko and by poppler's ``pdfsig``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from pypdf import PdfReader, PdfWriter
 from pipeline.documents.pki import load_certificates
 from pipeline.records import audit, countersign, fixity
 
-from .conftest import make_office, owner_session, pdfsig, record_of
+from .helpers import make_office, owner_session, pdfsig, record_of
 
 # --- the parties' PKI ------------------------------------------------------------------------------
 
@@ -103,11 +103,11 @@ def parties(tmp_path_factory) -> Parties:
 
 
 @pytest.fixture
-def signing_office(workspace, converter, examples, parties):
+def signing_office(workspace, stored_converter, examples, parties):
     """A workspace trusting the parties' root, with the resolution agreement sealed (sig1, sig2, sigcoordinator)."""
     config = workspace.load_config()
     config = dataclasses.replace(config, seal=dataclasses.replace(config.seal, party_trust_roots=(str(parties.root_pem),)))
-    office = make_office(workspace, converter, config)
+    office = make_office(workspace, stored_converter, config)
     shutil.copy(examples / "resolution-agreement.yaml", workspace.inbox)
     (outcome,) = office.process().outcomes
     assert outcome.status == "recorded", outcome

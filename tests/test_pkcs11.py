@@ -45,10 +45,10 @@ from pipeline.documents.pki import (
 from pipeline.documents.seal import Sealer, office_signer
 from pipeline.documents.templates import load_templates
 from pipeline.documents.token import TokenSigner, close_pkcs11_sessions, load_pkcs11_signer
-from pipeline.errors import ConfigurationError, PkiError
+from pipeline.errors import PkiError
 from pipeline.workspace import init_workspace
 
-from .conftest import make_office, owner_session, pdfsig, record_of
+from .helpers import assert_config_refused, make_office, owner_session, pdfsig, record_of
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 TOKEN_LABEL = "accord-test"
@@ -210,11 +210,11 @@ class TestTokenKey:
 
 
 class TestSealWithToken:
-    def test_pipeline_seals_with_the_token(self, token, token_nss_db, converter, examples, tmp_path, pin_env):
+    def test_pipeline_seals_with_the_token(self, token, token_nss_db, stored_converter, examples, tmp_path, pin_env):
         """A workspace configured with the token seals the example MOU; pyHanko, pdfsig and verify accept it."""
         ws = init_workspace(tmp_path / "ws")
         (ws.root / "accord.yaml").write_text(_token_yaml(token))
-        office = make_office(ws, converter)
+        office = make_office(ws, stored_converter)
         try:
             shutil.copy(examples / "mou.yaml", ws.inbox / "mou.yaml")
             summary = office.process()
@@ -243,10 +243,10 @@ class TestSealWithToken:
             (verified,) = session.verify()  # trusts the root through extra_trust_roots
         assert verified.ok, verified.as_dict()
 
-    def test_seal_time_with_token(self, token, converter, examples, tmp_path, pki_source, pin_env):
+    def test_seal_time_with_token(self, token, stored_converter, examples, tmp_path, pki_source, pin_env):
         """Time per B-B seal with the token (20 seals of one unsealed PDF), beside the PKCS#12 key."""
         ws = init_workspace(tmp_path / "ws")
-        unsealed = _unsealed_mou(ws, converter, examples)
+        unsealed = _unsealed_mou(ws, stored_converter, examples)
         token_sealer = Sealer(load_pkcs11_signer(token.settings()), office_name="Accord Test Office")
 
         def timed(sealer: Sealer) -> list[float]:
@@ -276,10 +276,10 @@ class TestSealWithToken:
         print("  " + line("PKCS#12 key in memory (RSA-3072)  ", p12_times))
         assert statistics.median(token_times) < 1.0
 
-    def test_concurrent_seals_share_the_session(self, token, converter, examples, tmp_path, pin_env):
+    def test_concurrent_seals_share_the_session(self, token, stored_converter, examples, tmp_path, pin_env):
         """The watcher's workers seal from several threads with one signer: every seal comes out valid."""
         ws = init_workspace(tmp_path / "ws")
-        unsealed = _unsealed_mou(ws, converter, examples)
+        unsealed = _unsealed_mou(ws, stored_converter, examples)
         sealer = Sealer(load_pkcs11_signer(token.settings()), office_name="Accord Test Office")
         results: dict[str, bytes] = {}
         errors: list[BaseException] = []
@@ -302,10 +302,10 @@ class TestSealWithToken:
             _, status = _validate(pdf, token.root_pem)
             assert status.intact and status.valid and status.trusted, status.pretty_print_details()
 
-    def test_closed_session_is_a_system_fault(self, token, converter, examples, tmp_path, pin_env):
+    def test_closed_session_is_a_system_fault(self, token, stored_converter, examples, tmp_path, pin_env):
         """A seal on a closed token session is a PkiError (a system fault: the file stays staged), not a SealError."""
         ws = init_workspace(tmp_path / "ws")
-        unsealed = _unsealed_mou(ws, converter, examples)
+        unsealed = _unsealed_mou(ws, stored_converter, examples)
         sealer = Sealer(load_pkcs11_signer(token.settings()), office_name="Accord Test Office")
         sealer.seal(unsealed, "BEFORE-CLOSE")
         close_pkcs11_sessions()
@@ -443,7 +443,4 @@ class TestTokenConfig:
         ],
     )
     def test_bad_token_config_refused(self, tmp_path, text, message):
-        path = tmp_path / "accord.yaml"
-        path.write_text(text)
-        with pytest.raises(ConfigurationError, match=message):
-            load_config(path)
+        assert_config_refused(tmp_path, text, message)

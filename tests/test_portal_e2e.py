@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,12 +35,11 @@ from pipeline.governance.accounts import Accounts
 from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
-from .conftest import ROOT
+from .helpers import PASSWORD, ROOT, free_port
 
 pytestmark = pytest.mark.slow
 
 ARTIFACTS = Path(os.environ.get("ACCORD_ARTIFACTS") or ROOT / "tests" / "artifacts")
-PASSWORD = "correct horse battery staple"
 PURPOSE = "Appeal review of the agreement in case ADR-2026-0142 (end-to-end test)"
 VIEWPORT = {"width": 1280, "height": 900}
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -74,12 +72,6 @@ class Portal:
     base: str
     agreement: dict[str, Any]
     log: Path
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _accord_command() -> list[str]:
@@ -139,7 +131,7 @@ def portal(sealed_office, tmp_path_factory):
     assert agreement["case_id"] == "ADR-2026-0142"
     assert any("Núñez" in p for p in agreement["parties"]), agreement["parties"]
 
-    port = _free_port()
+    port = free_port()
     log = root.parent / "serve.log"
     env = {k: v for k, v in os.environ.items() if k != "ACCORD_HOME"}
     with open(log, "wb") as out:

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from markupsafe import escape
 from pyhanko.pdf_utils.reader import PdfFileReader
 from starlette.testclient import TestClient
@@ -41,9 +40,8 @@ from pipeline.records.retrieve import verify_record
 from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
-from .conftest import Clock, copy_workspace
+from .helpers import PASSWORD, Clock, copy_workspace, hidden, quick_password_hasher, records_by_template, sign_in
 
-PASSWORD = "correct horse battery staple"
 LOCAL = "127.0.0.1"
 PROXY = "10.0.0.5"
 NOT_PROXY = "10.0.0.9"
@@ -76,12 +74,6 @@ class NoConverter:
         raise AssertionError("no conversion is expected in the portal tests")
 
 
-def hidden(html: str, name: str) -> str:
-    match = re.search(rf'name="{name}" value="([^"]*)"', html)
-    assert match, f"no hidden {name} field in the page"
-    return match.group(1)
-
-
 def error_text(html: str) -> str:
     match = re.search(r'<p class="error" role="alert"[^>]*>(.*?)</p>', html, re.DOTALL)
     return match.group(1) if match else ""
@@ -96,14 +88,6 @@ def set_cookies(response) -> dict[str, list[str]]:
     return cookies
 
 
-def sign_in(client: TestClient, name: str, password: str = PASSWORD, next_: str = "/search", **kwargs):
-    """Sign in through the form: GET /signin for its token and cookie, then POST it."""
-    form = client.get("/signin", params={"next": next_})
-    assert form.status_code == 200
-    data = {"name": name, "password": password, "signin": hidden(form.text, "signin"), "next": next_}
-    return client.post("/signin", data=data, **kwargs)
-
-
 @dataclasses.dataclass
 class Site:
     """One portal under test, over its own workspace copy."""
@@ -115,8 +99,7 @@ class Site:
 
     @property
     def records(self) -> dict[str, dict]:
-        with open_catalog(self.ws.catalog) as catalog:
-            return {r["template"]: r for r in catalog.all_records()}
+        return records_by_template(self.ws)
 
     @property
     def ra(self) -> dict:
@@ -164,8 +147,7 @@ def quick_hashing():
     """Argon2id with small parameters: these tests are about HTTP, not the hash's cost
     (the real profile is checked in test_accounts.py)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(accounts_module, "PasswordHasher",
-                      lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        patch.setattr(accounts_module, "PasswordHasher", quick_password_hasher)
         yield
 
 

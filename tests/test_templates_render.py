@@ -26,10 +26,10 @@ from docxtpl import DocxTemplate
 from jinja2.sandbox import SandboxedEnvironment
 from jsonschema import Draft202012Validator
 
-ROOT = Path(__file__).resolve().parents[1]
+from .helpers import EXAMPLES, ROOT
+
 TEMPLATES = ROOT / "templates"
 TEMPLATE_NAMES = ["resolution-agreement", "mou"]
-from .conftest import EXAMPLES  # noqa: E402
 
 NAMES = ["Zoë Núñez", "Daniel O'Brien", "Facilities & Grounds <North Campus>", "Tomás Álvarez"]
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
