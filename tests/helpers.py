@@ -185,12 +185,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_cli(*args: str, env: dict | None = None):
-    """The accord command through CliRunner; an exception that escapes it fails the test (no traceback
-    may reach a user)."""
+def run_cli(*args: str, env: dict | None = None, input: str | None = None):
+    """The accord command through CliRunner (``input`` on its standard input); an exception that escapes
+    it fails the test (no traceback may reach a user)."""
     from pipeline.cli import cli
 
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    return CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
 
 
 #: The password of the portal accounts the tests make.

@@ -168,12 +168,14 @@ def fragile(tmp_path_factory):
 
 
 def test_output_is_pdfa2b_of_about_three_pages(first_run):
+    """A three-page Word document comes out as a PDF declaring PDF/A-2b, of two to four pages."""
     pdf, _ = first_run
     reader = assert_pdfa2b(pdf)
     assert 2 <= len(reader.pages) <= 4
 
 
 def test_names_come_out_exactly(first_run, tmp_path):
+    """Names with accents, markup characters and Vietnamese diacritics come out of the PDF's text exactly as typed."""
     pdf, _ = first_run
     text = pdf_text(pdf, tmp_path)
     for name in NAMES:
@@ -181,6 +183,7 @@ def test_names_come_out_exactly(first_run, tmp_path):
 
 
 def test_bookmark_becomes_named_destination_with_position(first_run):
+    """The Word bookmark on the signature line becomes a named destination on the last page, placed within the page."""
     pdf, _ = first_run
     reader = PdfReader(io.BytesIO(pdf))
     dest = sig1_destination(reader)
@@ -199,6 +202,8 @@ def test_second_conversion_is_done_by_the_same_warm_instance(converter, first_ru
 
 
 def test_garbage_is_refused_and_instance_survives(converter, docx_bytes):
+    """Text that is not a Word file, a truncated one and an empty one are refused with ConversionError, and the same
+    LibreOffice converts the next good document."""
     pid = converter.pid
     with pytest.raises(ConversionError, match="could not convert"):
         converter.convert(b"this is not a word document\n" * 50)
@@ -214,6 +219,8 @@ def test_garbage_is_refused_and_instance_survives(converter, docx_bytes):
 
 
 def test_killed_between_conversions_restarts_transparently(fragile, docx_bytes):
+    """A LibreOffice killed between conversions is found dead and started again for the next document, without a failed
+    attempt."""
     old_pid, restarts = fragile.pid, fragile.restarts
     soffice = psutil.Process(old_pid)
     os.killpg(old_pid, signal.SIGKILL)
@@ -229,6 +236,8 @@ def test_killed_between_conversions_restarts_transparently(fragile, docx_bytes):
 
 
 def test_killed_during_conversion_restarts_transparently(fragile, docx_bytes):
+    """A LibreOffice that dies in the middle of a conversion is noticed as dead (not waited out), started again, and
+    the document is converted."""
     old_pid, restarts = fragile.pid, fragile.restarts
     os.killpg(old_pid, signal.SIGSTOP)  # the request is sent, soffice never answers...
     killer = threading.Timer(0.5, os.killpg, (old_pid, signal.SIGKILL))  # ...and dies meanwhile
@@ -242,6 +251,8 @@ def test_killed_during_conversion_restarts_transparently(fragile, docx_bytes):
 
 
 def test_hung_instance_is_killed_and_retried(fragile, docx_bytes):
+    """A LibreOffice that stops answering is killed when the conversion times out, with all its processes, and the
+    document is converted by a new one."""
     old_pid, restarts = fragile.pid, fragile.restarts
     old_procs = instance_processes(fragile)
     os.killpg(old_pid, signal.SIGSTOP)
@@ -252,6 +263,8 @@ def test_hung_instance_is_killed_and_retried(fragile, docx_bytes):
 
 
 def test_timeouts_exhaust_retries_and_leave_nothing_behind(tmp_path, docx_bytes):
+    """When every attempt times out, the conversion fails saying so without any of the document's text, and no process,
+    pipe socket or file is left behind."""
     settings = ConverterSettings(work_dir=tmp_path, timeout=0.001, max_retries=1, retry_backoff=0)
     with Converter(settings) as conv:
         conv.start()
@@ -269,6 +282,7 @@ def test_timeouts_exhaust_retries_and_leave_nothing_behind(tmp_path, docx_bytes)
 
 
 def test_recycles_after_n_documents(tmp_path, docx_bytes):
+    """With recycle_after 2, the third document is converted by a new LibreOffice, and every conversion is counted."""
     with Converter(ConverterSettings(work_dir=tmp_path, recycle_after=2)) as conv:
         conv.convert(docx_bytes)
         first_pid = conv.pid
@@ -281,6 +295,8 @@ def test_recycles_after_n_documents(tmp_path, docx_bytes):
 
 
 def test_close_leaves_no_process_and_no_files(tmp_path, docx_bytes):
+    """Closing the converter ends LibreOffice and its bridge and removes its folder; a closed converter refuses to
+    convert, and closing it again is harmless."""
     conv = Converter(ConverterSettings(work_dir=tmp_path))
     assert conv.pid is None and not conv.alive()
     conv.convert(docx_bytes)  # lazy start
@@ -297,6 +313,7 @@ def test_close_leaves_no_process_and_no_files(tmp_path, docx_bytes):
 
 
 def test_unstartable_soffice_is_reported(tmp_path, docx_bytes):
+    """A soffice that does not exist, or a program that exits at once instead of LibreOffice, is ConverterUnavailable."""
     missing = ConverterSettings(work_dir=tmp_path, soffice=str(tmp_path / "no-soffice"), retry_backoff=0)
     with Converter(missing) as conv, pytest.raises(ConverterUnavailable):
         conv.convert(docx_bytes)
@@ -306,6 +323,7 @@ def test_unstartable_soffice_is_reported(tmp_path, docx_bytes):
 
 
 def test_settings_are_validated():
+    """A timeout of zero, a recycle_after of zero and a negative max_retries are refused as configuration errors."""
     with pytest.raises(ConfigurationError):
         ConverterSettings(timeout=0)
     with pytest.raises(ConfigurationError):

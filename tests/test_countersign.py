@@ -276,6 +276,8 @@ def test_signature_in_a_field_not_offered_is_rejected(signing_office, parties):
 
 
 def test_pdf_naming_no_record_or_an_unknown_one_is_rejected(signing_office):
+    """A PDF whose metadata names no record, one naming a record that does not exist, and a file that is not a PDF are
+    each rejected at step countersign with the reason, and nothing is archived."""
     office = signing_office
     for name, subject, phrase in (
         ("no-record.pdf", None, "names no Accord record"),
@@ -326,6 +328,8 @@ def test_untrusted_signer_is_recorded_as_untrusted(signing_office, parties):
 
 
 def test_same_signed_copy_twice_is_a_duplicate(signing_office, parties):
+    """The same signed copy dropped twice is taken in once: the second is a duplicate with a note, and no second
+    executed copy, signature row or audit entry is made."""
     office = signing_office
     copy = _sign(_sealed(office), "sig1", parties.zoe)
     assert _drop_one(office, "signed.pdf", copy).status == "signed"
@@ -339,6 +343,7 @@ def test_same_signed_copy_twice_is_a_duplicate(signing_office, parties):
 
 
 def test_sealed_original_dropped_back_is_rejected(signing_office):
+    """The sealed original dropped back into the inbox without a party's signature is rejected as carrying none."""
     office = signing_office
     outcome = _drop_one(office, "unsigned.pdf", _sealed(office))
     _assert_rejected(office, outcome, "carries no party signature")
@@ -384,6 +389,8 @@ def _executed(office, parties) -> bytes:
 
 
 def test_executed_copy_is_handed_over_verified(signing_office, parties):
+    """The executed copy is handed over byte for byte with every signature (seal, both parties, the coordinator)
+    verified, the sealed original is still handed over as sealed, and each release is recorded with the copy it was."""
     office = signing_office
     _trust_parties_in_config(office, parties)
     copy = _executed(office, parties)
@@ -401,6 +408,8 @@ def test_executed_copy_is_handed_over_verified(signing_office, parties):
 
 
 def test_untrusted_party_does_not_stop_the_release_but_a_changed_copy_does(signing_office, parties):
+    """An executed copy signed by a party no root vouches for is still handed over, flagged untrusted, but once a byte
+    of it changes it is refused and the refusal is recorded."""
     from pipeline.errors import VerificationFailed
 
     office = signing_office
@@ -424,6 +433,7 @@ def test_untrusted_party_does_not_stop_the_release_but_a_changed_copy_does(signi
 
 
 def test_no_executed_copy_yet_is_refused_with_the_reason(signing_office):
+    """Asking for the executed copy of a record no party has signed yet is refused, saying so."""
     from pipeline.errors import VerificationFailed
 
     office = signing_office
@@ -433,6 +443,8 @@ def test_no_executed_copy_yet_is_refused_with_the_reason(signing_office):
 
 
 def test_portal_and_cli_hand_over_the_executed_copy(signing_office, parties, tmp_path):
+    """accord get --executed and the portal's download of the executed copy both hand over the party-signed copy byte
+    for byte, the portal under a file name that says it is the executed one."""
     import re
 
     from click.testing import CliRunner

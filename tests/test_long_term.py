@@ -335,6 +335,7 @@ class TestLongTermSeal:
         assert sealed.signature_fields == tuple(lta_office.record["signature_fields"])
 
     def test_nothing_due_today(self, lta_office):
+        """A preservation run the day the long-term record was sealed checks it, finds it not due and renews nothing."""
         with open_catalog(lta_office.ws.catalog) as catalog:
             report = preserve(lta_office.ws, catalog, lta_office.ws.load_config())
         assert report.checked == 1 and report.not_due == 1 and not report.items

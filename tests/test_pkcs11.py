@@ -361,6 +361,8 @@ class TestTokenRefusals:
         assert load_pkcs11_signer(settings).signing_cert is not None
 
     def test_pin_file_missing_or_wrong(self, token, tmp_path):
+        """A PIN file that does not exist, or holds a PIN the token refuses, is a PkiError saying which, and the wrong
+        PIN is not shown in it."""
         close_pkcs11_sessions()
         settings = token.settings(pkcs11_pin_env=None, pkcs11_pin_file=str(tmp_path / "absent.pin"))
         with pytest.raises(PkiError, match="PIN file .* does not exist"):
@@ -373,6 +375,7 @@ class TestTokenRefusals:
         _no_pin_shown(caught.value, "424242")
 
     def test_pin_variable_unset(self, token, monkeypatch):
+        """A PIN environment variable that is not set is a PkiError naming the variable."""
         monkeypatch.delenv(PIN_ENV, raising=False)
         with pytest.raises(PkiError, match=f"environment variable {PIN_ENV}.*is not set"):
             load_pkcs11_signer(token.settings())
@@ -397,6 +400,8 @@ class TestTokenRefusals:
         _no_pin_shown(caught.value, PIN)
 
     def test_not_a_pkcs11_module(self, token, pin_env, tmp_path):
+        """A file that is not a shared library, named as the PKCS#11 module, is a PkiError saying the module could not
+        be loaded."""
         fake = tmp_path / "fake.so"
         fake.write_text("not a library\n")
         with pytest.raises(PkiError, match="could not be loaded"):
@@ -412,11 +417,14 @@ _SEAL = (
 
 class TestTokenConfig:
     def test_token_table_base_loads(self, tmp_path):
+        """The token configuration the refusal table breaks one way at a time loads as it is, so each refusal below is
+        due to its one change."""
         path = tmp_path / "accord.yaml"
         path.write_text(_SEAL)
         assert load_config(path).seal.pkcs11_key_label == "k"
 
     def test_token_config_loads(self, tmp_path):
+        """A full token configuration with a PIN file loads with each setting as written and the optional ones unset."""
         path = tmp_path / "accord.yaml"
         path.write_text(
             "seal:\n  pkcs11_module: /usr/lib/softhsm/libsofthsm2.so\n  pkcs11_token_label: office\n"
@@ -443,4 +451,6 @@ class TestTokenConfig:
         ],
     )
     def test_bad_token_config_refused(self, tmp_path, text, message):
+        """Each wrong or missing token setting (a misspelt key, token settings without a module, a certificate beside a
+        module, no label, no or two PIN sources, no trust root) is refused naming the setting."""
         assert_config_refused(tmp_path, text, message)

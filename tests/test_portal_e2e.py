@@ -323,6 +323,9 @@ def test_signin_page_keyboard_order_and_focus_outline(visit, artifacts):
 
 
 def test_counsel_finds_downloads_and_the_disclosure_is_recorded(visit, portal, artifacts):
+    """In a real browser, counsel signs in by keyboard, finds the agreement by a name typed without accents, opens it,
+    downloads exactly the archived PDF with a stated purpose, and the auditor then sees that disclosure and its
+    purpose on the record's page and in the audit log."""
     agreement = portal.agreement
     rid = agreement["record_id"]
     archived = (portal.ws.root / agreement["pdf_path"]).read_bytes()
@@ -405,6 +408,8 @@ def test_counsel_finds_downloads_and_the_disclosure_is_recorded(visit, portal, a
 
 
 def test_coordinator_sees_nothing_outside_their_cases(visit, portal, artifacts):
+    """In a real browser, a coordinator of other cases finds nothing when searching for a party of the agreement, and
+    the agreement's page and download page answer Not found without its title or names."""
     rid = portal.agreement["record_id"]
     v = visit()
     page = v.page
@@ -428,6 +433,8 @@ def test_coordinator_sees_nothing_outside_their_cases(visit, portal, artifacts):
 
 
 def test_records_officer_sees_holds_and_dispositions(visit, artifacts):
+    """In a real browser, a records officer reaches the legal holds and disposition pages from the main navigation and
+    is offered no audit log."""
     v = visit()
     page = v.page
     sign_in(v, "e2e-records")

@@ -53,6 +53,9 @@ def signed_in(app, name: str) -> tuple[TestClient, str]:
 
 
 def test_officer_approves_and_the_certificate_follows(ws, stored_converter):
+    """A records officer sees the proposal and the agreement it lists, approves it over HTTP, and the agreement is
+    destroyed, a sealed and valid certificate of disposition is linked and opens, and a second approval is refused
+    with a plain message."""
     proposal_id = propose(ws)
     app = create_app(ws, converter_factory=lambda: stored_converter)
     officer, csrf = signed_in(app, "officer")
@@ -91,6 +94,8 @@ def test_officer_approves_and_the_certificate_follows(ws, stored_converter):
 
 
 def test_officer_rejects_with_a_reason(ws):
+    """A records officer's rejection without a reason is refused, one with a reason marks the proposal rejected by that
+    officer, and the agreement stays."""
     proposal_id = propose(ws)
     app = create_app(ws)
     officer, csrf = signed_in(app, "officer")
@@ -108,6 +113,8 @@ def test_officer_rejects_with_a_reason(ws):
 
 @pytest.mark.parametrize("who", ["counsel", "owner"])
 def test_other_roles_cannot_see_or_decide_proposals(ws, who):
+    """Counsel and the director are refused (403) the proposals' pages and their approval and rejection, and the
+    proposal stays proposed."""
     proposal_id = propose(ws)
     app = create_app(ws)
     client, csrf = signed_in(app, who)
@@ -121,6 +128,7 @@ def test_other_roles_cannot_see_or_decide_proposals(ws, who):
 
 
 def test_unknown_proposal_is_not_found(ws):
+    """A proposal number that does not exist, or is not a number, answers 404."""
     app = create_app(ws)
     officer, _ = signed_in(app, "officer")
     assert officer.get("/proposals/999").status_code == 404
@@ -128,6 +136,7 @@ def test_unknown_proposal_is_not_found(ws):
 
 
 def test_case_timeline_shows_events_and_records(ws):
+    """A case's page shows its closure event and links its records, and an unknown case answers 404."""
     propose(ws)
     app = create_app(ws)
     officer, _ = signed_in(app, "officer")
