@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
+import pwd
 import re
 import shutil
 import socket
@@ -20,6 +22,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
 import pytest
+import yaml
 from argon2 import PasswordHasher
 from click.testing import CliRunner
 from docx import Document
@@ -115,6 +118,20 @@ def raw_db(ws: Workspace) -> sqlite3.Connection:
     conn = sqlite3.connect(str(ws.catalog), isolation_level=None, timeout=30)
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def list_users(ws: Workspace, users: dict) -> None:
+    """Fill the workspace's ``users: {}`` line of access.yaml with ``users`` (the rest stays as shipped)."""
+    path = ws.policies / "access.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "\nusers: {}\n" in text
+    block = yaml.safe_dump({"users": users}, default_flow_style=False, sort_keys=True)
+    path.write_text(text.replace("\nusers: {}\n", "\n" + block, 1), encoding="utf-8")
+
+
+def os_user() -> str:
+    """The name of the operating-system user running the tests."""
+    return pwd.getpwuid(os.geteuid()).pw_name
 
 
 def owner_session(ws: Workspace):

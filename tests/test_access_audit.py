@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import pwd
 import re
 import shutil
@@ -46,7 +45,7 @@ from pipeline.records.verify import check_signatures
 from pipeline.store import open_catalog
 from pipeline.workspace import Workspace, init_workspace
 
-from .helpers import ROOT, raw_db, records_by_template, run_cli
+from .helpers import ROOT, list_users, os_user, raw_db, records_by_template, run_cli
 
 SHIPPED_ACCESS = ROOT / "retention_policies" / "access.yaml"
 
@@ -77,15 +76,6 @@ POLICY = shipped_policy()
 
 
 # --- workspaces -------------------------------------------------------------------------------
-
-
-def with_users(ws: Workspace, users: dict) -> None:
-    """Fill the workspace's ``users: {}`` line with ``users`` (the rest of access.yaml stays as shipped)."""
-    path = ws.policies / "access.yaml"
-    text = path.read_text(encoding="utf-8")
-    assert "\nusers: {}\n" in text
-    block = yaml.safe_dump({"users": users}, default_flow_style=False, sort_keys=True)
-    path.write_text(text.replace("\nusers: {}\n", "\n" + block, 1), encoding="utf-8")
 
 
 def audit_rows(ws: Workspace, **where: str) -> list[dict]:
@@ -129,7 +119,7 @@ def fresh_ws(processed_template, tmp_path) -> Workspace:
 @pytest.fixture
 def staffed(fresh_ws) -> Workspace:
     """The processed workspace with its roles split among people (the owner is then no longer a user)."""
-    with_users(fresh_ws, {
+    list_users(fresh_ws, {
         "jchen": {"roles": ["counsel"]},
         "mlee": {"roles": ["coordinator"], "cases": ["MOU-*"]},
         "audit1": {"roles": ["auditor"]},
@@ -942,7 +932,7 @@ class TestConfigChange:
         """Editing access.yaml is recorded as a change of exactly that file."""
         with session(workspace, "root"):
             pass
-        with_users(workspace, {"jchen": {"roles": ["counsel"]}})
+        list_users(workspace, {"jchen": {"roles": ["counsel"]}})
         with session(workspace, "jchen"):
             pass
         changes = _config_changes(workspace)
@@ -950,10 +940,6 @@ class TestConfigChange:
 
 
 # --- 7. the command line -----------------------------------------------------------------------
-
-
-def _me() -> str:
-    return pwd.getpwuid(os.geteuid()).pw_name
 
 
 class TestCli:
@@ -964,7 +950,7 @@ class TestCli:
         assert result.exit_code == 0, result.output
         path = target / "retention_policies" / "access.yaml"
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        me = _me()
+        me = os_user()
         assert me == "root"  # the suite runs as root
         assert list(raw["users"]) == [me] and sorted(raw["users"][me]["roles"]) == sorted(DEFAULT_ROLES)
         policy = load_policy(path, workspace_owner=None)
@@ -1004,7 +990,7 @@ class TestCli:
         assert disclosed.exit_code == 0, disclosed.output
         rows = json.loads(disclosed.stdout)
         assert [(r["actor"], r["action"], r["outcome"], r["purpose"]) for r in rows] == [
-            (_me(), "retrieve", "ok", "Appeal review")]
+            (os_user(), "retrieve", "ok", "Appeal review")]
         assert rows[0]["details"]["sha256"] == ra["sha256"] and rows[0]["details"]["via"] == "os-user"
 
         log = run_cli("audit", "log", "--json", "--workspace", str(ws.root))
@@ -1037,7 +1023,7 @@ class TestCli:
 
     def test_audit_commands_denied_to_counsel_os_user(self, fresh_ws):
         """When access.yaml lists users and not the one running the command, audit log is refused."""
-        with_users(fresh_ws, {"jchen": {"roles": ["counsel"]}})
+        list_users(fresh_ws, {"jchen": {"roles": ["counsel"]}})
         result = run_cli("audit", "log", "--json", "--workspace", str(fresh_ws.root))
         assert result.exit_code != 0 and "not a user of this workspace" in result.output
 

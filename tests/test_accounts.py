@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import pwd
 import sqlite3
 import stat
 from pathlib import Path
@@ -28,7 +26,7 @@ from pipeline.records import audit
 from pipeline.store import open_catalog
 from pipeline.workspace import Workspace, init_workspace
 
-from .helpers import PASSWORD, Clock, quick_password_hasher, run_cli
+from .helpers import PASSWORD, Clock, os_user, quick_password_hasher, run_cli
 
 HERE = "192.0.2.1"
 THERE = "198.51.100.7"
@@ -505,10 +503,6 @@ def access_users(ws: Workspace) -> dict:
     return yaml.safe_load((ws.policies / "access.yaml").read_text(encoding="utf-8"))["users"] or {}
 
 
-def owner() -> str:
-    return pwd.getpwuid(os.geteuid()).pw_name
-
-
 def account_names(ws: Workspace) -> list[str]:
     if not ws.accounts.exists():
         return []
@@ -536,10 +530,10 @@ def test_user_add_writes_the_folder_owner_first_when_nobody_was_listed(ws):
     result = accord(ws, "add", "jchen", "--role", "counsel", "--password-stdin", input="a long passphrase here\n")
     assert result.exit_code == 0, result.output
     users = access_users(ws)
-    assert list(users) == [owner(), "jchen"]
-    assert set(users[owner()]["roles"]) == {"coordinator", "counsel", "director", "records-officer", "auditor"}
-    policy = load_policy(ws.policies / "access.yaml", owner())
-    assert policy.user(owner()) is not None  # the owner keeps the rights they held implicitly
+    assert list(users) == [os_user(), "jchen"]
+    assert set(users[os_user()]["roles"]) == {"coordinator", "counsel", "director", "records-officer", "auditor"}
+    policy = load_policy(ws.policies / "access.yaml", os_user())
+    assert policy.user(os_user()) is not None  # the owner keeps the rights they held implicitly
 
 
 def test_user_add_with_own_cases(ws):

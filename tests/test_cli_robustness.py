@@ -22,13 +22,11 @@ from pipeline import logformat
 from pipeline.cli import cli
 from pipeline.display import escape
 from pipeline.errors import AccordError
-from pipeline.governance.access import current_actor
-from pipeline.office import OfficeSession
 from pipeline.records import audit
 from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
-from .helpers import copy_workspace, raw_db, records_by_template, run_cli
+from .helpers import copy_workspace, owner_session, raw_db, records_by_template, run_cli
 
 RA_CASE = "ADR-2026-0142"
 
@@ -96,7 +94,7 @@ class TestGetDelivery:
             assert data.startswith(b"%PDF")
             during.append([e["outcome"] for e in retrievals(ws, record["record_id"])])
 
-        with OfficeSession(ws, current_actor()) as session:
+        with owner_session(ws) as session:
             got = session.retrieve(record["record_id"], "Appeal review", deliver=deliver)
         assert during == [[]]
         assert got.data == (ws.root / record["pdf_path"]).read_bytes()
@@ -109,7 +107,7 @@ class TestGetDelivery:
         read_end, write_end = os.pipe()
         os.close(read_end)
         try:
-            with OfficeSession(ws, current_actor()) as session:
+            with owner_session(ws) as session:
                 with pytest.raises(AccordError, match="verified but not delivered: Broken pipe"):
                     session.retrieve(record["record_id"], "Appeal review", deliver=lambda data: os.write(write_end, data))
         finally:
@@ -125,7 +123,7 @@ class TestGetDelivery:
         def interrupted(data: bytes) -> None:
             raise KeyboardInterrupt
 
-        with OfficeSession(ws, current_actor()) as session:
+        with owner_session(ws) as session:
             with pytest.raises(KeyboardInterrupt):
                 session.retrieve(record["record_id"], "Appeal review", deliver=interrupted)
         assert [(e["outcome"], e["details"]["reason"]) for e in retrievals(ws, record["record_id"])] == \
@@ -192,7 +190,7 @@ class TestAuditTimeFilter:
 
     def test_library_refuses_too(self, ws):
         """OfficeSession.audit_log (what the portal calls) refuses the same value with the same sentence."""
-        with OfficeSession(ws, current_actor()) as session:
+        with owner_session(ws) as session:
             with pytest.raises(AccordError, match="--since must be a date like 2026-11-20"):
                 session.audit_log(since="notadate")
 

@@ -35,7 +35,7 @@ from pypdf import PdfReader, PdfWriter
 from pipeline.documents.pki import load_certificates
 from pipeline.records import audit, countersign, fixity
 
-from .helpers import make_office, owner_session, pdfsig, record_of
+from .helpers import hidden, make_office, owner_session, pdfsig, record_of, run_cli, sign_in
 
 # --- the parties' PKI ------------------------------------------------------------------------------
 
@@ -445,12 +445,8 @@ def test_no_executed_copy_yet_is_refused_with_the_reason(signing_office):
 def test_portal_and_cli_hand_over_the_executed_copy(signing_office, parties, tmp_path):
     """accord get --executed and the portal's download of the executed copy both hand over the party-signed copy byte
     for byte, the portal under a file name that says it is the executed one."""
-    import re
-
-    from click.testing import CliRunner
     from starlette.testclient import TestClient
 
-    from pipeline.cli import cli
     from pipeline.governance.access import folder_owner, grant
     from pipeline.governance.accounts import Accounts
     from pipeline.portal.app import create_app
@@ -461,8 +457,8 @@ def test_portal_and_cli_hand_over_the_executed_copy(signing_office, parties, tmp
     rid = _record(office)["record_id"]
 
     out = tmp_path / "signed.pdf"
-    result = CliRunner().invoke(cli, ["get", rid, "-o", str(out), "--executed", "--purpose", "Enforcement",
-                                      "--workspace", str(office.ws.root)])
+    result = run_cli("get", rid, "-o", str(out), "--executed", "--purpose", "Enforcement",
+                     "--workspace", str(office.ws.root))
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == copy
 
@@ -471,14 +467,12 @@ def test_portal_and_cli_hand_over_the_executed_copy(signing_office, parties, tmp
     with Accounts(office.ws.accounts, office.ws.load_config().portal) as accounts:
         accounts.add("counsel1", "counsel passphrase here")
     client = TestClient(create_app(office.ws), client=("127.0.0.1", 40000), follow_redirects=False)
-    token = re.search(r'name="signin" value="([^"]+)"', client.get("/signin").text).group(1)
-    assert client.post("/signin", data={"name": "counsel1", "password": "counsel passphrase here",
-                                        "signin": token, "next": "/search"}).status_code == 303
+    assert sign_in(client, "counsel1", "counsel passphrase here").status_code == 303
     page = client.get(f"/records/{rid}")
     assert f'/records/{rid}/download?copy=executed' in page.text and "Executed" in page.text
     form = client.get(f"/records/{rid}/download?copy=executed")
     assert 'name="copy" value="executed"' in form.text
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    csrf = hidden(form.text, "csrf")
     answer = client.post(f"/records/{rid}/download", data={"csrf": csrf, "purpose": "Enforcement", "copy": "executed"})
     assert answer.status_code == 200 and answer.content == copy
     assert answer.headers["content-disposition"] == f'attachment; filename="{rid}.executed.pdf"'

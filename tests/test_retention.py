@@ -20,9 +20,7 @@ from typing import Any
 import bagit
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from pipeline.cli import cli
 from pipeline.documents.seal import make_sealer
 from pipeline.documents.trust import TrustRoots
 from pipeline.errors import AccessDenied, AccordError, ConfigurationError, SweepError
@@ -44,7 +42,7 @@ from pipeline.records.search import SearchQuery
 from pipeline.records.verify import check_signatures
 from pipeline.workspace import CHECKOUT, Workspace
 
-from .helpers import copy_workspace, make_office, pdfsig
+from .helpers import copy_workspace, list_users, make_office, pdfsig, run_cli
 
 D = dt.date
 RA, MOU = "resolution-agreement", "mou"
@@ -122,24 +120,12 @@ def leaked(raw: bytes, words: list[str]) -> list[str]:
             or json.dumps(w).strip('"').encode("ascii") in raw]
 
 
-def write_users(ws: Workspace, users: dict[str, Any]) -> None:
-    path = ws.policies / "access.yaml"
-    text = path.read_text(encoding="utf-8")
-    assert "\nusers: {}\n" in text
-    block = yaml.safe_dump({"users": users}, default_flow_style=False, sort_keys=True)
-    path.write_text(text.replace("\nusers: {}\n", "\n" + block, 1), encoding="utf-8")
-
-
 def set_schedule(ws: Workspace, record_class: str, **changes: Any) -> None:
     """Rewrite the workspace's schedules.yaml with one schedule changed."""
     path = ws.policies / "schedules.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data["schedules"][record_class].update(changes)
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args))
 
 
 # === 1. pure functions ========================================================================
@@ -527,7 +513,7 @@ class TestApproval:
 
     def test_counsel_may_not_approve_or_sweep(self, ws):
         """A counsel user (no approve-disposition right) is refused the sweep and the approval, and both are audited."""
-        write_users(ws, {"clerk": {"roles": ["counsel"]}, "ro": {"roles": ["records-officer"]}})
+        list_users(ws, {"clerk": {"roles": ["counsel"]}, "ro": {"roles": ["records-officer"]}})
         with open_desk(ws, "ro") as officer:
             officer.add_event(CASE, "closed", CLOSED)
             proposal_id = officer.sweep(LATER).proposal_id
@@ -949,33 +935,33 @@ class TestFutureSweeps:
 class TestCommandLine:
     def test_dry_run_writes_no_proposal(self, ws):
         """sweep --as-of --dry-run --json says what is due and writes no proposal."""
-        assert run("event", "add", CASE, "closed", "--date", CLOSED.isoformat(), "-w", str(ws.root)).output \
+        assert run_cli("event", "add", CASE, "closed", "--date", CLOSED.isoformat(), "-w", str(ws.root)).output \
             .strip() == "Recorded."
-        result = run("sweep", "-w", str(ws.root), "--as-of", "2034-01-01", "--dry-run", "--json")
+        result = run_cli("sweep", "-w", str(ws.root), "--as-of", "2034-01-01", "--dry-run", "--json")
         assert result.exit_code == 0, result.output
         report = json.loads(result.stdout)
         assert report["as_of"] == "2034-01-01" and report["due"] == 1 and report["proposal"] is None
         assert report["by_action"] == {"destroy": 1}
         assert [(i["case_id"], i["due_date"], i["action"]) for i in report["sample"]] == \
             [(CASE, DUE.isoformat(), "destroy")]
-        listed = run("sweep", "list", "-w", str(ws.root), "--json")
+        listed = run_cli("sweep", "list", "-w", str(ws.root), "--json")
         assert listed.exit_code == 0 and json.loads(listed.stdout) == []
 
     def test_future_sweep_must_be_a_dry_run(self, ws):
         """A proposal judged on a day still to come could dispose of records early: refused, nothing written."""
-        run("event", "add", CASE, "closed", "--date", CLOSED.isoformat(), "-w", str(ws.root))
-        result = run("sweep", "-w", str(ws.root), "--as-of", "2034-01-01")
+        run_cli("event", "add", CASE, "closed", "--date", CLOSED.isoformat(), "-w", str(ws.root))
+        result = run_cli("sweep", "-w", str(ws.root), "--as-of", "2034-01-01")
         assert result.exit_code == 2 and "Add --dry-run" in result.output
-        listed = run("sweep", "list", "-w", str(ws.root), "--json")
+        listed = run_cli("sweep", "list", "-w", str(ws.root), "--json")
         assert listed.exit_code == 0 and json.loads(listed.stdout) == []
 
     def test_event_add_errors(self, ws):
         """event add refuses an unknown event and an unknown case, and records nothing."""
-        bad_event = run("event", "add", CASE, "dissolved", "--date", "2026-12-15", "-w", str(ws.root))
+        bad_event = run_cli("event", "add", CASE, "dissolved", "--date", "2026-12-15", "-w", str(ws.root))
         assert bad_event.exit_code != 0 and "Unknown event 'dissolved'" in bad_event.output
-        bad_case = run("event", "add", "ADR-1999-0001", "closed", "--date", "2026-12-15", "-w", str(ws.root))
+        bad_case = run_cli("event", "add", "ADR-1999-0001", "closed", "--date", "2026-12-15", "-w", str(ws.root))
         assert bad_case.exit_code != 0 and "No record belongs to case 'ADR-1999-0001'" in bad_case.output
-        again = run("event", "add", CASE, "closed", "--date", "15/12/2026", "-w", str(ws.root))
+        again = run_cli("event", "add", CASE, "closed", "--date", "15/12/2026", "-w", str(ws.root))
         assert again.exit_code != 0
         with open_desk(ws) as desk:
             assert events.of_case(desk.catalog, CASE) == []
@@ -984,7 +970,7 @@ class TestCommandLine:
         """case show --json gives the events, the records with due reasons and holds, and the tombstones;
         hold list --json gives the holds."""
         w = ("-w", str(ws.root))
-        assert run("event", "add", *w, CASE, "closed", "--date", CLOSED.isoformat()).exit_code == 0
+        assert run_cli("event", "add", *w, CASE, "closed", "--date", CLOSED.isoformat()).exit_code == 0
         office = make_office(ws, stored_converter)
         try:  # a corrected agreement arrives after the closure: it is due at once
             text = (examples / "resolution-agreement.yaml").read_text(encoding="utf-8")
@@ -1000,7 +986,7 @@ class TestCommandLine:
                 ("superseded", "sealed", first["record_id"])
             assert first["due_date"] == second["due_date"] == DUE.isoformat()
 
-        placed = run("hold", "place", *w, "--record", second["record_id"], "--name", "Doe v. Institute",
+        placed = run_cli("hold", "place", *w, "--record", second["record_id"], "--name", "Doe v. Institute",
                      "--reason", "Litigation notice")
         assert placed.exit_code == 0 and "Hold #1 placed on record" in placed.output, placed.output
 
@@ -1009,7 +995,7 @@ class TestCommandLine:
             assert report.held == 1 and proposed_records(desk, report.proposal_id) == [first["record_id"]]
             desk.approve(report.proposal_id, stored_converter, sealer_for(ws))
 
-        shown = run("case", "show", *w, CASE, "--json")
+        shown = run_cli("case", "show", *w, CASE, "--json")
         assert shown.exit_code == 0, shown.output
         timeline = json.loads(shown.stdout)
         assert [(e["event"], e["date"]) for e in timeline["events"]] == [("case-closed", CLOSED.isoformat())]
@@ -1021,20 +1007,20 @@ class TestCommandLine:
             [("Doe v. Institute", "Litigation notice", "record")]
         assert [(t["record_id"], t["action"]) for t in timeline["tombstones"]] == [(first["record_id"], "destroy")]
 
-        text_view = run("case", "show", *w, CASE)
+        text_view = run_cli("case", "show", *w, CASE)
         assert "HELD by #1 Doe v. Institute" in text_view.output and first["record_id"] in text_view.output
 
-        listed = run("hold", "list", *w, "--json")
+        listed = run_cli("hold", "list", *w, "--json")
         assert listed.exit_code == 0, listed.output
         holds = json.loads(listed.stdout)
         assert [(h["id"], h["name"], h["scope_kind"], h["scope_value"], h["records"], h["released_at"])
                 for h in holds] == [(1, "Doe v. Institute", "record", second["record_id"], 1, None)]
 
-        assert run("hold", "release", *w, "1", "--reason", "Settled").exit_code == 0
-        assert json.loads(run("hold", "list", *w, "--json").stdout) == []
-        assert len(json.loads(run("hold", "list", *w, "--all", "--json").stdout)) == 1
+        assert run_cli("hold", "release", *w, "1", "--reason", "Settled").exit_code == 0
+        assert json.loads(run_cli("hold", "list", *w, "--json").stdout) == []
+        assert len(json.loads(run_cli("hold", "list", *w, "--all", "--json").stdout)) == 1
 
     def test_unknown_case(self, ws):
         """case show for a case with no record nor tombstone is an error."""
-        result = run("case", "show", "-w", str(ws.root), "ADR-1999-0001", "--json")
+        result = run_cli("case", "show", "-w", str(ws.root), "ADR-1999-0001", "--json")
         assert result.exit_code != 0 and "No case 'ADR-1999-0001'" in result.output
