@@ -236,7 +236,7 @@ def quick_password_hasher() -> PasswordHasher:
 
 # --- the stored PDFs --------------------------------------------------------------------------------
 
-#: The office name, record id and day the stored documents were made with.
+#: The office name and the day the stored documents were made with.
 STORED_OFFICE = "Accord Test Office"
 STORED_DAY = dt.date(2026, 12, 1)
 #: The kinds of document Accord converts: each template's example, and one generated document (an audit
