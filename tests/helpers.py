@@ -17,6 +17,7 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
@@ -362,6 +363,7 @@ class StoredConverter:
         self._places = {kind: pdf_places(pdf) for kind, pdf in self._pdfs.items()}
         self.conversions = 0
         self._closed = False
+        self._count = threading.Lock()  # intake's stage threads share one converter
 
     def convert(self, docx: bytes) -> bytes:
         if self._closed:
@@ -378,7 +380,8 @@ class StoredConverter:
             raise ConversionError(
                 f"No stored PDF has the places {sorted(wanted)} this {kind} document asks for (the stored one "
                 f"has {sorted(self._places[kind])}): use the real converter, or store one (tests/data/README.md).")
-        self.conversions += 1
+        with self._count:
+            self.conversions += 1
         return with_document_properties(self._pdfs[kind], document.core_properties)
 
     def close(self) -> None:
