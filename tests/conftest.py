@@ -1,24 +1,20 @@
-"""Shared fixtures: real workspaces in tmp_path, one warm LibreOffice, a real PKI, real pdfsig."""
+"""Shared fixtures: real workspaces in tmp_path, the stored PDFs or one warm LibreOffice, a real PKI,
+real pdfsig. What they are made with (and every helper that is not a fixture) is in tests/helpers.py."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from pipeline.config import Config, ConverterSettings
+from pipeline.config import ConverterSettings
 from pipeline.documents.convert import Converter
 from pipeline.documents.pki import ROOT_CERT, ensure_identity
-from pipeline.documents.seal import make_sealer
-from pipeline.intake.ingest import Ingestor
-from pipeline.intake.watcher import RunSummary, run_once
 from pipeline.workspace import Workspace, init_workspace
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"  # the project's own example case files
+from .helpers import EXAMPLES, StoredConverter, make_office, sealed_examples, stored_converter_factory
 
 
 @pytest.fixture(scope="session")
@@ -29,10 +25,24 @@ def examples() -> Path:
 
 @pytest.fixture(scope="session")
 def converter(tmp_path_factory):
-    """One warm LibreOffice for the whole session, working in a private folder of the session's."""
+    """One warm LibreOffice for the whole session, working in a private folder of the session's:
+    for the tests of conversion itself and of what is on a PDF's pages."""
     conv = Converter(ConverterSettings(work_dir=tmp_path_factory.mktemp("convert")))
     yield conv
     conv.close()
+
+
+@pytest.fixture(scope="session")
+def stored_converter() -> StoredConverter:
+    """The PDFs LibreOffice made once (tests/data/): for every test that does not test conversion."""
+    return StoredConverter()
+
+
+@pytest.fixture
+def cli_stored_pdfs(monkeypatch) -> None:
+    """Commands run through CliRunner in this test convert with the stored PDFs, not LibreOffice
+    (the commands make their ``Converter`` when they run, from pipeline.documents.convert)."""
+    monkeypatch.setattr("pipeline.documents.convert.Converter", stored_converter_factory)
 
 
 @pytest.fixture(scope="session")
@@ -45,74 +55,43 @@ def pki_source(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def workspace(tmp_path, pki_source) -> Workspace:
+    """A new workspace in tmp_path with a copy of the session's PKI."""
     ws = init_workspace(tmp_path / "ws")
     shutil.copytree(pki_source, ws.pki)
     return ws
 
 
-@dataclass
-class Office:
-    """A workspace with a warm pipeline: drop files, process them, look at the results."""
-
-    ws: Workspace
-    ingestor: Ingestor
-    pristine: Path | None = None
-    """A copy of the workspace as it was right after processing (other tests write to ``ws``)."""
-
-    def drop(self, name: str, data: bytes | str) -> Path:
-        path = self.ws.inbox / name
-        path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-        return path
-
-    def process(self) -> RunSummary:
-        return run_once(self.ws, self.ingestor)
-
-    @property
-    def root_cert(self) -> Path:
-        return self.ws.pki / ROOT_CERT
-
-
-def make_office(ws: Workspace, converter: Converter, config: Config | None = None) -> Office:
-    config = config or ws.load_config()
-    return Office(ws, Ingestor(ws, config, converter, sealer=make_sealer(ws, config)))
+@pytest.fixture
+def office(workspace, stored_converter):
+    """A warm pipeline on a new workspace, converting with the stored PDFs."""
+    o = make_office(workspace, stored_converter)
+    yield o
+    o.ingestor.close()
 
 
 @pytest.fixture
-def office(workspace, converter):
+def lo_office(workspace, converter):
+    """A warm pipeline on a new workspace, converting with the real LibreOffice (for tests that read
+    what is on the record's pages)."""
     o = make_office(workspace, converter)
     yield o
     o.ingestor.close()
 
 
 @pytest.fixture(scope="session")
-def sealed_office(tmp_path_factory, pki_source, converter, examples):
-    """Both example files processed once, shared by the read-only tests."""
-    ws = init_workspace(tmp_path_factory.mktemp("sealed") / "ws")
-    shutil.copytree(pki_source, ws.pki)
-    o = make_office(ws, converter)
-    for example in ("resolution-agreement.yaml", "mou.yaml"):
-        shutil.copy(examples / example, ws.inbox / example)
-    summary = o.process()
-    assert [x.status for x in summary.outcomes] == ["recorded", "recorded"], summary
-    o.ingestor.catalog.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    o.pristine = tmp_path_factory.mktemp("sealed-pristine") / "ws"
-    shutil.copytree(ws.root, o.pristine)
-    wal = o.pristine / "catalog.db-wal"
-    assert not wal.exists() or wal.stat().st_size == 0, "the copy must hold the whole catalog in catalog.db"
+def sealed_office(tmp_path_factory, pki_source, stored_converter):
+    """Both example files processed once with the stored PDFs, shared by the read-only tests."""
+    o = sealed_examples(tmp_path_factory, "sealed", pki_source, stored_converter)
     yield o
     o.ingestor.close()
 
 
-def copy_workspace(source: Path, target: Path) -> Workspace:
-    """A copy of a processed workspace (the archive's read-only files and the catalog included)."""
-    shutil.copytree(source, target)
-    return Workspace(target)
-
-
-def record_of(office: Office, template: str) -> dict:
-    rows = [r for r in office.ingestor.catalog.all_records() if r["template"] == template]
-    assert len(rows) == 1
-    return rows[0]
+@pytest.fixture(scope="session")
+def lo_sealed_office(tmp_path_factory, pki_source, converter):
+    """Both example files processed once with the real LibreOffice, for the tests that read their pages."""
+    o = sealed_examples(tmp_path_factory, "lo-sealed", pki_source, converter)
+    yield o
+    o.ingestor.close()
 
 
 @pytest.fixture(scope="session")
@@ -125,42 +104,3 @@ def nss_db(tmp_path_factory, pki_source) -> Path:
         check=True, capture_output=True,
     )
     return db
-
-
-def pdfsig(pdf: Path, nss: Path) -> str:
-    """pdfsig's report (it exits 0 even on a digest mismatch, so callers read the text)."""
-    result = subprocess.run(["pdfsig", "-nssdir", f"sql:{nss}", str(pdf)], capture_output=True, text=True, timeout=60)
-    return result.stdout + result.stderr
-
-
-def pdftotext(pdf: Path) -> str:
-    return subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True,
-                          check=True).stdout
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, start: float = 1_900_000_000.0):
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, *, hours: float = 0, minutes: float = 0, seconds: float = 0) -> None:
-        self.now += hours * 3600 + minutes * 60 + seconds
-
-
-def owner_session(ws: Workspace):
-    """The workspace opened for the user running the tests (its folder's owner: every role)."""
-    from pipeline.governance.access import current_actor
-    from pipeline.office import OfficeSession
-
-    return OfficeSession(ws, current_actor())
-
-
-def search(catalog, query, visible=("1", [])) -> list[dict]:
-    """The records a query finds (one page, uncounted): what the tests of search ask most often."""
-    from pipeline.records.search import search_page
-
-    return search_page(catalog, query, visible, count=False)[0]

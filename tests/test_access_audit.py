@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import pwd
 import re
 import shutil
@@ -20,9 +19,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
-
-from pipeline.cli import cli
 from pipeline.documents.seal import make_sealer
 from pipeline.documents.trust import TrustRoots
 from pipeline.errors import AccessDenied, AccordError, ConfigurationError, RecordNotFound, VerificationFailed
@@ -50,7 +46,7 @@ from pipeline.records.verify import check_signatures
 from pipeline.store import open_catalog
 from pipeline.workspace import Workspace, init_workspace
 
-from .conftest import ROOT
+from .helpers import ROOT, list_users, os_user, raw_db, records_by_template, run_cli
 
 SHIPPED_ACCESS = ROOT / "retention_policies" / "access.yaml"
 
@@ -81,27 +77,6 @@ POLICY = shipped_policy()
 
 
 # --- workspaces -------------------------------------------------------------------------------
-
-
-def with_users(ws: Workspace, users: dict) -> None:
-    """Fill the workspace's ``users: {}`` line with ``users`` (the rest of access.yaml stays as shipped)."""
-    path = ws.policies / "access.yaml"
-    text = path.read_text(encoding="utf-8")
-    assert "\nusers: {}\n" in text
-    block = yaml.safe_dump({"users": users}, default_flow_style=False, sort_keys=True)
-    path.write_text(text.replace("\nusers: {}\n", "\n" + block, 1), encoding="utf-8")
-
-
-def records_by_template(ws: Workspace) -> dict[str, dict]:
-    with open_catalog(ws.catalog) as catalog:
-        return {r["template"]: r for r in catalog.all_records()}
-
-
-def raw_db(ws: Workspace) -> sqlite3.Connection:
-    """A plain sqlite3 connection to the catalog, outside Accord (what a tamperer would use)."""
-    conn = sqlite3.connect(str(ws.catalog), isolation_level=None, timeout=30)
-    conn.row_factory = sqlite3.Row
-    return conn
 
 
 def audit_rows(ws: Workspace, **where: str) -> list[dict]:
@@ -145,7 +120,7 @@ def fresh_ws(processed_template, tmp_path) -> Workspace:
 @pytest.fixture
 def staffed(fresh_ws) -> Workspace:
     """The processed workspace with its roles split among people (the owner is then no longer a user)."""
-    with_users(fresh_ws, {
+    list_users(fresh_ws, {
         "jchen": {"roles": ["counsel"]},
         "mlee": {"roles": ["coordinator"], "cases": ["MOU-*"]},
         "audit1": {"roles": ["auditor"]},
@@ -811,12 +786,12 @@ class TestAuditChain:
 
 
 @pytest.fixture
-def anchored(active_ws, converter):
+def anchored(active_ws, stored_converter):
     """The active workspace with its audit head sealed into an anchor by the owner."""
     ws = active_ws
     head = chain_of(ws)
     with session(ws, "root") as s:
-        written = s.write_anchor(converter, make_sealer(ws, ws.load_config()))
+        written = s.write_anchor(stored_converter, make_sealer(ws, ws.load_config()))
     return ws, written, head
 
 
@@ -897,7 +872,7 @@ class TestAnchors:
         assert report.chain.ok and not report.ok
         assert any(f"entry {written.head_seq} differs" in p for p in report.anchor_problems), report.anchor_problems
 
-    def test_broken_chain_is_not_anchored(self, active_ws, converter):
+    def test_broken_chain_is_not_anchored(self, active_ws, stored_converter):
         """A log whose chain is already broken is refused an anchor, naming the problem."""
         seq = _seq_of(active_ws, "view")
         conn = raw_db(active_ws)
@@ -907,15 +882,15 @@ class TestAnchors:
         finally:
             conn.close()
         with session(active_ws, "root") as s, pytest.raises(AccordError, match=f"entry {seq}"):
-            s.write_anchor(converter, make_sealer(active_ws, active_ws.load_config()))
+            s.write_anchor(stored_converter, make_sealer(active_ws, active_ws.load_config()))
         assert not (active_ws.archive / "anchors").exists() or not list((active_ws.archive / "anchors").rglob("*.pdf"))
 
 
 class TestAnchorRights:
-    def test_anchor_needs_read_audit(self, active_ws, converter):
+    def test_anchor_needs_read_audit(self, active_ws, stored_converter):
         """Only a user who may read the audit log may anchor it."""
         with session(active_ws, "jchen") as s, pytest.raises(AccessDenied):
-            s.write_anchor(converter, make_sealer(active_ws, active_ws.load_config()))
+            s.write_anchor(stored_converter, make_sealer(active_ws, active_ws.load_config()))
 
 
 # --- 6. configuration changes ------------------------------------------------------------------
@@ -958,7 +933,7 @@ class TestConfigChange:
         """Editing access.yaml is recorded as a change of exactly that file."""
         with session(workspace, "root"):
             pass
-        with_users(workspace, {"jchen": {"roles": ["counsel"]}})
+        list_users(workspace, {"jchen": {"roles": ["counsel"]}})
         with session(workspace, "jchen"):
             pass
         changes = _config_changes(workspace)
@@ -968,30 +943,22 @@ class TestConfigChange:
 # --- 7. the command line -----------------------------------------------------------------------
 
 
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def _me() -> str:
-    return pwd.getpwuid(os.geteuid()).pw_name
-
-
 class TestCli:
     def test_init_writes_running_user_with_every_role(self, tmp_path):
         """accord init lists the OS user running it in access.yaml with every role, and the file still loads."""
         target = tmp_path / "office"
-        result = run("init", str(target))
+        result = run_cli("init", str(target))
         assert result.exit_code == 0, result.output
         path = target / "retention_policies" / "access.yaml"
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        me = _me()
+        me = os_user()
         assert me == "root"  # the suite runs as root
         assert list(raw["users"]) == [me] and sorted(raw["users"][me]["roles"]) == sorted(DEFAULT_ROLES)
         policy = load_policy(path, workspace_owner=None)
         assert policy.users == {me: User(me, tuple(raw["users"][me]["roles"]), ("*",))}
         for action in ACTIONS:
             assert decide(policy, Actor(me), action, RecordFacts("R", RA, "destroyed", OLD_CASE)), action
-        listed = run("search", "--workspace", str(target), "--json")
+        listed = run_cli("search", "--workspace", str(target), "--json")
         assert listed.exit_code == 0, listed.output
         assert json.loads(listed.stdout) == []
 
@@ -999,7 +966,7 @@ class TestCli:
         """accord get without --purpose is a usage error and writes nothing."""
         ra = records_by_template(fresh_ws)["resolution-agreement"]["record_id"]
         out = tmp_path / "out.pdf"
-        result = run("get", ra, "-o", str(out), "--workspace", str(fresh_ws.root))
+        result = run_cli("get", ra, "-o", str(out), "--workspace", str(fresh_ws.root))
         assert result.exit_code == 2 and "Missing option '--purpose'" in result.output
         assert not out.exists() and audit_rows(fresh_ws, action="retrieve") == []
 
@@ -1007,7 +974,7 @@ class TestCli:
         """accord get with a blank --purpose is refused and writes nothing."""
         ra = records_by_template(fresh_ws)["resolution-agreement"]["record_id"]
         out = tmp_path / "out.pdf"
-        result = run("get", ra, "-o", str(out), "--purpose", "   ", "--workspace", str(fresh_ws.root))
+        result = run_cli("get", ra, "-o", str(out), "--purpose", "   ", "--workspace", str(fresh_ws.root))
         assert result.exit_code == 1 and "State the purpose" in result.output
         assert not out.exists()
 
@@ -1016,27 +983,27 @@ class TestCli:
         ws = fresh_ws
         ra = records_by_template(ws)["resolution-agreement"]
         out = tmp_path / "agreement.pdf"
-        got = run("get", ra["record_id"], "-o", str(out), "--purpose", "Appeal review", "--workspace", str(ws.root))
+        got = run_cli("get", ra["record_id"], "-o", str(out), "--purpose", "Appeal review", "--workspace", str(ws.root))
         assert got.exit_code == 0, got.output
         assert out.read_bytes() == (ws.root / ra["pdf_path"]).read_bytes()
 
-        disclosed = run("audit", "disclosures", ra["record_id"], "--json", "--workspace", str(ws.root))
+        disclosed = run_cli("audit", "disclosures", ra["record_id"], "--json", "--workspace", str(ws.root))
         assert disclosed.exit_code == 0, disclosed.output
         rows = json.loads(disclosed.stdout)
         assert [(r["actor"], r["action"], r["outcome"], r["purpose"]) for r in rows] == [
-            (_me(), "retrieve", "ok", "Appeal review")]
+            (os_user(), "retrieve", "ok", "Appeal review")]
         assert rows[0]["details"]["sha256"] == ra["sha256"] and rows[0]["details"]["via"] == "os-user"
 
-        log = run("audit", "log", "--json", "--workspace", str(ws.root))
+        log = run_cli("audit", "log", "--json", "--workspace", str(ws.root))
         assert log.exit_code == 0, log.output
         entries = json.loads(log.stdout)
         seqs = [e["seq"] for e in entries]
         assert seqs == sorted(seqs, reverse=True) and seqs[-1] == 1
         assert {"ingest", "config-change", "retrieve", "read-audit"} <= {e["action"] for e in entries}
-        only = json.loads(run("audit", "log", "--json", "--action", "retrieve", "--workspace", str(ws.root)).stdout)
+        only = json.loads(run_cli("audit", "log", "--json", "--action", "retrieve", "--workspace", str(ws.root)).stdout)
         assert [e["purpose"] for e in only] == ["Appeal review"]
 
-        verified = run("audit", "verify", "--json", "--workspace", str(ws.root))
+        verified = run_cli("audit", "verify", "--json", "--workspace", str(ws.root))
         assert verified.exit_code == 0, verified.output
         report = json.loads(verified.stdout)
         assert report["ok"] is True and report["first_broken"] is None and report["problem"] is None
@@ -1050,21 +1017,21 @@ class TestCli:
             conn.execute("UPDATE audit SET actor = 'x' WHERE seq = 2")
         finally:
             conn.close()
-        result = run("audit", "verify", "--json", "--workspace", str(fresh_ws.root))
+        result = run_cli("audit", "verify", "--json", "--workspace", str(fresh_ws.root))
         assert result.exit_code == 1
         report = json.loads(result.stdout)
         assert report["ok"] is False and report["first_broken"] == 2
 
     def test_audit_commands_denied_to_counsel_os_user(self, fresh_ws):
         """When access.yaml lists users and not the one running the command, audit log is refused."""
-        with_users(fresh_ws, {"jchen": {"roles": ["counsel"]}})
-        result = run("audit", "log", "--json", "--workspace", str(fresh_ws.root))
+        list_users(fresh_ws, {"jchen": {"roles": ["counsel"]}})
+        result = run_cli("audit", "log", "--json", "--workspace", str(fresh_ws.root))
         assert result.exit_code != 0 and "not a user of this workspace" in result.output
 
-    def test_audit_anchor_prints_anchored_entry(self, fresh_ws):
+    def test_audit_anchor_prints_anchored_entry(self, fresh_ws, cli_stored_pdfs):
         """audit anchor seals the head, prints the anchored entry, and audit verify then checks that anchor."""
         ws = fresh_ws
-        result = run("audit", "anchor", "--workspace", str(ws.root))
+        result = run_cli("audit", "anchor", "--workspace", str(ws.root))
         assert result.exit_code == 0, result.output
         found = re.search(r"Anchored entry (\d+) \(([0-9a-f]{64})\) in (\S+\.pdf)\.", result.output)
         assert found, result.output
@@ -1075,5 +1042,5 @@ class TestCli:
         assert entry["seq"] == seq + 1 and entry["details"]["head_hash"] == head_hash
         row = [r for r in audit_rows(ws) if r["seq"] == seq][0]
         assert row["hash"] == head_hash
-        verified = json.loads(run("audit", "verify", "--json", "--workspace", str(ws.root)).stdout)
+        verified = json.loads(run_cli("audit", "verify", "--json", "--workspace", str(ws.root)).stdout)
         assert verified["ok"] is True and verified["anchors"] == [path.name]

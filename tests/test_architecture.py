@@ -27,7 +27,8 @@ from pathlib import Path
 import grimp
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from .helpers import ROOT
+
 PACKAGE = ROOT / "pipeline"
 
 FLOORS = {

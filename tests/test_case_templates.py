@@ -29,7 +29,7 @@ from pipeline.documents.assemble import RecordInfo, assemble
 from pipeline.documents.casefile import parse_case
 from pipeline.documents.templates import HELD_CONTEXT, RUBRIC_CONTEXT, load_templates
 
-from .conftest import EXAMPLES, ROOT, pdftotext
+from .helpers import EXAMPLES, ROOT, pdftotext
 from .test_templates_render import CASE_TEMPLATES, docx_text, make_templates
 
 TEMPLATES = load_templates(ROOT / "templates")

@@ -28,7 +28,7 @@ from pipeline.records import audit, events
 from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
-from .conftest import copy_workspace, make_office
+from .helpers import copy_workspace, make_office
 
 CASE = "ADR-2026-0150"
 OLD_CASE = "ADR-2026-0142"

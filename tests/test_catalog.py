@@ -11,9 +11,7 @@ from pipeline.records import audit, events
 from pipeline.records.catalog import RecordRow
 from pipeline.records.search import SearchQuery, _fts_expression, search_page
 from pipeline.store import SETS, open_catalog
-from tests.conftest import ROOT, search
-
-from .conftest import record_of
+from .helpers import ROOT, record_of, search
 
 
 def _ids(results):
@@ -231,6 +229,8 @@ class TestFewVisibleRecords:
 
     @pytest.mark.parametrize("text, party", QUERIES)
     def test_same_answer_as_walking_the_matches(self, catalog, text, party, monkeypatch):
+        """For a person who may see few records, testing those records one by one finds exactly the records, and the
+        total, that walking every match finds, and none outside the person's cases."""
         visible = ("(r.case_id GLOB ? OR r.case_id GLOB ?)", ["ADR-2021-*", "ADR-2024-*"])
         query = SearchQuery(text=text, party=party, limit=100)
         few, few_total = search_page(catalog, query, visible)
@@ -244,6 +244,8 @@ class TestFewVisibleRecords:
 
     @pytest.mark.parametrize("phrase, body", [('"shared lab spaces"', 1), ('"spaces shared lab"', 2)])
     def test_phrase_order_is_kept(self, catalog, phrase, body):
+        """Testing a few visible records one by one keeps a phrase's word order: only the records holding the words in
+        that order are found."""
         visible = ("r.case_id GLOB ?", ["ADR-2022-*"])  # records 2, 8, 14, ..., 56
         found, total = search_page(catalog, SearchQuery(text=phrase, limit=100), visible)
         expected = [n for n in range(2, 60, 6) if n % len(self.BODIES) == body]
@@ -251,6 +253,8 @@ class TestFewVisibleRecords:
         assert total == len(expected) > 0
 
     def test_newest_first_and_paged(self, catalog):
+        """Pages of a few-records search come newest first, with no record on two pages, and a total at least as large
+        as what was listed."""
         visible = ("r.case_id GLOB ?", ["ADR-2021-*"])
         first, total = search_page(catalog, SearchQuery(text="lab", limit=3), visible)
         second, _ = search_page(catalog, SearchQuery(text="lab", limit=3, offset=3), visible)

@@ -11,33 +11,24 @@ import io
 import json
 import logging
 import os
-import sqlite3
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from pipeline import logformat
 from pipeline.cli import cli
 from pipeline.display import escape
 from pipeline.errors import AccordError
-from pipeline.governance.access import current_actor
-from pipeline.office import OfficeSession
 from pipeline.records import audit
 from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
-from .conftest import copy_workspace
+from .helpers import copy_workspace, owner_session, raw_db, records_by_template, run_cli
 
 RA_CASE = "ADR-2026-0142"
-
-
-def run(*args: str, env: dict | None = None):
-    """The command through CliRunner; an exception that escapes it fails the test (no traceback may reach a user)."""
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
 @pytest.fixture
@@ -46,24 +37,14 @@ def ws(sealed_office, tmp_path) -> Workspace:
     return copy_workspace(sealed_office.pristine, tmp_path / "ws")
 
 
-def records(ws: Workspace) -> dict[str, dict]:
-    with open_catalog(ws.catalog) as catalog:
-        return {r["template"]: r for r in catalog.all_records()}
-
-
 def ra(ws: Workspace) -> dict:
-    return records(ws)["resolution-agreement"]
+    return records_by_template(ws)["resolution-agreement"]
 
 
 def retrievals(ws: Workspace, record_id: str) -> list[dict]:
     """The record's retrieve entries in the record of disclosures, oldest first."""
     with open_catalog(ws.catalog) as catalog:
         return [e for e in audit.disclosures(catalog.db.conn, record_id) if e["action"] == "retrieve"]
-
-
-def raw_db(ws: Workspace) -> sqlite3.Connection:
-    """A plain sqlite3 connection to the catalog, outside Accord (what a tamperer would use)."""
-    return sqlite3.connect(str(ws.catalog), isolation_level=None, timeout=30)
 
 
 # --- 1. a failed get is not a disclosure ----------------------------------------------------------
@@ -73,7 +54,7 @@ class TestGetDelivery:
     def test_missing_folder_is_a_plain_error_and_nothing_is_retrieved(self, ws, tmp_path):
         """get into a folder that does not exist exits 1 with a sentence, no traceback, and records no retrieval."""
         record = ra(ws)
-        result = run("get", record["record_id"], "-o", str(tmp_path / "no" / "such" / "x.pdf"),
+        result = run_cli("get", record["record_id"], "-o", str(tmp_path / "no" / "such" / "x.pdf"),
                      "--purpose", "Appeal review", "-w", str(ws.root))
         assert result.exit_code == 1, result.output
         assert "does not exist" in result.stderr and "Traceback" not in result.output
@@ -84,7 +65,7 @@ class TestGetDelivery:
         if not Path("/sys/kernel").is_dir():
             pytest.skip("no sysfs here")
         record = ra(ws)
-        result = run("get", record["record_id"], "-o", "/sys/kernel/accord-test.pdf", "--purpose", "Appeal review",
+        result = run_cli("get", record["record_id"], "-o", "/sys/kernel/accord-test.pdf", "--purpose", "Appeal review",
                      "-w", str(ws.root))
         assert result.exit_code == 1, result.output
         assert "Cannot write in /sys/kernel" in result.stderr and "Traceback" not in result.output
@@ -96,7 +77,7 @@ class TestGetDelivery:
         out = tmp_path / "out" / "copy.pdf"
         out.parent.mkdir()
         out.write_bytes(b"an older copy")
-        got = run("get", record["record_id"], "-o", str(out), "--purpose", "Appeal review", "--force",
+        got = run_cli("get", record["record_id"], "-o", str(out), "--purpose", "Appeal review", "--force",
                   "-w", str(ws.root))
         assert got.exit_code == 0, got.output
         assert out.read_bytes() == (ws.root / record["pdf_path"]).read_bytes()
@@ -113,7 +94,7 @@ class TestGetDelivery:
             assert data.startswith(b"%PDF")
             during.append([e["outcome"] for e in retrievals(ws, record["record_id"])])
 
-        with OfficeSession(ws, current_actor()) as session:
+        with owner_session(ws) as session:
             got = session.retrieve(record["record_id"], "Appeal review", deliver=deliver)
         assert during == [[]]
         assert got.data == (ws.root / record["pdf_path"]).read_bytes()
@@ -126,7 +107,7 @@ class TestGetDelivery:
         read_end, write_end = os.pipe()
         os.close(read_end)
         try:
-            with OfficeSession(ws, current_actor()) as session:
+            with owner_session(ws) as session:
                 with pytest.raises(AccordError, match="verified but not delivered: Broken pipe"):
                     session.retrieve(record["record_id"], "Appeal review", deliver=lambda data: os.write(write_end, data))
         finally:
@@ -142,7 +123,7 @@ class TestGetDelivery:
         def interrupted(data: bytes) -> None:
             raise KeyboardInterrupt
 
-        with OfficeSession(ws, current_actor()) as session:
+        with owner_session(ws) as session:
             with pytest.raises(KeyboardInterrupt):
                 session.retrieve(record["record_id"], "Appeal review", deliver=interrupted)
         assert [(e["outcome"], e["details"]["reason"]) for e in retrievals(ws, record["record_id"])] == \
@@ -174,7 +155,7 @@ def test_get_dash_writes_the_pdf_to_stdout_only(ws, tmp_path, monkeypatch):
     """get -o - puts exactly the sealed PDF's bytes on standard output, the message on standard error, no file '-'."""
     monkeypatch.chdir(tmp_path)
     record = ra(ws)
-    result = run("get", record["record_id"], "-o", "-", "--purpose", "Print for the hearing", "-w", str(ws.root))
+    result = run_cli("get", record["record_id"], "-o", "-", "--purpose", "Print for the hearing", "-w", str(ws.root))
     assert result.exit_code == 0, result.stderr
     assert result.stdout_bytes == (ws.root / record["pdf_path"]).read_bytes()
     assert "Wrote standard output" in result.stderr
@@ -190,7 +171,7 @@ class TestAuditTimeFilter:
     @pytest.mark.parametrize("value", ["notadate", "20261120", "2026-11-20T14", "yesterday"])
     def test_unreadable_time_is_refused(self, ws, option, value):
         """A --since or --until the library cannot read is an error naming the option and the forms it takes."""
-        result = run("audit", "log", option, value, "-w", str(ws.root))
+        result = run_cli("audit", "log", option, value, "-w", str(ws.root))
         assert result.exit_code == 1, result.output
         assert f"{option} must be a date like 2026-11-20 or a time like 2026-11-20T14:30" in result.stderr
         assert [e for e in audit_entries(ws) if e["action"] == "read-audit"] == []  # refused before reading
@@ -203,13 +184,13 @@ class TestAuditTimeFilter:
     ])
     def test_impossible_moment_is_explained(self, ws, value, why):
         """A date or time of the right shape that cannot exist says why (February 2026 has 28 days...)."""
-        result = run("audit", "log", "--until", value, "-w", str(ws.root))
+        result = run_cli("audit", "log", "--until", value, "-w", str(ws.root))
         assert result.exit_code == 1
         assert why in result.stderr
 
     def test_library_refuses_too(self, ws):
         """OfficeSession.audit_log (what the portal calls) refuses the same value with the same sentence."""
-        with OfficeSession(ws, current_actor()) as session:
+        with owner_session(ws) as session:
             with pytest.raises(AccordError, match="--since must be a date like 2026-11-20"):
                 session.audit_log(since="notadate")
 
@@ -217,9 +198,9 @@ class TestAuditTimeFilter:
         """A date means its whole day (--until today includes today's entries); a time with an offset is converted to UTC."""
         newest = list(audit_entries(ws))[0]["at"]
         day = newest[:10]
-        until_day = json.loads(run("audit", "log", "--until", day, "--json", "-w", str(ws.root)).stdout)
+        until_day = json.loads(run_cli("audit", "log", "--until", day, "--json", "-w", str(ws.root)).stdout)
         assert newest in {e["at"] for e in until_day}
-        after = json.loads(run("audit", "log", "--since", f"{day}T23:59:59.999999-01:00", "--json",
+        after = json.loads(run_cli("audit", "log", "--since", f"{day}T23:59:59.999999-01:00", "--json",
                                "-w", str(ws.root)).stdout)
         assert [e["action"] for e in after] == []
 
@@ -271,7 +252,7 @@ def audit_entries(ws: Workspace) -> list[dict]:
 ])
 def test_impossible_date_is_explained_by_every_date_option(ws, args, value, why):
     """Every date option reads dates one way: an impossible day says why, a wrong shape shows the right one."""
-    result = run(*(a.format(d=value) for a in args), "-w", str(ws.root))
+    result = run_cli(*(a.format(d=value) for a in args), "-w", str(ws.root))
     assert result.exit_code == 2, result.output
     assert why in result.stderr and "does not match the format" not in result.stderr
 
@@ -282,7 +263,7 @@ def test_impossible_date_is_explained_by_every_date_option(ws, args, value, why)
 class TestAuditTriggers:
     def test_intact_triggers_pass(self, ws):
         """With both triggers as created, audit verify exits 0 and reports nothing unprotected."""
-        result = run("audit", "verify", "-w", str(ws.root))
+        result = run_cli("audit", "verify", "-w", str(ws.root))
         assert result.exit_code == 0, result.output
         assert "NOT PROTECTED" not in result.output
 
@@ -292,11 +273,11 @@ class TestAuditTriggers:
         conn = raw_db(ws)
         conn.execute(f"DROP TRIGGER {trigger}")
         conn.close()
-        result = run("audit", "verify", "-w", str(ws.root))
+        result = run_cli("audit", "verify", "-w", str(ws.root))
         assert result.exit_code == 1, result.output
         assert "Chain intact" in result.stdout
         assert f"NOT PROTECTED: the trigger {trigger} is missing" in result.stdout
-        report = json.loads(run("audit", "verify", "--json", "-w", str(ws.root)).stdout)
+        report = json.loads(run_cli("audit", "verify", "--json", "-w", str(ws.root)).stdout)
         assert report["ok"] is False and [trigger in p for p in report["trigger_problems"]] == [True]
 
     def test_altered_trigger_is_named(self, ws):
@@ -305,7 +286,7 @@ class TestAuditTriggers:
         conn.execute("DROP TRIGGER audit_no_update")
         conn.execute("CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT 1; END")
         conn.close()
-        result = run("audit", "verify", "-w", str(ws.root))
+        result = run_cli("audit", "verify", "-w", str(ws.root))
         assert result.exit_code == 1
         assert "NOT PROTECTED: the trigger audit_no_update was altered" in result.stdout
 
@@ -328,7 +309,7 @@ class TestAuditTriggers:
             chain = audit.verify_chain(catalog.db.conn)
         assert chain.ok and chain.trigger_problems == [
             "the audit table has a trigger audit_quiet that Accord did not create"]
-        assert run("audit", "verify", "-w", str(ws.root)).exit_code == 1
+        assert run_cli("audit", "verify", "-w", str(ws.root)).exit_code == 1
 
 
 # --- 6. options before or after the subcommand ---------------------------------------------------
@@ -352,29 +333,29 @@ class TestGlobalOptions:
     def test_before_the_subcommand(self, ws, before, after):
         """--workspace, --json and --log-format given before the subcommand (or a group) are taken."""
         args = [a.format(ws=ws.root) for a in (*before, *after)]
-        result = run(*args)
+        result = run_cli(*args)
         assert result.exit_code == 0, result.output
         if "--json" in args:
             json.loads(result.stdout)
 
     def test_after_wins_over_before(self, ws, tmp_path):
         """A --workspace after the subcommand wins over one before it, whichever is the good one."""
-        assert run("-w", str(tmp_path), "search", "--json", "-w", str(ws.root)).exit_code == 0
-        wrong = run("-w", str(ws.root), "search", "--json", "-w", str(tmp_path))
+        assert run_cli("-w", str(tmp_path), "search", "--json", "-w", str(ws.root)).exit_code == 0
+        wrong = run_cli("-w", str(ws.root), "search", "--json", "-w", str(tmp_path))
         assert wrong.exit_code == 1 and "not an Accord workspace" in wrong.stderr
 
     def test_log_format_after(self, ws):
         """--log-format given after the subcommand is accepted as well."""
-        assert run("status", "--log-format", "json", "-w", str(ws.root)).exit_code == 0
+        assert run_cli("status", "--log-format", "json", "-w", str(ws.root)).exit_code == 0
 
     def test_accord_home_still_works(self, ws):
         """ACCORD_HOME picks the workspace when no --workspace is given anywhere."""
-        result = run("--json", "search", env={"ACCORD_HOME": str(ws.root)})
+        result = run_cli("--json", "search", env={"ACCORD_HOME": str(ws.root)})
         assert result.exit_code == 0 and len(json.loads(result.stdout)) == 2
 
     def test_option_a_command_does_not_take_is_refused(self, ws, tmp_path):
         """--json before a command that prints no JSON is a usage error, not silently ignored."""
-        result = run("--json", "get", ra(ws)["record_id"], "-o", str(tmp_path / "x.pdf"), "--purpose", "x",
+        result = run_cli("--json", "get", ra(ws)["record_id"], "-o", str(tmp_path / "x.pdf"), "--purpose", "x",
                      "-w", str(ws.root))
         assert result.exit_code == 2 and "get does not take --json" in result.stderr
         assert not (tmp_path / "x.pdf").exists()
@@ -383,7 +364,7 @@ class TestGlobalOptions:
         """Every group's --help lists --workspace, --json and --log-format."""
         for name, command in [("", cli), *cli.commands.items()]:
             if hasattr(command, "commands"):
-                text = run(*([name] if name else []), "--help").output
+                text = run_cli(*([name] if name else []), "--help").output
                 assert all(flag in text for flag in ("--workspace", "--json", "--log-format")), name
 
 
@@ -393,11 +374,11 @@ class TestGlobalOptions:
 @pytest.mark.parametrize("columns", [80, 60, 120])
 def test_search_table_keeps_ids_whole(ws, columns):
     """With COLUMNS=80 (or 60, 120) every record id and case id appears whole on one line; no line is wider."""
-    result = run("search", "-w", str(ws.root), env={"COLUMNS": str(columns)})
+    result = run_cli("search", "-w", str(ws.root), env={"COLUMNS": str(columns)})
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert max(len(line) for line in lines) <= columns
-    for record in records(ws).values():
+    for record in records_by_template(ws).values():
         assert any(record["record_id"] in line for line in lines), (record["record_id"], result.stdout)
         assert any(record["case_id"] in line for line in lines), (record["case_id"], result.stdout)
 
@@ -405,7 +386,7 @@ def test_search_table_keeps_ids_whole(ws, columns):
 def test_show_keeps_ids_whole(ws):
     """show prints each field on one line: the record id and the case id are never cut, even at 40 columns."""
     record = ra(ws)
-    lines = run("show", record["record_id"], "-w", str(ws.root), env={"COLUMNS": "40"}).stdout.splitlines()
+    lines = run_cli("show", record["record_id"], "-w", str(ws.root), env={"COLUMNS": "40"}).stdout.splitlines()
     assert any(line.split() == ["record_id", record["record_id"]] for line in lines)
     assert any(line.split() == ["case_id", record["case_id"]] for line in lines)
 
@@ -437,7 +418,7 @@ def hostile(ws) -> dict:
 
 def test_show_escapes_what_came_from_the_case(ws, hostile):
     """show prints the U+202E and the file name's newline as visible escapes: nothing raw, one line per field."""
-    result = run("show", hostile["record_id"], "-w", str(ws.root))
+    result = run_cli("show", hostile["record_id"], "-w", str(ws.root))
     assert result.exit_code == 0, result.output
     assert "\u202e" not in result.stdout and "Zo\\u202eë Núñez" in result.stdout
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("source_name")]
@@ -447,9 +428,9 @@ def test_show_escapes_what_came_from_the_case(ws, hostile):
 
 def test_search_table_and_json_escape_it(ws, hostile):
     """The search table shows the escape; --json writes it as a JSON escape, reading back the exact value."""
-    table = run("search", "-w", str(ws.root)).stdout
+    table = run_cli("search", "-w", str(ws.root)).stdout
     assert "\u202e" not in table and "\\u202e" in table
-    raw = run("search", "--json", "-w", str(ws.root)).stdout
+    raw = run_cli("search", "--json", "-w", str(ws.root)).stdout
     assert "\u202e" not in raw
     (found,) = [r for r in json.loads(raw) if r["record_id"] == hostile["record_id"]]
     assert found["parties"] == hostile["parties"]
@@ -494,7 +475,7 @@ def test_damaged_pdf_verify_shows_no_traceback(ws):
     (the logger and the kind of error), with no traceback."""
     record = ra(ws)
     damage_seal_certificate(ws.root / record["pdf_path"])
-    result = run("verify", record["record_id"], "-w", str(ws.root))
+    result = run_cli("verify", record["record_id"], "-w", str(ws.root))
     assert result.exit_code == 1
     assert "FAILED" in result.stdout
     assert "Traceback" not in result.stderr and 'File "' not in result.stderr

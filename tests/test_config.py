@@ -11,7 +11,7 @@ from pipeline.documents.pki import SEAL_PASS, ensure_identity, load_signer
 from pipeline.documents.templates import load_template, load_templates
 from pipeline.errors import ConfigurationError, PkiError
 
-from .conftest import ROOT
+from .helpers import ROOT, assert_config_refused
 
 
 class TestConfig:
@@ -41,10 +41,7 @@ class TestConfig:
     )
     def test_bad_config_refused(self, tmp_path, text, message):
         """Each wrong setting is refused naming the key."""
-        path = tmp_path / "accord.yaml"
-        path.write_text(text)
-        with pytest.raises(ConfigurationError, match=message):
-            load_config(path)
+        assert_config_refused(tmp_path, text, message)
 
 
 class TestTemplateDeclarations:

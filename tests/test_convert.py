@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import io
 import os
@@ -26,6 +27,17 @@ from pipeline.config import ConverterSettings
 from pipeline.documents.convert import Converter
 from pipeline.errors import ConfigurationError, ConversionError, ConverterUnavailable
 from pipeline.workspace import init_workspace
+
+from .helpers import (
+    ROOT,
+    STORED_DAY,
+    STORED_KINDS,
+    STORED_OFFICE,
+    StoredConverter,
+    example_bytes,
+    stored_kind_docx,
+    stored_pdf_path,
+)
 
 # LibreOffice and python3-uno are required (tools/bootstrap.sh installs them): a machine without
 # them fails these tests rather than skipping them.
@@ -156,12 +168,14 @@ def fragile(tmp_path_factory):
 
 
 def test_output_is_pdfa2b_of_about_three_pages(first_run):
+    """A three-page Word document comes out as a PDF declaring PDF/A-2b, of two to four pages."""
     pdf, _ = first_run
     reader = assert_pdfa2b(pdf)
     assert 2 <= len(reader.pages) <= 4
 
 
 def test_names_come_out_exactly(first_run, tmp_path):
+    """Names with accents, markup characters and Vietnamese diacritics come out of the PDF's text exactly as typed."""
     pdf, _ = first_run
     text = pdf_text(pdf, tmp_path)
     for name in NAMES:
@@ -169,6 +183,7 @@ def test_names_come_out_exactly(first_run, tmp_path):
 
 
 def test_bookmark_becomes_named_destination_with_position(first_run):
+    """The Word bookmark on the signature line becomes a named destination on the last page, placed within the page."""
     pdf, _ = first_run
     reader = PdfReader(io.BytesIO(pdf))
     dest = sig1_destination(reader)
@@ -187,6 +202,8 @@ def test_second_conversion_is_done_by_the_same_warm_instance(converter, first_ru
 
 
 def test_garbage_is_refused_and_instance_survives(converter, docx_bytes):
+    """Text that is not a Word file, a truncated one and an empty one are refused with ConversionError, and the same
+    LibreOffice converts the next good document."""
     pid = converter.pid
     with pytest.raises(ConversionError, match="could not convert"):
         converter.convert(b"this is not a word document\n" * 50)
@@ -202,6 +219,8 @@ def test_garbage_is_refused_and_instance_survives(converter, docx_bytes):
 
 
 def test_killed_between_conversions_restarts_transparently(fragile, docx_bytes):
+    """A LibreOffice killed between conversions is found dead and started again for the next document, without a failed
+    attempt."""
     old_pid, restarts = fragile.pid, fragile.restarts
     soffice = psutil.Process(old_pid)
     os.killpg(old_pid, signal.SIGKILL)
@@ -217,6 +236,8 @@ def test_killed_between_conversions_restarts_transparently(fragile, docx_bytes):
 
 
 def test_killed_during_conversion_restarts_transparently(fragile, docx_bytes):
+    """A LibreOffice that dies in the middle of a conversion is noticed as dead (not waited out), started again, and
+    the document is converted."""
     old_pid, restarts = fragile.pid, fragile.restarts
     os.killpg(old_pid, signal.SIGSTOP)  # the request is sent, soffice never answers...
     killer = threading.Timer(0.5, os.killpg, (old_pid, signal.SIGKILL))  # ...and dies meanwhile
@@ -230,6 +251,8 @@ def test_killed_during_conversion_restarts_transparently(fragile, docx_bytes):
 
 
 def test_hung_instance_is_killed_and_retried(fragile, docx_bytes):
+    """A LibreOffice that stops answering is killed when the conversion times out, with all its processes, and the
+    document is converted by a new one."""
     old_pid, restarts = fragile.pid, fragile.restarts
     old_procs = instance_processes(fragile)
     os.killpg(old_pid, signal.SIGSTOP)
@@ -240,6 +263,8 @@ def test_hung_instance_is_killed_and_retried(fragile, docx_bytes):
 
 
 def test_timeouts_exhaust_retries_and_leave_nothing_behind(tmp_path, docx_bytes):
+    """When every attempt times out, the conversion fails saying so without any of the document's text, and no process,
+    pipe socket or file is left behind."""
     settings = ConverterSettings(work_dir=tmp_path, timeout=0.001, max_retries=1, retry_backoff=0)
     with Converter(settings) as conv:
         conv.start()
@@ -257,6 +282,7 @@ def test_timeouts_exhaust_retries_and_leave_nothing_behind(tmp_path, docx_bytes)
 
 
 def test_recycles_after_n_documents(tmp_path, docx_bytes):
+    """With recycle_after 2, the third document is converted by a new LibreOffice, and every conversion is counted."""
     with Converter(ConverterSettings(work_dir=tmp_path, recycle_after=2)) as conv:
         conv.convert(docx_bytes)
         first_pid = conv.pid
@@ -269,6 +295,8 @@ def test_recycles_after_n_documents(tmp_path, docx_bytes):
 
 
 def test_close_leaves_no_process_and_no_files(tmp_path, docx_bytes):
+    """Closing the converter ends LibreOffice and its bridge and removes its folder; a closed converter refuses to
+    convert, and closing it again is harmless."""
     conv = Converter(ConverterSettings(work_dir=tmp_path))
     assert conv.pid is None and not conv.alive()
     conv.convert(docx_bytes)  # lazy start
@@ -285,6 +313,7 @@ def test_close_leaves_no_process_and_no_files(tmp_path, docx_bytes):
 
 
 def test_unstartable_soffice_is_reported(tmp_path, docx_bytes):
+    """A soffice that does not exist, or a program that exits at once instead of LibreOffice, is ConverterUnavailable."""
     missing = ConverterSettings(work_dir=tmp_path, soffice=str(tmp_path / "no-soffice"), retry_backoff=0)
     with Converter(missing) as conv, pytest.raises(ConverterUnavailable):
         conv.convert(docx_bytes)
@@ -294,6 +323,7 @@ def test_unstartable_soffice_is_reported(tmp_path, docx_bytes):
 
 
 def test_settings_are_validated():
+    """A timeout of zero, a recycle_after of zero and a negative max_retries are refused as configuration errors."""
     with pytest.raises(ConfigurationError):
         ConverterSettings(timeout=0)
     with pytest.raises(ConfigurationError):
@@ -399,3 +429,95 @@ def _reaped_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
+
+
+# --------------------------------------------------------------------------- the stored PDFs
+
+
+def destinations(pdf: bytes) -> dict[str, tuple[int, int, int]]:
+    """Each named destination of a PDF: its page, and its left and top to the point."""
+    reader = PdfReader(io.BytesIO(pdf))
+    return {name.lstrip("/"): (reader.get_destination_page_number(dest), round(float(dest.left or 0)),
+                               round(float(dest.top or 0))) for name, dest in reader.named_destinations.items()}
+
+
+def pdfa_declaration(pdf: bytes) -> tuple[str, str]:
+    """The PDF/A part and conformance the XMP metadata declares."""
+    xmp = PdfReader(io.BytesIO(pdf)).trailer["/Root"]["/Metadata"].get_object().get_data().decode("utf-8")
+    return (re.search(r"pdfaid:part(?:>|=\")\s*(\d)", xmp).group(1),
+            re.search(r"pdfaid:conformance(?:>|=\")\s*([A-Za-z])", xmp).group(1))
+
+
+def carried_metadata(pdf: bytes) -> dict[str, str | None]:
+    """The title, author, subject and keywords of a PDF, from its document information and its XMP as written."""
+    reader = PdfReader(io.BytesIO(pdf))
+    info = reader.metadata or {}
+    xmp = reader.trailer["/Root"]["/Metadata"].get_object().get_data().decode("utf-8")
+    found: dict[str, str | None] = {key: info.get(key) for key in ("/Title", "/Author", "/Subject", "/Keywords")}
+    for element in ("dc:title", "dc:creator", "dc:description", "pdf:Keywords"):
+        match = re.search(rf"<{element}>(.*?)</{element}>", xmp, re.DOTALL)
+        found[element] = re.sub(r"<[^>]+>", "", match.group(1)).strip() if match else None
+    return found
+
+
+def certificate_docx() -> bytes:
+    """A certificate of disposition (a generated document without keywords) of an office with markup in its name."""
+    from pipeline.governance.disposition import certificate_docx as make
+
+    proposal = {"id": 7, "created_at": "2034-01-01T09:00:00+00:00", "proposed_by": "records.officer",
+                "as_of": "2034-01-01"}
+    return make(proposal, [], {}, "counsel.approver", "Smith & Sons \"Mediation\" <North Campus>",
+                dt.datetime(2034, 1, 2, tzinfo=dt.timezone.utc))
+
+
+def three_party_agreement_docx() -> bytes:
+    """The example agreement with a third party, so with a signature place (sig3) no stored PDF has."""
+    import yaml
+
+    from pipeline.documents.assemble import Assembler, RecordInfo
+    from pipeline.documents.casefile import parse_case
+    from pipeline.documents.templates import load_templates
+
+    data = yaml.safe_load(example_bytes())
+    data["parties"].append({"name": "Nguyễn Thị Minh Khai", "role": "witness"})
+    raw = yaml.safe_dump(data, allow_unicode=True, sort_keys=False).encode("utf-8")
+    case = parse_case(raw, "three.yaml", load_templates(ROOT / "templates"), 2 * 1024 * 1024)
+    return Assembler().assemble(case, RecordInfo(case.record_id, case.title, STORED_DAY, STORED_OFFICE)).docx
+
+
+@pytest.mark.parametrize("kind", STORED_KINDS)
+def test_stored_pdfs_match_what_libreoffice_makes_today(converter, kind):
+    """Each stored PDF has the pages, the named destinations (each on its page, at its place) and the
+    PDF/A-2b declaration LibreOffice gives the same document today, so the stand-in the other modules
+    convert with cannot drift from the real converter unseen (tests/make_stored_pdfs.py makes them again)."""
+    today = converter.convert(stored_kind_docx(kind))
+    stored = stored_pdf_path(kind).read_bytes()
+    assert destinations(stored) == destinations(today)
+    assert pdfa_declaration(stored) == pdfa_declaration(today) == ("2", "B")
+    assert len(PdfReader(io.BytesIO(stored)).pages) == len(PdfReader(io.BytesIO(today)).pages)
+
+
+@pytest.mark.parametrize("kind, docx", [
+    ("resolution-agreement", lambda: stored_kind_docx("resolution-agreement", "Smith & Sons <North Campus>",
+                                                      "ADR-2026-0142-0badc0de")),
+    ("mou", lambda: stored_kind_docx("mou", "Office of Tomás Álvarez", "MOU-2026-007-feedf00d")),
+    ("generated", certificate_docx),
+], ids=["agreement", "mou", "certificate"])
+def test_stored_converter_carries_the_documents_metadata_as_libreoffice_does(converter, kind, docx):
+    """For a document the stored PDFs were not made from, the stored-PDF converter takes the PDF of the
+    document's kind and gives it the title, author, subject and keywords LibreOffice gives it, in the
+    document information and the XMP alike, with the same named destinations (placed where the stored
+    document has them), still declaring PDF/A-2b."""
+    document = docx()
+    real, stand_in = converter.convert(document), StoredConverter().convert(document)
+    assert stand_in.startswith(stored_pdf_path(kind).read_bytes())  # the stored file, updated incrementally
+    assert carried_metadata(stand_in) == carried_metadata(real)
+    assert destinations(stand_in).keys() == destinations(real).keys()
+    assert pdfa_declaration(stand_in) == ("2", "B")
+
+
+def test_stored_converter_refuses_places_no_stored_pdf_has():
+    """A document whose signature places no stored PDF offers (a third party's sig3) is refused with a
+    reason, never given another document's fields."""
+    with pytest.raises(ConversionError, match=r"sig3.*use the real converter"):
+        StoredConverter().convert(three_party_agreement_docx())

@@ -1,8 +1,8 @@
 """Party-signed copies dropped into the inbox: checked, kept beside the sealed original, catalogued.
 
-Real parts throughout: the resolution agreement converted by LibreOffice and sealed by the
-office, parties' certificates made with ``cryptography``, signatures made with pyHanko,
-the executed copy checked again by pyHanko and by poppler's ``pdfsig``.
+Real parts throughout: the resolution agreement as a PDF/A LibreOffice made (the stored one of
+tests/data) sealed by the office, parties' certificates made with ``cryptography``, signatures made
+with pyHanko, the executed copy checked again by pyHanko and by poppler's ``pdfsig``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from pypdf import PdfReader, PdfWriter
 from pipeline.documents.pki import load_certificates
 from pipeline.records import audit, countersign, fixity
 
-from .conftest import make_office, owner_session, pdfsig, record_of
+from .helpers import hidden, make_office, owner_session, pdfsig, record_of, run_cli, sign_in
 
 # --- the parties' PKI ------------------------------------------------------------------------------
 
@@ -103,11 +103,11 @@ def parties(tmp_path_factory) -> Parties:
 
 
 @pytest.fixture
-def signing_office(workspace, converter, examples, parties):
+def signing_office(workspace, stored_converter, examples, parties):
     """A workspace trusting the parties' root, with the resolution agreement sealed (sig1, sig2, sigcoordinator)."""
     config = workspace.load_config()
     config = dataclasses.replace(config, seal=dataclasses.replace(config.seal, party_trust_roots=(str(parties.root_pem),)))
-    office = make_office(workspace, converter, config)
+    office = make_office(workspace, stored_converter, config)
     shutil.copy(examples / "resolution-agreement.yaml", workspace.inbox)
     (outcome,) = office.process().outcomes
     assert outcome.status == "recorded", outcome
@@ -276,6 +276,8 @@ def test_signature_in_a_field_not_offered_is_rejected(signing_office, parties):
 
 
 def test_pdf_naming_no_record_or_an_unknown_one_is_rejected(signing_office):
+    """A PDF whose metadata names no record, one naming a record that does not exist, and a file that is not a PDF are
+    each rejected at step countersign with the reason, and nothing is archived."""
     office = signing_office
     for name, subject, phrase in (
         ("no-record.pdf", None, "names no Accord record"),
@@ -326,6 +328,8 @@ def test_untrusted_signer_is_recorded_as_untrusted(signing_office, parties):
 
 
 def test_same_signed_copy_twice_is_a_duplicate(signing_office, parties):
+    """The same signed copy dropped twice is taken in once: the second is a duplicate with a note, and no second
+    executed copy, signature row or audit entry is made."""
     office = signing_office
     copy = _sign(_sealed(office), "sig1", parties.zoe)
     assert _drop_one(office, "signed.pdf", copy).status == "signed"
@@ -339,6 +343,7 @@ def test_same_signed_copy_twice_is_a_duplicate(signing_office, parties):
 
 
 def test_sealed_original_dropped_back_is_rejected(signing_office):
+    """The sealed original dropped back into the inbox without a party's signature is rejected as carrying none."""
     office = signing_office
     outcome = _drop_one(office, "unsigned.pdf", _sealed(office))
     _assert_rejected(office, outcome, "carries no party signature")
@@ -384,6 +389,8 @@ def _executed(office, parties) -> bytes:
 
 
 def test_executed_copy_is_handed_over_verified(signing_office, parties):
+    """The executed copy is handed over byte for byte with every signature (seal, both parties, the coordinator)
+    verified, the sealed original is still handed over as sealed, and each release is recorded with the copy it was."""
     office = signing_office
     _trust_parties_in_config(office, parties)
     copy = _executed(office, parties)
@@ -401,6 +408,8 @@ def test_executed_copy_is_handed_over_verified(signing_office, parties):
 
 
 def test_untrusted_party_does_not_stop_the_release_but_a_changed_copy_does(signing_office, parties):
+    """An executed copy signed by a party no root vouches for is still handed over, flagged untrusted, but once a byte
+    of it changes it is refused and the refusal is recorded."""
     from pipeline.errors import VerificationFailed
 
     office = signing_office
@@ -424,6 +433,7 @@ def test_untrusted_party_does_not_stop_the_release_but_a_changed_copy_does(signi
 
 
 def test_no_executed_copy_yet_is_refused_with_the_reason(signing_office):
+    """Asking for the executed copy of a record no party has signed yet is refused, saying so."""
     from pipeline.errors import VerificationFailed
 
     office = signing_office
@@ -433,12 +443,10 @@ def test_no_executed_copy_yet_is_refused_with_the_reason(signing_office):
 
 
 def test_portal_and_cli_hand_over_the_executed_copy(signing_office, parties, tmp_path):
-    import re
-
-    from click.testing import CliRunner
+    """accord get --executed and the portal's download of the executed copy both hand over the party-signed copy byte
+    for byte, the portal under a file name that says it is the executed one."""
     from starlette.testclient import TestClient
 
-    from pipeline.cli import cli
     from pipeline.governance.access import folder_owner, grant
     from pipeline.governance.accounts import Accounts
     from pipeline.portal.app import create_app
@@ -449,8 +457,8 @@ def test_portal_and_cli_hand_over_the_executed_copy(signing_office, parties, tmp
     rid = _record(office)["record_id"]
 
     out = tmp_path / "signed.pdf"
-    result = CliRunner().invoke(cli, ["get", rid, "-o", str(out), "--executed", "--purpose", "Enforcement",
-                                      "--workspace", str(office.ws.root)])
+    result = run_cli("get", rid, "-o", str(out), "--executed", "--purpose", "Enforcement",
+                     "--workspace", str(office.ws.root))
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == copy
 
@@ -459,14 +467,12 @@ def test_portal_and_cli_hand_over_the_executed_copy(signing_office, parties, tmp
     with Accounts(office.ws.accounts, office.ws.load_config().portal) as accounts:
         accounts.add("counsel1", "counsel passphrase here")
     client = TestClient(create_app(office.ws), client=("127.0.0.1", 40000), follow_redirects=False)
-    token = re.search(r'name="signin" value="([^"]+)"', client.get("/signin").text).group(1)
-    assert client.post("/signin", data={"name": "counsel1", "password": "counsel passphrase here",
-                                        "signin": token, "next": "/search"}).status_code == 303
+    assert sign_in(client, "counsel1", "counsel passphrase here").status_code == 303
     page = client.get(f"/records/{rid}")
     assert f'/records/{rid}/download?copy=executed' in page.text and "Executed" in page.text
     form = client.get(f"/records/{rid}/download?copy=executed")
     assert 'name="copy" value="executed"' in form.text
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    csrf = hidden(form.text, "csrf")
     answer = client.post(f"/records/{rid}/download", data={"csrf": csrf, "purpose": "Enforcement", "copy": "executed"})
     assert answer.status_code == 200 and answer.content == copy
     assert answer.headers["content-disposition"] == f'attachment; filename="{rid}.executed.pdf"'

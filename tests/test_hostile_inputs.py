@@ -1,9 +1,12 @@
-"""Hostile inputs through the real pipeline (inbox -> intake -> assemble -> LibreOffice -> seal -> archive).
+"""Hostile inputs through the real pipeline (inbox -> intake -> assemble -> conversion -> seal -> archive).
 
 Broken files end in ``inbox/failed/`` exactly as received, with a reason in plain words and
 as JSON, and leave no record; hostile values that are legal are printed literally; a template
 that reaches for Python internals is stopped by the sandbox; hostile file names, duplicates,
 corrections and symbolic links are handled safely.
+
+Conversion takes the stored PDFs (tests/helpers.StoredConverter), except where a test reads what is
+printed on the record's pages: that one takes the real LibreOffice (``lo_office``).
 """
 
 from __future__ import annotations
@@ -23,17 +26,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import make_office, pdftotext
-
-ROOT = Path(__file__).resolve().parents[1]
-from tests.conftest import EXAMPLES  # noqa: E402
+from .helpers import EXAMPLES, ROOT, example_bytes, make_office, pdftotext, words
 
 EXAMPLE = "resolution-agreement.yaml"
 SMALL_LIMIT = 4096
-
-
-def example_bytes(name: str = EXAMPLE) -> bytes:
-    return (EXAMPLES / name).read_bytes()
 
 
 def example_with(change) -> bytes:
@@ -45,11 +41,6 @@ def example_with(change) -> bytes:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def words(text: str) -> str:
-    """pdftotext breaks lines where the page does: compare text with whitespace normalised."""
-    return " ".join(text.split())
 
 
 def process(office):
@@ -72,10 +63,10 @@ def assert_inside(path: Path, folder: Path) -> None:
 
 
 @pytest.fixture
-def small_office(workspace, converter):
+def small_office(workspace, stored_converter):
     """An office whose intake refuses files over 4096 bytes."""
     workspace.config_file.write_text(f"intake:\n  max_bytes: {SMALL_LIMIT}\n", encoding="utf-8")
-    o = make_office(workspace, converter)
+    o = make_office(workspace, stored_converter)
     assert o.ingestor.config.intake.max_bytes == SMALL_LIMIT
     yield o
     o.ingestor.close()
@@ -200,7 +191,7 @@ RAW_TAG = "{% raw %}x"
 class TestLegalHostileValuesPrinted:
     """Values that look like markup or template code are printed literally in the sealed PDF."""
 
-    def test_values_are_printed_literally(self, office):
+    def test_values_are_printed_literally(self, lo_office):
         """Markup characters and Jinja syntax in the data appear as typed; {{ 7*7 }} never becomes 49."""
 
         def change(d):
@@ -210,6 +201,7 @@ class TestLegalHostileValuesPrinted:
             d["terms"][1]["owner"] = "arithmetic check"
             d["parties"][1]["affiliation"] = RAW_TAG
 
+        office = lo_office
         office.drop("hostile-values.yaml", example_with(change))
         summary = process(office)
 
@@ -246,13 +238,13 @@ def docx_with(source: Path, literal: str, replacement: str) -> bytes:
 class TestSandboxedTemplate:
     """A Word template that reaches for Python internals is stopped at assembly."""
 
-    def test_template_reaching_for_internals_fails_at_assemble(self, workspace, converter):
+    def test_template_reaching_for_internals_fails_at_assemble(self, workspace, stored_converter):
         """{{ ''.__class__.__mro__ }} in the template fails the file at step assemble, naming the sandbox."""
         (workspace.templates / "resolution-agreement.docx").write_bytes(
             docx_with(ROOT / "templates" / "resolution-agreement.docx",
                       ">Resolution Agreement<", ">{{ ''.__class__.__mro__ }}<")
         )
-        office = make_office(workspace, converter)
+        office = make_office(workspace, stored_converter)
         try:
             original = example_bytes()
             office.drop(EXAMPLE, original)

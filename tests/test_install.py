@@ -25,7 +25,7 @@ import pytest
 from pipeline.errors import ConfigurationError
 from pipeline.workspace import CHECKOUT, DEFAULTS, init_workspace, resolve_workspace
 
-from .conftest import EXAMPLES, ROOT
+from .helpers import EXAMPLES, ROOT
 
 DEFAULT_FILES = [
     "pipeline/defaults/templates/resolution-agreement.docx",

@@ -21,16 +21,11 @@ from pipeline.documents.casefile import CaseFile, parse_case, read_limited
 from pipeline.documents.templates import load_templates
 from pipeline.errors import IntakeError
 
-ROOT = Path(__file__).resolve().parents[1]
-from .conftest import EXAMPLES  # noqa: E402
+from .helpers import ROOT, example_bytes
 
 TEMPLATES = load_templates(ROOT / "templates")
 LIMIT = 2 * 1024 * 1024
 EXAMPLE_NAMES = ["resolution-agreement.yaml", "mou.yaml"]
-
-
-def example_bytes(name: str = "resolution-agreement.yaml") -> bytes:
-    return (EXAMPLES / name).read_bytes()
 
 
 def example_data(name: str = "resolution-agreement.yaml") -> dict:

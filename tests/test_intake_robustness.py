@@ -1,8 +1,8 @@
 """No single file can stop intake: names, id clashes, batch order, crash-safe records, hidden characters.
 
 Each class is one defect that once stopped the whole office (or hid a record); every test runs
-the real pipeline (``accord process``'s runner with a warm LibreOffice and the office seal) on a
-workspace in tmp_path.
+the real pipeline (``accord process``'s runner with the office seal) on a workspace in tmp_path,
+converting with the stored PDFs (tests/helpers.StoredConverter: nothing here reads a PDF's pages).
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from pipeline.documents.seal import make_sealer
 from pipeline.errors import SystemFault
 from pipeline.intake import inbox
 from pipeline.intake.ingest import Ingestor
-from pipeline.office import OfficeSession
 from pipeline.records import events
 from pipeline.records.search import SearchQuery
 
-from .conftest import Office
+from .helpers import Office, owner_session
 from .hostile_files import agreement, colliding_pair
 
 NAME_MAX = 255
@@ -36,12 +35,6 @@ def invalid(examples: Path) -> bytes:
 
 def names_in(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-
-
-def owner_session(ws) -> OfficeSession:
-    from pipeline.governance.access import current_actor
-
-    return OfficeSession(ws, current_actor())
 
 
 class TestLongNames:
@@ -203,11 +196,11 @@ class _PoisonOnce(Ingestor):
 class TestPoisonFiles:
     """A file that keeps meeting a system fault while others go through is set aside, not retried forever."""
 
-    def test_poison_file_is_failed_and_the_rest_recorded_in_one_run(self, workspace, converter, examples):
+    def test_poison_file_is_failed_and_the_rest_recorded_in_one_run(self, workspace, stored_converter, examples):
         """poison.yaml first in the batch: intake stops on it, tries the others, and when it meets the
         fault again after they went through it is failed with the reason; one run of accord process."""
         config = workspace.load_config()
-        ingestor = _PoisonOnce(workspace, config, converter, sealer=make_sealer(workspace, config))
+        ingestor = _PoisonOnce(workspace, config, stored_converter, sealer=make_sealer(workspace, config))
         office = Office(workspace, ingestor)
         try:
             office.drop("poison.yaml", agreement(examples, "ADR-2026-0700"))

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -45,7 +44,7 @@ from pipeline.records.verify import long_term_verdict, verify_file
 from pipeline.store import open_catalog
 from pipeline.workspace import Workspace, init_workspace
 
-from .conftest import make_office, pdfsig, record_of
+from .helpers import free_port, make_office, pdfsig, record_of
 
 CERTOMANCER = Path(sys.executable).with_name("certomancer")
 ARCH = "accord"
@@ -56,12 +55,6 @@ pytestmark = pytest.mark.skipif(not CERTOMANCER.exists(), reason="certomancer[we
 
 
 # --- the PKI service -------------------------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def _pki_config(port: int, now: dt.datetime) -> dict:
     def iso(moment: dt.datetime) -> str:
@@ -215,7 +208,7 @@ def _write_pki(folder: Path, port: int) -> None:
 @pytest.fixture(scope="module")
 def pki_service(tmp_path_factory):
     folder = tmp_path_factory.mktemp("certomancer")
-    service = PkiService(folder, _free_port())
+    service = PkiService(folder, free_port())
     _write_pki(folder, service.port)
     service.start()
     yield service
@@ -225,7 +218,7 @@ def pki_service(tmp_path_factory):
 # --- a workspace sealing at B-LTA ------------------------------------------------------------------
 
 class _Recording:
-    """The session's LibreOffice, keeping the last unsealed PDF (to seal again in other tests)."""
+    """The session's converter, keeping the last unsealed PDF (to seal again in other tests)."""
 
     def __init__(self, converter):
         self.converter = converter
@@ -258,11 +251,11 @@ class LongTermOffice:
 
 
 @pytest.fixture(scope="module")
-def lta_office(tmp_path_factory, pki_service, converter, examples):
+def lta_office(tmp_path_factory, pki_service, stored_converter, examples):
     """One example processed end to end by a workspace configured for long-term seals."""
     ws = init_workspace(tmp_path_factory.mktemp("lta") / "ws")
     _long_term_config(ws, pki_service)
-    recording = _Recording(converter)
+    recording = _Recording(stored_converter)
     office = make_office(ws, recording, load_config(ws.config_file))
     shutil.copy(examples / "resolution-agreement.yaml", ws.inbox / "resolution-agreement.yaml")
     summary = office.process()
@@ -342,6 +335,7 @@ class TestLongTermSeal:
         assert sealed.signature_fields == tuple(lta_office.record["signature_fields"])
 
     def test_nothing_due_today(self, lta_office):
+        """A preservation run the day the long-term record was sealed checks it, finds it not due and renews nothing."""
         with open_catalog(lta_office.ws.catalog) as catalog:
             report = preserve(lta_office.ws, catalog, lta_office.ws.load_config())
         assert report.checked == 1 and report.not_due == 1 and not report.items

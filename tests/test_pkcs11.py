@@ -45,10 +45,10 @@ from pipeline.documents.pki import (
 from pipeline.documents.seal import Sealer, office_signer
 from pipeline.documents.templates import load_templates
 from pipeline.documents.token import TokenSigner, close_pkcs11_sessions, load_pkcs11_signer
-from pipeline.errors import ConfigurationError, PkiError
+from pipeline.errors import PkiError
 from pipeline.workspace import init_workspace
 
-from .conftest import make_office, owner_session, pdfsig, record_of
+from .helpers import assert_config_refused, make_office, owner_session, pdfsig, record_of
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 TOKEN_LABEL = "accord-test"
@@ -210,11 +210,11 @@ class TestTokenKey:
 
 
 class TestSealWithToken:
-    def test_pipeline_seals_with_the_token(self, token, token_nss_db, converter, examples, tmp_path, pin_env):
+    def test_pipeline_seals_with_the_token(self, token, token_nss_db, stored_converter, examples, tmp_path, pin_env):
         """A workspace configured with the token seals the example MOU; pyHanko, pdfsig and verify accept it."""
         ws = init_workspace(tmp_path / "ws")
         (ws.root / "accord.yaml").write_text(_token_yaml(token))
-        office = make_office(ws, converter)
+        office = make_office(ws, stored_converter)
         try:
             shutil.copy(examples / "mou.yaml", ws.inbox / "mou.yaml")
             summary = office.process()
@@ -243,10 +243,10 @@ class TestSealWithToken:
             (verified,) = session.verify()  # trusts the root through extra_trust_roots
         assert verified.ok, verified.as_dict()
 
-    def test_seal_time_with_token(self, token, converter, examples, tmp_path, pki_source, pin_env):
+    def test_seal_time_with_token(self, token, stored_converter, examples, tmp_path, pki_source, pin_env):
         """Time per B-B seal with the token (20 seals of one unsealed PDF), beside the PKCS#12 key."""
         ws = init_workspace(tmp_path / "ws")
-        unsealed = _unsealed_mou(ws, converter, examples)
+        unsealed = _unsealed_mou(ws, stored_converter, examples)
         token_sealer = Sealer(load_pkcs11_signer(token.settings()), office_name="Accord Test Office")
 
         def timed(sealer: Sealer) -> list[float]:
@@ -276,10 +276,10 @@ class TestSealWithToken:
         print("  " + line("PKCS#12 key in memory (RSA-3072)  ", p12_times))
         assert statistics.median(token_times) < 1.0
 
-    def test_concurrent_seals_share_the_session(self, token, converter, examples, tmp_path, pin_env):
+    def test_concurrent_seals_share_the_session(self, token, stored_converter, examples, tmp_path, pin_env):
         """The watcher's workers seal from several threads with one signer: every seal comes out valid."""
         ws = init_workspace(tmp_path / "ws")
-        unsealed = _unsealed_mou(ws, converter, examples)
+        unsealed = _unsealed_mou(ws, stored_converter, examples)
         sealer = Sealer(load_pkcs11_signer(token.settings()), office_name="Accord Test Office")
         results: dict[str, bytes] = {}
         errors: list[BaseException] = []
@@ -302,10 +302,10 @@ class TestSealWithToken:
             _, status = _validate(pdf, token.root_pem)
             assert status.intact and status.valid and status.trusted, status.pretty_print_details()
 
-    def test_closed_session_is_a_system_fault(self, token, converter, examples, tmp_path, pin_env):
+    def test_closed_session_is_a_system_fault(self, token, stored_converter, examples, tmp_path, pin_env):
         """A seal on a closed token session is a PkiError (a system fault: the file stays staged), not a SealError."""
         ws = init_workspace(tmp_path / "ws")
-        unsealed = _unsealed_mou(ws, converter, examples)
+        unsealed = _unsealed_mou(ws, stored_converter, examples)
         sealer = Sealer(load_pkcs11_signer(token.settings()), office_name="Accord Test Office")
         sealer.seal(unsealed, "BEFORE-CLOSE")
         close_pkcs11_sessions()
@@ -361,6 +361,8 @@ class TestTokenRefusals:
         assert load_pkcs11_signer(settings).signing_cert is not None
 
     def test_pin_file_missing_or_wrong(self, token, tmp_path):
+        """A PIN file that does not exist, or holds a PIN the token refuses, is a PkiError saying which, and the wrong
+        PIN is not shown in it."""
         close_pkcs11_sessions()
         settings = token.settings(pkcs11_pin_env=None, pkcs11_pin_file=str(tmp_path / "absent.pin"))
         with pytest.raises(PkiError, match="PIN file .* does not exist"):
@@ -373,6 +375,7 @@ class TestTokenRefusals:
         _no_pin_shown(caught.value, "424242")
 
     def test_pin_variable_unset(self, token, monkeypatch):
+        """A PIN environment variable that is not set is a PkiError naming the variable."""
         monkeypatch.delenv(PIN_ENV, raising=False)
         with pytest.raises(PkiError, match=f"environment variable {PIN_ENV}.*is not set"):
             load_pkcs11_signer(token.settings())
@@ -397,6 +400,8 @@ class TestTokenRefusals:
         _no_pin_shown(caught.value, PIN)
 
     def test_not_a_pkcs11_module(self, token, pin_env, tmp_path):
+        """A file that is not a shared library, named as the PKCS#11 module, is a PkiError saying the module could not
+        be loaded."""
         fake = tmp_path / "fake.so"
         fake.write_text("not a library\n")
         with pytest.raises(PkiError, match="could not be loaded"):
@@ -412,11 +417,14 @@ _SEAL = (
 
 class TestTokenConfig:
     def test_token_table_base_loads(self, tmp_path):
+        """The token configuration the refusal table breaks one way at a time loads as it is, so each refusal below is
+        due to its one change."""
         path = tmp_path / "accord.yaml"
         path.write_text(_SEAL)
         assert load_config(path).seal.pkcs11_key_label == "k"
 
     def test_token_config_loads(self, tmp_path):
+        """A full token configuration with a PIN file loads with each setting as written and the optional ones unset."""
         path = tmp_path / "accord.yaml"
         path.write_text(
             "seal:\n  pkcs11_module: /usr/lib/softhsm/libsofthsm2.so\n  pkcs11_token_label: office\n"
@@ -443,7 +451,6 @@ class TestTokenConfig:
         ],
     )
     def test_bad_token_config_refused(self, tmp_path, text, message):
-        path = tmp_path / "accord.yaml"
-        path.write_text(text)
-        with pytest.raises(ConfigurationError, match=message):
-            load_config(path)
+        """Each wrong or missing token setting (a misspelt key, token settings without a module, a certificate beside a
+        module, no label, no or two PIN sources, no trust root) is refused naming the setting."""
+        assert_config_refused(tmp_path, text, message)

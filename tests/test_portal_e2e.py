@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,12 +35,11 @@ from pipeline.governance.accounts import Accounts
 from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
-from .conftest import ROOT
+from .helpers import PASSWORD, ROOT, free_port
 
 pytestmark = pytest.mark.slow
 
 ARTIFACTS = Path(os.environ.get("ACCORD_ARTIFACTS") or ROOT / "tests" / "artifacts")
-PASSWORD = "correct horse battery staple"
 PURPOSE = "Appeal review of the agreement in case ADR-2026-0142 (end-to-end test)"
 VIEWPORT = {"width": 1280, "height": 900}
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -74,12 +72,6 @@ class Portal:
     base: str
     agreement: dict[str, Any]
     log: Path
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _accord_command() -> list[str]:
@@ -139,7 +131,7 @@ def portal(sealed_office, tmp_path_factory):
     assert agreement["case_id"] == "ADR-2026-0142"
     assert any("Núñez" in p for p in agreement["parties"]), agreement["parties"]
 
-    port = _free_port()
+    port = free_port()
     log = root.parent / "serve.log"
     env = {k: v for k, v in os.environ.items() if k != "ACCORD_HOME"}
     with open(log, "wb") as out:
@@ -331,6 +323,9 @@ def test_signin_page_keyboard_order_and_focus_outline(visit, artifacts):
 
 
 def test_counsel_finds_downloads_and_the_disclosure_is_recorded(visit, portal, artifacts):
+    """In a real browser, counsel signs in by keyboard, finds the agreement by a name typed without accents, opens it,
+    downloads exactly the archived PDF with a stated purpose, and the auditor then sees that disclosure and its
+    purpose on the record's page and in the audit log."""
     agreement = portal.agreement
     rid = agreement["record_id"]
     archived = (portal.ws.root / agreement["pdf_path"]).read_bytes()
@@ -413,6 +408,8 @@ def test_counsel_finds_downloads_and_the_disclosure_is_recorded(visit, portal, a
 
 
 def test_coordinator_sees_nothing_outside_their_cases(visit, portal, artifacts):
+    """In a real browser, a coordinator of other cases finds nothing when searching for a party of the agreement, and
+    the agreement's page and download page answer Not found without its title or names."""
     rid = portal.agreement["record_id"]
     v = visit()
     page = v.page
@@ -436,6 +433,8 @@ def test_coordinator_sees_nothing_outside_their_cases(visit, portal, artifacts):
 
 
 def test_records_officer_sees_holds_and_dispositions(visit, artifacts):
+    """In a real browser, a records officer reaches the legal holds and disposition pages from the main navigation and
+    is offered no audit log."""
     v = visit()
     page = v.page
     sign_in(v, "e2e-records")

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from markupsafe import escape
 from pyhanko.pdf_utils.reader import PdfFileReader
 from starlette.testclient import TestClient
@@ -41,9 +40,8 @@ from pipeline.records.retrieve import verify_record
 from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
-from .conftest import Clock, copy_workspace
+from .helpers import PASSWORD, Clock, copy_workspace, hidden, quick_password_hasher, records_by_template, sign_in
 
-PASSWORD = "correct horse battery staple"
 LOCAL = "127.0.0.1"
 PROXY = "10.0.0.5"
 NOT_PROXY = "10.0.0.9"
@@ -76,12 +74,6 @@ class NoConverter:
         raise AssertionError("no conversion is expected in the portal tests")
 
 
-def hidden(html: str, name: str) -> str:
-    match = re.search(rf'name="{name}" value="([^"]*)"', html)
-    assert match, f"no hidden {name} field in the page"
-    return match.group(1)
-
-
 def error_text(html: str) -> str:
     match = re.search(r'<p class="error" role="alert"[^>]*>(.*?)</p>', html, re.DOTALL)
     return match.group(1) if match else ""
@@ -96,14 +88,6 @@ def set_cookies(response) -> dict[str, list[str]]:
     return cookies
 
 
-def sign_in(client: TestClient, name: str, password: str = PASSWORD, next_: str = "/search", **kwargs):
-    """Sign in through the form: GET /signin for its token and cookie, then POST it."""
-    form = client.get("/signin", params={"next": next_})
-    assert form.status_code == 200
-    data = {"name": name, "password": password, "signin": hidden(form.text, "signin"), "next": next_}
-    return client.post("/signin", data=data, **kwargs)
-
-
 @dataclasses.dataclass
 class Site:
     """One portal under test, over its own workspace copy."""
@@ -115,8 +99,7 @@ class Site:
 
     @property
     def records(self) -> dict[str, dict]:
-        with open_catalog(self.ws.catalog) as catalog:
-            return {r["template"]: r for r in catalog.all_records()}
+        return records_by_template(self.ws)
 
     @property
     def ra(self) -> dict:
@@ -164,8 +147,7 @@ def quick_hashing():
     """Argon2id with small parameters: these tests are about HTTP, not the hash's cost
     (the real profile is checked in test_accounts.py)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(accounts_module, "PasswordHasher",
-                      lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        patch.setattr(accounts_module, "PasswordHasher", quick_password_hasher)
         yield
 
 
@@ -296,6 +278,9 @@ CELLS = [(role, method, path, status)
 @pytest.mark.parametrize("role, method, path, expected", CELLS,
                          ids=[f"{m} {p} as {r}" for r, m, p, _ in CELLS])
 def test_access_table(table, role, method, path, expected):
+    """Each route answers each kind of caller (signed out, coordinators of other and own cases, counsel, director,
+    records officer, auditor, an account access.yaml does not list) with the status the table gives, a refusal or
+    hidden record shows none of the records' content, and a permitted download is a PDF."""
     url = path.format(**table.ids)
     client, csrf = table.clients[role], table.csrf[role]
     if path == "/signout" and method == "POST" and role != "anon":
@@ -350,6 +335,8 @@ def test_view_only_role_is_refused_a_copy_and_the_refusal_is_audited(table, role
 
 
 def test_denied_view_is_audited(table):
+    """A coordinator's view of a record outside their cases answers 404 and is recorded in the audit log as a denied
+    view made through the portal."""
     client = table.clients["coord-other"]
     ra = table.ids["ra"]
     assert client.get(f"/records/{ra}").status_code == 404
@@ -362,6 +349,8 @@ def test_denied_view_is_audited(table):
     ("coord-other", 0), ("coord-own", 1), ("counsel", 2), ("director", 2), ("officer", 2), ("auditor", 2),
 ])
 def test_search_lists_only_records_within_rights(table, role, shown):
+    """The search page counts and lists only the records the signed-in role may see: none for a coordinator of other
+    cases, the agreement for the coordinator of its case, both for the other roles."""
     page = table.clients[role].get("/search").text
     assert re.search(r'id="results-heading">(\d+) record', page).group(1) == str(shown)
     assert page.count('<li>\n    <h3><a href="/records/') == shown
@@ -374,6 +363,8 @@ def test_search_lists_only_records_within_rights(table, role, shown):
 
 @pytest.mark.parametrize("token", [None, "", "wrong-token"], ids=["missing", "empty", "wrong"])
 def test_hold_without_right_csrf_is_refused_and_places_nothing(site, token):
+    """Placing a hold without the session's CSRF token (missing, empty or wrong) is refused with 403, and no hold is
+    placed or audited."""
     client = site.signed_in("records")
     form = {"name": "CSRF hold", "reason": "Should not exist", "scope": "case", "value": CASE}
     if token is not None:
@@ -386,6 +377,7 @@ def test_hold_without_right_csrf_is_refused_and_places_nothing(site, token):
 
 @pytest.mark.parametrize("token", [None, "wrong-token"], ids=["missing", "wrong"])
 def test_download_without_right_csrf_is_refused_and_logs_no_disclosure(site, token):
+    """A download without the session's CSRF token is refused with an HTML 403 page and records no disclosure."""
     client = site.signed_in("pramam")
     ra = site.ra["record_id"]
     form = {"purpose": "Appeal review"} | ({"csrf": token} if token else {})
@@ -396,6 +388,7 @@ def test_download_without_right_csrf_is_refused_and_logs_no_disclosure(site, tok
 
 
 def test_csrf_of_another_session_is_refused(site):
+    """A CSRF token taken from another session of the same account is refused, and no hold is placed."""
     mine, theirs = site.signed_in("records"), site.signed_in("records")
     their_token = hidden(theirs.get("/holds").text, "csrf")
     response = mine.post("/holds", data={"name": "H", "reason": "R", "scope": "case", "value": CASE,
@@ -406,6 +399,8 @@ def test_csrf_of_another_session_is_refused(site):
 
 @pytest.mark.parametrize("origin", ["https://evil.example", "http://testserver.evil.example", "http://evil.example"])
 def test_post_from_another_site_is_refused_even_with_token(site, origin):
+    """A form posted with another site's Origin is refused even with the right CSRF token, while the same form from
+    this site is taken."""
     client = site.signed_in("records")
     csrf = hidden(client.get("/holds").text, "csrf")
     form = {"name": "Cross-site hold", "reason": "R", "scope": "case", "value": CASE, "csrf": csrf}
@@ -427,6 +422,7 @@ def test_origin_null_leaves_the_decision_to_the_token(site):
 
 
 def test_signin_needs_its_form_token(site):
+    """A sign-in with a forged form token is refused with 403, sets no session cookie and records no sign-in."""
     client = site.client()
     client.get("/signin")
     response = client.post("/signin", data={"name": "pramam", "password": PASSWORD, "signin": "forged",
@@ -437,6 +433,8 @@ def test_signin_needs_its_form_token(site):
 
 
 def test_signin_from_another_site_is_refused(site):
+    """A sign-in posted with another site's Origin is refused with 403 even with the right password and form token, and
+    sets no session cookie."""
     client = site.client()
     token = hidden(client.get("/signin").text, "signin")
     response = client.post("/signin", data={"name": "pramam", "password": PASSWORD, "signin": token, "next": "/"},
@@ -449,6 +447,7 @@ def test_signin_from_another_site_is_refused(site):
 
 
 def test_signin_redirects_to_next_and_sets_session(site):
+    """A sign-in sets the session cookie and sends the person on to the page they asked for, which then opens."""
     ra = site.ra["record_id"]
     client = site.client()
     response = sign_in(client, "pramam", next_=f"/records/{ra}")
@@ -461,12 +460,16 @@ def test_signin_redirects_to_next_and_sets_session(site):
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example",
                                     "javascript:alert(1)", "evil.example"])
 def test_signin_never_redirects_off_site(site, target):
+    """A next address that leads to another site (protocol-relative, absolute, backslashed, javascript:, a bare host)
+    is replaced by /search after sign-in."""
     response = sign_in(site.client(), "pramam", next_=target)
     assert response.status_code == 303
     assert response.headers["location"] == "/search"
 
 
 def test_sign_out_ends_the_session(site):
+    """Signing out deletes the session in the store and clears the cookie, so the old token no longer opens pages or
+    signs out again."""
     client = site.client()
     assert sign_in(client, "jchen").status_code == 303
     token = client.cookies[SESSION]
@@ -482,6 +485,8 @@ def test_sign_out_ends_the_session(site):
 
 
 def test_idle_session_ends(make_site):
+    """A portal session used every 29 minutes stays open, and sends the person to the sign-in page once it has been
+    idle for longer than 30 minutes."""
     clock = Clock()
     site = make_site(clock, idle_minutes=30, absolute_hours=12)
     client = site.client()
@@ -497,6 +502,7 @@ def test_idle_session_ends(make_site):
 
 
 def test_absolute_session_limit_ends_a_busy_session(make_site):
+    """A portal session used every 25 minutes still ends once the absolute limit (one hour) since sign-in has passed."""
     clock = Clock()
     site = make_site(clock, idle_minutes=30, absolute_hours=1)
     client = site.client()
@@ -509,6 +515,8 @@ def test_absolute_session_limit_ends_a_busy_session(make_site):
 
 
 def test_disabling_an_account_ends_its_session(site):
+    """Disabling an account in the store (as accord user disable does) ends its open portal session at its next request
+    and refuses a new sign-in."""
     client = site.client()
     assert sign_in(client, "jchen").status_code == 303
     assert client.get("/search").status_code == 200
@@ -519,6 +527,8 @@ def test_disabling_an_account_ends_its_session(site):
 
 
 def test_password_change_ends_every_session_of_the_account(site):
+    """Changing an account's password ends all of its portal sessions but no other account's, and only the new password
+    signs in afterwards."""
     first, second, other = site.client(), site.client(), site.client()
     for client, name in ((first, "jchen"), (second, "jchen"), (other, "pramam")):
         assert sign_in(client, name).status_code == 303
@@ -534,6 +544,7 @@ def test_password_change_ends_every_session_of_the_account(site):
 @pytest.mark.parametrize("cookie", [b"accord_session=\xc3\xa9t\xc3\xa9", b"accord_session=" + b"x" * 300,
                                     b"accord_session=not-a-session"], ids=["non-ascii", "long", "unknown"])
 def test_malformed_session_cookie_is_treated_as_signed_out(site, cookie):
+    """A session cookie that is non-ASCII, too long or unknown sends the person to the sign-in page, never to an error."""
     client = site.client(raise_server_exceptions=False)
     response = client.get("/search", headers={b"cookie": cookie})
     assert response.status_code == 303
@@ -544,6 +555,8 @@ def test_malformed_session_cookie_is_treated_as_signed_out(site, cookie):
 
 
 def test_account_locked_after_max_failures_until_lockout_passes(make_site):
+    """Five wrong passwords lock the account (429, no cookie) from every address for the lockout's 15 minutes, after
+    which the right password signs in."""
     clock = Clock()
     site = make_site(clock, max_failures_per_account=5, max_failures_per_address=20, lockout_minutes=15)
     client = site.client("192.0.2.10")
@@ -560,6 +573,7 @@ def test_account_locked_after_max_failures_until_lockout_passes(make_site):
 
 
 def test_other_accounts_from_other_addresses_unaffected_by_a_lockout(make_site):
+    """An account locked by guesses from one address does not stop another account signing in from another address."""
     site = make_site(Clock(), max_failures_per_account=5, max_failures_per_address=20)
     attacker = site.client("192.0.2.10")
     for _ in range(5):
@@ -569,6 +583,8 @@ def test_other_accounts_from_other_addresses_unaffected_by_a_lockout(make_site):
 
 
 def test_address_locked_after_failures_across_names(make_site):
+    """One guess at each of four names from one address locks that address (429) for every account while other
+    addresses still sign in, until the lockout passes."""
     clock = Clock()
     site = make_site(clock, max_failures_per_account=5, max_failures_per_address=4, lockout_minutes=15)
     sprayer = site.client("192.0.2.20")
@@ -582,6 +598,8 @@ def test_address_locked_after_failures_across_names(make_site):
 
 
 def test_failed_signins_are_audited_without_the_password(make_site):
+    """Failed and throttled sign-ins are audited with the account (or a placeholder for a name that cannot be one) and
+    the address, and no password tried is in the catalog."""
     site = make_site(Clock(), max_failures_per_account=2, max_failures_per_address=20)
     client = site.client("192.0.2.30")
     for _ in range(2):
@@ -607,6 +625,8 @@ def sso_site(make_site) -> Site:
 
 
 def test_sso_header_from_trusted_proxy_signs_in(sso_site):
+    """The single-sign-on header from a trusted proxy signs the listed user in with a session, and their requests are
+    audited as made via SSO."""
     client = sso_site.client(PROXY)
     response = client.get("/search", headers={"X-Remote-User": "pramam"})
     assert response.status_code == 200
@@ -617,6 +637,8 @@ def test_sso_header_from_trusted_proxy_signs_in(sso_site):
 
 
 def test_sso_header_from_elsewhere_is_ignored(sso_site):
+    """The single-sign-on header from an address that is not a trusted proxy is ignored: the person is sent to the
+    sign-in page and nothing is audited for that name."""
     response = sso_site.client(NOT_PROXY).get("/search", headers={"X-Remote-User": "pramam"})
     assert response.status_code == 303
     assert response.headers["location"].startswith("/signin?next=")
@@ -712,6 +734,8 @@ def test_sso_name_of_a_locked_out_account_is_refused_until_the_lockout_passes(ma
 
 
 def test_sso_session_cookie_stops_working_without_the_header(sso_site):
+    """A session started by single sign-on is not honoured on a request without the header, nor from an address that is
+    not the proxy."""
     client = sso_site.client(PROXY)
     assert client.get("/search", headers={"X-Remote-User": "pramam"}).status_code == 200
     token = client.cookies[SESSION]
@@ -720,6 +744,7 @@ def test_sso_session_cookie_stops_working_without_the_header(sso_site):
 
 
 def test_sso_header_wins_over_a_session_of_another_person(sso_site):
+    """A single-sign-on header naming one person wins over the session cookie of another person on the same browser."""
     client = sso_site.signed_in("jchen", PROXY)
     response = client.get("/search", headers={"X-Remote-User": "pramam"})
     assert response.status_code == 200
@@ -756,6 +781,8 @@ def assert_security_headers(response) -> None:
     ("auditor", "GET", "/audit"),
 ])
 def test_security_headers_and_no_store(table, role, method, path):
+    """Every page, error pages and downloads included, carries the content security policy without inline script,
+    frame, referrer and sniffing protections, no server banner, and Cache-Control: no-store."""
     url = path.format(**table.ids)
     client = table.clients[role]
     data = {"purpose": "Header check", "csrf": table.csrf[role]} if method == "POST" else None
@@ -812,6 +839,7 @@ def test_405_names_the_methods_the_page_takes(table, method, path, allow):
 
 
 def test_download_carries_security_headers_and_no_store(table):
+    """A downloaded record carries the same security headers as the pages and Cache-Control: no-store."""
     ra = table.ids["ra"]
     response = table.clients["director"].post(f"/records/{ra}/download",
                                                data={"purpose": "Header check", "csrf": table.csrf["director"]})
@@ -821,6 +849,7 @@ def test_download_carries_security_headers_and_no_store(table):
 
 
 def test_cookies_are_httponly_and_samesite_lax(site):
+    """The sign-in and session cookies are HttpOnly and SameSite=Lax, and not Secure over plain HTTP without a proxy."""
     client = site.client()
     form = client.get("/signin")
     signin_cookie = set_cookies(form)[SIGNIN]
@@ -834,6 +863,8 @@ def test_cookies_are_httponly_and_samesite_lax(site):
 
 
 def test_cookies_secure_when_trusted_proxy_says_https(make_site):
+    """Behind a trusted proxy that says the request came over HTTPS, the cookies are Secure and the pages send Strict-
+    Transport-Security."""
     site = make_site(trusted_proxies=(PROXY,))
     https = {"X-Forwarded-Proto": "https"}
     client = site.client(PROXY)
@@ -850,6 +881,8 @@ def test_cookies_secure_when_trusted_proxy_says_https(make_site):
 
 
 def test_forwarded_proto_from_an_untrusted_peer_is_ignored(make_site):
+    """An X-Forwarded-Proto: https header from a peer that is not a trusted proxy makes no cookie Secure and sends no
+    Strict-Transport-Security."""
     site = make_site(trusted_proxies=(PROXY,))
     response = site.client(NOT_PROXY).get("/signin", headers={"X-Forwarded-Proto": "https"})
     assert "secure" not in set_cookies(response)[SIGNIN]
@@ -884,6 +917,8 @@ INLINE = [
     ("officer", "/cases/ADR-2026-0142"),
 ])
 def test_no_inline_script_or_style(table, role, path):
+    """No page of the portal holds a script element, a style attribute, an event handler attribute or a javascript:
+    address, so the strict content security policy breaks nothing."""
     page = table.clients[role].get(path.format(**table.ids))
     assert page.headers["content-type"].startswith("text/html")
     for pattern in INLINE:
@@ -899,6 +934,8 @@ def download(client: TestClient, record_id: str, purpose: str):
 
 
 def test_download_hands_over_the_archived_bytes(site):
+    """A download hands over exactly the archived PDF (its SHA-256 the catalog's) as an attachment named after the
+    record."""
     ra = site.ra
     response = download(site.signed_in("pramam"), ra["record_id"], "Appeal review, case 2027-11")
     assert response.status_code == 200
@@ -910,6 +947,8 @@ def test_download_hands_over_the_archived_bytes(site):
 
 @pytest.mark.parametrize("purpose", ["", "   \n\t "], ids=["empty", "blank"])
 def test_download_needs_a_purpose(site, purpose):
+    """A download with an empty or blank purpose is refused with 400 and the reason, hands over no PDF and records no
+    retrieval."""
     ra = site.ra["record_id"]
     response = download(site.signed_in("pramam"), ra, purpose)
     assert response.status_code == 400
@@ -920,6 +959,8 @@ def test_download_needs_a_purpose(site, purpose):
 
 
 def test_disclosure_and_its_purpose_shown_to_readers_of_the_audit(site):
+    """A download is recorded as a disclosure with its purpose, which the record's page shows escaped to an auditor and
+    not to a director, who may not read the audit."""
     ra = site.ra["record_id"]
     purpose = "Appeal review <case 2027-11> & Núñez"
     assert download(site.signed_in("pramam"), ra, purpose).status_code == 200
@@ -937,6 +978,8 @@ def test_disclosure_and_its_purpose_shown_to_readers_of_the_audit(site):
 
 
 def test_altered_pdf_is_refused_with_the_reason_and_audited(site):
+    """A record whose archived PDF was altered is not handed over: the page says it failed verification with each
+    problem, the refusal is audited with them, and the record's page says so."""
     ra = site.ra
     pdf = site.ws.root / ra["pdf_path"]
     pdf.chmod(0o644)
@@ -1029,6 +1072,8 @@ def test_seal_pyhanko_trips_over_leaves_one_plain_line_and_no_traceback_in_the_l
     ("audit1", "/audit?before=%C2%B2", None, ""),
 ])
 def test_errors_show_a_plain_message_and_no_stack_trace(site, role, path, status, message):
+    """Bad record, case and proposal addresses, impossible dates and bad paging numbers answer with a plain message and
+    no traceback, source path, SQL or unescaped markup."""
     response = site.signed_in(role).get(path)
     if status is None:  # a bad paging number: ignored or refused, but never a server error
         assert response.status_code in (200, 400), response.status_code
@@ -1045,6 +1090,7 @@ def test_errors_show_a_plain_message_and_no_stack_trace(site, role, path, status
     ('"><img src=x onerror=alert(1)>', "<img src=x"),
 ])
 def test_hostile_search_words_are_escaped(table, query, raw):
+    """Markup typed into the search box comes back escaped in the page, never as markup."""
     response = table.clients["director"].get("/search", params={"q": query})
     assert response.status_code == 200
     assert raw not in response.text
@@ -1052,6 +1098,7 @@ def test_hostile_search_words_are_escaped(table, query, raw):
 
 
 def test_hostile_audit_filter_is_escaped(table):
+    """Markup typed into the audit page's actor filter comes back escaped, never as markup."""
     response = table.clients["auditor"].get("/audit", params={"actor": "<script>x</script>"})
     assert response.status_code == 200
     assert "<script>" not in response.text
@@ -1059,6 +1106,7 @@ def test_hostile_audit_filter_is_escaped(table):
 
 
 def test_hostile_next_is_escaped_on_the_signin_page(site):
+    """Markup in the sign-in page's next address comes back escaped, never as markup."""
     response = site.client().get("/signin", params={"next": '/"><script>alert(1)</script>'})
     assert "<script>" not in response.text
     assert "&lt;script&gt;" in response.text
@@ -1068,6 +1116,8 @@ def test_hostile_next_is_escaped_on_the_signin_page(site):
 
 
 def test_hold_placed_shown_and_released_through_the_portal(site):
+    """A records officer places a hold on a case through the portal, sees it on the holds, record and search pages,
+    cannot release it without a reason, releases it with one, and both steps are audited."""
     officer = site.signed_in("records")
     ra = site.ra["record_id"]
     csrf = hidden(officer.get("/holds").text, "csrf")
@@ -1102,6 +1152,7 @@ def test_hold_placed_shown_and_released_through_the_portal(site):
 
 
 def test_hold_needs_a_scope_and_a_value(site):
+    """A hold with an unknown scope, an empty value or no name is refused with 400 and none is placed."""
     officer = site.signed_in("records")
     csrf = hidden(officer.get("/holds").text, "csrf")
     for form in ({"name": "H", "reason": "R", "scope": "everything", "value": "x"},

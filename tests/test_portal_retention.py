@@ -1,6 +1,6 @@
 """Dispositions through the portal: a records officer approves or rejects a sweep's proposal over
-HTTP, the disposition is carried out by the library (real LibreOffice, real seal), and the sealed
-certificate is linked afterwards. Other roles cannot see or act on proposals."""
+HTTP, the disposition is carried out by the library (the stored PDFs of tests/data for the
+certificate, the real seal), and the sealed certificate is linked afterwards. Other roles cannot see or act on proposals."""
 
 from __future__ import annotations
 
@@ -19,9 +19,8 @@ from pipeline.records.verify import check_signatures
 from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
-from .conftest import copy_workspace
+from .helpers import PASSWORD, copy_workspace, hidden, sign_in
 
-PASSWORD = "records officer passphrase"
 CASE = "ADR-2026-0142"
 LATER = dt.date(2034, 1, 1)
 
@@ -47,18 +46,18 @@ def propose(ws: Workspace) -> int:
 
 def signed_in(app, name: str) -> tuple[TestClient, str]:
     client = TestClient(app, client=("127.0.0.1", 40000), follow_redirects=False)
-    form = client.get("/signin")
-    token = re.search(r'name="signin" value="([^"]+)"', form.text).group(1)
-    answer = client.post("/signin", data={"name": name, "password": PASSWORD, "signin": token, "next": "/proposals"})
+    answer = sign_in(client, name, next_="/proposals")
     assert answer.status_code == 303, answer.text
     page = client.get("/proposals")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    return client, csrf.group(1) if csrf else ""
+    return client, hidden(page.text, "csrf") if 'name="csrf"' in page.text else ""
 
 
-def test_officer_approves_and_the_certificate_follows(ws, converter):
+def test_officer_approves_and_the_certificate_follows(ws, stored_converter):
+    """A records officer sees the proposal and the agreement it lists, approves it over HTTP, and the agreement is
+    destroyed, a sealed and valid certificate of disposition is linked and opens, and a second approval is refused
+    with a plain message."""
     proposal_id = propose(ws)
-    app = create_app(ws, converter_factory=lambda: converter)
+    app = create_app(ws, converter_factory=lambda: stored_converter)
     officer, csrf = signed_in(app, "officer")
     listing = officer.get("/proposals")
     assert listing.status_code == 200 and f"/proposals/{proposal_id}" in listing.text
@@ -95,6 +94,8 @@ def test_officer_approves_and_the_certificate_follows(ws, converter):
 
 
 def test_officer_rejects_with_a_reason(ws):
+    """A records officer's rejection without a reason is refused, one with a reason marks the proposal rejected by that
+    officer, and the agreement stays."""
     proposal_id = propose(ws)
     app = create_app(ws)
     officer, csrf = signed_in(app, "officer")
@@ -112,6 +113,8 @@ def test_officer_rejects_with_a_reason(ws):
 
 @pytest.mark.parametrize("who", ["counsel", "owner"])
 def test_other_roles_cannot_see_or_decide_proposals(ws, who):
+    """Counsel and the director are refused (403) the proposals' pages and their approval and rejection, and the
+    proposal stays proposed."""
     proposal_id = propose(ws)
     app = create_app(ws)
     client, csrf = signed_in(app, who)
@@ -125,6 +128,7 @@ def test_other_roles_cannot_see_or_decide_proposals(ws, who):
 
 
 def test_unknown_proposal_is_not_found(ws):
+    """A proposal number that does not exist, or is not a number, answers 404."""
     app = create_app(ws)
     officer, _ = signed_in(app, "officer")
     assert officer.get("/proposals/999").status_code == 404
@@ -132,6 +136,7 @@ def test_unknown_proposal_is_not_found(ws):
 
 
 def test_case_timeline_shows_events_and_records(ws):
+    """A case's page shows its closure event and links its records, and an unknown case answers 404."""
     propose(ws)
     app = create_app(ws)
     officer, _ = signed_in(app, "officer")

@@ -17,7 +17,7 @@ from pipeline.documents.templates import RUBRIC_CONTEXT
 from pipeline.errors import ConfigurationError
 from pipeline.workspace import init_workspace
 
-from .conftest import ROOT
+from .helpers import ROOT
 
 SHARED_INTAKE = ROOT.parent / "shared" / "examples" / "case-intake.yaml"
 RUBRIC = load_rubric(ROOT / "retention_policies")

@@ -22,7 +22,7 @@ from pipeline.documents.templates import load_templates
 from pipeline.errors import IntakeError
 from pipeline.intake.eventfile import is_event_file, parse_events
 
-from .conftest import EXAMPLES, ROOT
+from .helpers import EXAMPLES, ROOT
 
 SHARED = ROOT.parent / "shared" / "examples"
 TEMPLATES = load_templates(ROOT / "templates")

@@ -26,14 +26,14 @@ from docxtpl import DocxTemplate
 from jinja2.sandbox import SandboxedEnvironment
 from jsonschema import Draft202012Validator
 
-ROOT = Path(__file__).resolve().parents[1]
+from .helpers import EXAMPLES, ROOT
+
 TEMPLATES = ROOT / "templates"
 TEMPLATE_NAMES = ["resolution-agreement", "mou"]
 #: The case documents (tests/test_case_templates.py); the generic tests below cover them too.
 CASE_TEMPLATES = ["case-intake", "notice-of-informal-resolution", "consent-to-informal-resolution",
                   "withdrawal-notice", "completion-letter"]
 ALL_TEMPLATES = TEMPLATE_NAMES + CASE_TEMPLATES
-from .conftest import EXAMPLES  # noqa: E402
 
 NAMES = ["Zoë Núñez", "Daniel O'Brien", "Facilities & Grounds <North Campus>", "Tomás Álvarez"]
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",

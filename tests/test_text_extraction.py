@@ -22,7 +22,7 @@ from pipeline.governance import disposition
 from pipeline.governance.access import Actor
 from pipeline.office import OfficeSession, RetentionDesk
 
-from .conftest import copy_workspace, pdftotext, record_of
+from .helpers import copy_workspace, pdftotext, record_of
 
 OFFICE = "Office of Alternative Dispute Resolution"
 WHEN = dt.datetime(2034, 1, 2, 10, 15, 30, tzinfo=dt.timezone.utc)
@@ -118,7 +118,7 @@ def test_approved_disposal_certificate_comes_out_whole(sealed_office, converter,
     assert executed.results == {agreement["record_id"]: "destroyed"}
     text = pdftotext(ws.root / certificate["pdf_path"])
     values = [agreement["record_id"], agreement["record_class"], agreement["case_id"], agreement["sha256"],
-              certificate["record_id"]]
+              certificate["record_id"], "destroyed"]
     assert missing(values, text) == [], text
 
 
@@ -135,10 +135,10 @@ def test_anchor_head_hash_comes_out_whole(sealed_office, converter, tmp_path):
 
 
 @pytest.mark.parametrize("template", ["resolution-agreement", "mou"])
-def test_template_record_ids_come_out_whole(sealed_office, template):
+def test_template_record_ids_come_out_whole(lo_sealed_office, template):
     """A sealed agreement's record id (in every page's footer) and case id are extracted exactly."""
-    record = record_of(sealed_office, template)
-    path = sealed_office.pristine / record["pdf_path"]
+    record = record_of(lo_sealed_office, template)
+    path = lo_sealed_office.pristine / record["pdf_path"]
     text = pdftotext(path)
     assert missing([record["record_id"], record["case_id"]], text) == [], text
     # the footer of every page, and the seal's stamp

@@ -36,7 +36,7 @@ from pipeline.records.catalog import Catalog
 from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
-from .conftest import ROOT
+from .helpers import ROOT
 
 pytestmark = pytest.mark.slow
 
