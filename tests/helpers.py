@@ -242,7 +242,24 @@ STORED_OFFICE = "Accord Test Office"
 STORED_DAY = dt.date(2026, 12, 1)
 #: The kinds of document Accord converts: each template's example, and one generated document (an audit
 #: anchor: certificates of disposition are made the same way, with a ``seal`` bookmark and nothing else).
-TEMPLATE_KINDS = ("resolution-agreement", "mou")
+TEMPLATE_KINDS = ("resolution-agreement", "mou", "consent-to-informal-resolution")
+#: The case as the consent form's stored PDF was filled from it (``documents.templates.HELD_CONTEXT``).
+STORED_HELD = {
+    "case": {"id": "ADR-2026-0150", "opened": dt.date(2026, 3, 2), "referred_by": "Title IX Office",
+             "summary": "Remarks about a colleague's accent in laboratory meetings.",
+             "jurisdictions": ["Title VI of the Civil Rights Act of 1964"],
+             "allegations": ["Race, color or national origin"]},
+    "process": {"name": "restorative-justice", "label": "Restorative justice",
+                "description": "A facilitated conference in which the parties talk about the harm and agree on "
+                               "how to repair it."},
+    "parties": [{"name": "Aigerim Bekova", "role": "reporting party", "status": "graduate-student",
+                 "affiliation": "Graduate student, Department of Physics"},
+                {"name": "Lukas Schmidt", "role": "responding party", "status": "postdoc",
+                 "affiliation": "Postdoctoral associate, Department of Physics"}],
+    "party": {"name": "Lukas Schmidt", "role": "responding party", "status": "postdoc",
+              "affiliation": "Postdoctoral associate, Department of Physics"},
+    "measures": [], "agreement": None, "terms": [],
+}
 GENERATED = "generated"
 STORED_KINDS = (*TEMPLATE_KINDS, GENERATED)
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -266,13 +283,16 @@ def stored_kind_docx(kind: str, office: str = STORED_OFFICE, record_id: str | No
     name = f"{kind}.yaml"
     case = parse_case(example_bytes(name), name, load_templates(ROOT / "templates"), 2 * 1024 * 1024)
     record = RecordInfo(record_id or case.record_id, case.title, STORED_DAY, office)
-    return Assembler().assemble(case, record).docx
+    held = STORED_HELD if case.template.case_role == "consent" else None
+    return Assembler().assemble(case, record, held).docx
 
 
 def document_kind(properties) -> str:
-    """Which stored PDF stands for a document, from its core properties: an agreement assembled from a
+    """Which stored PDF stands for a document, from its core properties: a document assembled from a
     template says ``Accord record <id>`` and names its template last among its keywords; anything else
-    is a document Accord generated (an anchor, a certificate)."""
+    is a document Accord generated (an anchor, a certificate). A template without a stored PDF of its
+    own (the intake record, the notices, the completion letter: a seal and nothing else) is given the
+    stored PDF with the same places."""
     keywords = [k.strip() for k in (properties.keywords or "").split(",")]
     if (properties.subject or "").startswith("Accord record ") and keywords[-1] in TEMPLATE_KINDS:
         return keywords[-1]
@@ -376,6 +396,8 @@ class StoredConverter:
             raise ConversionError("The stored-PDF converter could not read the document as a Word file.") from None
         kind = document_kind(document.core_properties)
         wanted = docx_places(document)
+        if wanted != self._places[kind]:  # a document of another kind with the same places stands in
+            kind = next((k for k in STORED_KINDS if self._places[k] == wanted), kind)
         if wanted != self._places[kind]:
             raise ConversionError(
                 f"No stored PDF has the places {sorted(wanted)} this {kind} document asks for (the stored one "

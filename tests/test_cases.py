@@ -67,21 +67,14 @@ def case_of(ws: Workspace, case_id: str = CASE) -> dict[str, Any]:
         return desk.case(case_id)
 
 
-@pytest.fixture
-def office(workspace, converter):
-    o = make_office(workspace, converter)
-    yield o
-    o.ingestor.close()
-
-
 @pytest.fixture(scope="module")
-def opened(tmp_path_factory, pki_source, converter, examples) -> Path:
+def opened(tmp_path_factory, pki_source, stored_converter, examples) -> Path:
     """A workspace whose case ADR-2026-0150 has its intake record and nothing else (kept pristine)."""
     from pipeline.workspace import init_workspace
 
     ws = init_workspace(tmp_path_factory.mktemp("opened") / "ws")
     shutil.copytree(pki_source, ws.pki)
-    o = make_office(ws, converter)
+    o = make_office(ws, stored_converter)
     shutil.copy(examples / "case-intake.yaml", ws.inbox)
     (outcome,) = o.process().outcomes
     assert outcome.status == "recorded", outcome
@@ -91,10 +84,10 @@ def opened(tmp_path_factory, pki_source, converter, examples) -> Path:
 
 
 @pytest.fixture
-def case_office(opened, tmp_path, converter):
+def case_office(opened, tmp_path, stored_converter):
     """A copy of the workspace with the intake on file, with a warm pipeline."""
     ws = copy_workspace(opened, tmp_path / "ws")
-    o = make_office(ws, converter)
+    o = make_office(ws, stored_converter)
     yield o
     o.ingestor.close()
 
@@ -128,7 +121,7 @@ def test_the_examples_one_at_a_time_in_their_order(office, examples):
     assert [s["date"] for s in case["sessions"]] == ["2026-03-24", "2026-04-08"]
 
 
-def test_the_examples_all_at_once_end_the_same(office, examples, tmp_path, workspace, converter):
+def test_the_examples_all_at_once_end_the_same(office, examples, tmp_path, workspace, stored_converter):
     """Dropped all at once, the same files are all taken (the notice, the consent form and the
     agreement wait for what they need) and the case ends exactly as when they came one by one."""
     copy_examples(office, examples, IN_ORDER)
@@ -140,7 +133,7 @@ def test_the_examples_all_at_once_end_the_same(office, examples, tmp_path, works
     from pipeline.workspace import init_workspace
     ws = init_workspace(tmp_path / "one-by-one")
     shutil.copytree(workspace.pki, ws.pki)
-    alone = make_office(ws, converter)
+    alone = make_office(ws, stored_converter)
     try:
         for name in IN_ORDER:
             shutil.copy(examples / name, ws.inbox / name)
@@ -466,7 +459,7 @@ def test_rubric_check_shows_the_verdict_before_the_file_is_dropped(workspace, ex
 # --- when the case's last record is destroyed ---------------------------------------------------
 
 
-def test_a_destroyed_case_leaves_no_text_of_it(case_office, examples, converter):
+def test_a_destroyed_case_leaves_no_text_of_it(case_office, examples, stored_converter):
     """Once the case closes and its records are destroyed, nothing of its register entry or events is
     left in the catalog file; a tombstone keeps the id, dates, process, outcome and counts."""
     copy_examples(case_office, examples, ["case-progress.csv"])
@@ -478,8 +471,8 @@ def test_a_destroyed_case_leaves_no_text_of_it(case_office, examples, converter)
     sealer = make_sealer(ws, ws.load_config())
     with RetentionDesk(OfficeSession(ws, Actor("root")), today=lambda: THE_FUTURE) as desk:
         desk.add_event(CASE, "referred", dt.date(2026, 4, 1))
-        swept = desk.sweep(dt.date(2034, 1, 1), converter=converter, sealer=sealer)
-        desk.approve(swept.proposal_id, converter, sealer)
+        swept = desk.sweep(dt.date(2034, 1, 1), converter=stored_converter, sealer=sealer)
+        desk.approve(swept.proposal_id, stored_converter, sealer)
     raw = ws.catalog.read_bytes() + (Path(f"{ws.catalog}-wal").read_bytes()
                                      if Path(f"{ws.catalog}-wal").exists() else b"")
     for word in ("Aigerim", "Bekova", "Schmidt", "abekova@example.edu", "mocked", "facilitated conference",
