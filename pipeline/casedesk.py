@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 
 from pipeline.cases import agenda, casebook
 from pipeline.cases.agenda import Item
-from pipeline.cases.context import measures
+from pipeline.cases.context import agreement_in_force, measures, terms
 from pipeline.cases.ical import agenda_calendar
 from pipeline.cases.phases import CaseState, replay
 from pipeline.cases.rubric import Verdict, describe, evaluate, facts_from_intake, load_rubric
@@ -186,9 +186,11 @@ class CaseDesk:
 def _register_view(catalog, row: dict[str, Any] | None, today: dt.date) -> dict[str, Any]:
     """What the register says about a case (nothing for a subject with records but no case)."""
     if row is None:
-        return {"phase": None, "outcome": None, "process": None, "parties": [], "gaps": [], "history": []}
+        return {"phase": None, "outcome": None, "process": None, "parties": [], "gaps": [], "history": [],
+                "terms": [], "open_at_closure": []}
     state: CaseState = replay(casebook.facts(catalog, row), today)
     intake = row["register"].get("intake") or {}
+    agreement = agreement_in_force(row)
     since = state.since
     return {
         "phase": state.phase.value, "outcome": state.outcome.value if state.outcome else None,
@@ -213,6 +215,11 @@ def _register_view(catalog, row: dict[str, Any] | None, today: dt.date) -> dict[
         "sessions": [{"date": e["date"], "note": e["note"], "party": e["party"]}
                      for e in events.of_case(catalog, row["case_id"]) if e["event"] == "session"],
         "documents": row["register"]["documents"],
+        "agreement": agreement["record_id"] if agreement else None,
+        "follow_up": state.follow_up.isoformat() if state.follow_up else None,
+        "terms": [{k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in t.items()}
+                  for t in (terms(agreement, state) if agreement else [])],
+        "open_at_closure": list(state.open_at_closure),
     }
 
 

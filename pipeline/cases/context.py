@@ -13,7 +13,7 @@ import datetime as dt
 from typing import Any
 
 from pipeline.cases import casebook
-from pipeline.cases.phases import replay
+from pipeline.cases.phases import CaseState, replay
 from pipeline.cases.rubric import Rubric
 from pipeline.documents.casefile import CaseFile
 from pipeline.records import events
@@ -36,7 +36,7 @@ def held(catalog: Database, case: CaseFile, rubric: Rubric) -> dict[str, Any] | 
     parties = [{k: p.get(k) or "" for k in _PARTY_FIELDS} for p in row["parties"]]
     key = name_key(case.party) if case.party else None
     party = next((p for p in parties if name_key(p["name"]) == key), None) if key else None
-    agreement = next((d for d in reversed(row["register"]["documents"]) if d["role"] == "agreement"), None)
+    agreement = agreement_in_force(row)
     return {
         "case": {
             "id": row["case_id"],
@@ -53,15 +53,17 @@ def held(catalog: Database, case: CaseFile, rubric: Rubric) -> dict[str, Any] | 
         "measures": measures(catalog, row),
         "agreement": {"record_id": agreement["record_id"], "date": _date(agreement["date"]),
                       "follow_up_date": _date(agreement.get("follow_up"))} if agreement else None,
-        "terms": terms(catalog, row, agreement),
+        "terms": terms(agreement, replay(casebook.facts(catalog, row), dt.date.today())) if agreement else [],
     }
 
 
-def terms(catalog: Database, row: dict[str, Any], agreement: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The terms of the agreement in force, each with its status as the case's events leave it."""
-    if agreement is None:
-        return []
-    state = replay(casebook.facts(catalog, row), dt.date.today())
+def agreement_in_force(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The register entry of the case's latest agreement."""
+    return next((d for d in reversed(row["register"]["documents"]) if d["role"] == "agreement"), None)
+
+
+def terms(agreement: dict[str, Any], state: CaseState) -> list[dict[str, Any]]:
+    """The terms of ``agreement`` (its register entry), each with its status in ``state``."""
     status = {t.number: t for t in state.terms if t.agreement == agreement["record_id"]}
     found = []
     for t in agreement.get("terms") or []:

@@ -93,6 +93,13 @@ def _print_timeline(t: dict) -> None:
                    "pending": "consent pending"}[p["consent"]]
         echo(f"  party   {p['name']} ({p['role'] or 'party'}{', ' + p['status'] if p['status'] else ''}): "
              f"{notice}, {consent}")
+    for term in t.get("terms", []):
+        status = {"open": "ongoing" if not term["due"] else f"open, due {term['due']}",
+                  "completed": f"completed {term['closed_on']}", "waived": f"waived {term['closed_on']}",
+                  "breached": f"breached {term['closed_on']}", "superseded": "superseded"}[term["status"]]
+        echo(f"  term {term['number']}  ({term['owner'] or '-'}) {status}: {term['text']}")
+    if t.get("open_at_closure"):
+        echo(f"  open at closure: term(s) {', '.join(map(str, t['open_at_closure']))}")
     for step in t["history"]:
         echo(f"  {step['since']}  phase   {step['phase']}: {step['evidence']}")
     for m in t.get("measures", []):
