@@ -109,16 +109,16 @@ def get(ws: Workspace, record_id: str, output: Path, purpose: str, force: bool, 
         accord get ADR-2026-0142-1a2b3c4d -o signed.pdf --executed --purpose "Enforcement"
         accord get ADR-2026-0142-1a2b3c4d -o - --purpose "Print for the hearing" | lp
     """
-    to_stdout = str(output) == "-"
-    delivery = to_stdout if to_stdout else FileDelivery(output, force)  # checked before anything is read
+    piped = str(output) == "-"
+    delivery = to_stdout if piped else FileDelivery(output, force)  # checked before anything is read
     try:
         with session_for(ws) as session:
             data = session.retrieve(record_id, purpose, executed=executed, deliver=delivery).data
     finally:
-        if not to_stdout:
+        if not piped:
             delivery.discard()
-    echo(f"Wrote {'standard output' if to_stdout else output} ({len(data)} bytes); checksum and seal verified.",
-          err=to_stdout)
+    echo(f"Wrote {'standard output' if piped else output} ({len(data)} bytes); checksum and seal verified.",
+          err=piped)
 
 
 @click.command(cls=AccordCommand)
