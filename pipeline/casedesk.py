@@ -28,6 +28,7 @@ from pipeline.governance import holds
 from pipeline.governance.access import RecordFacts, case_filter, decide, decide_case, search_filter
 from pipeline.governance.retention import load_retention
 from pipeline.intake import inbox
+from pipeline.intake.eventfile import is_event_file, parse_event_rows
 from pipeline.office import OfficeSession, record_event
 from pipeline.records import audit, events
 from pipeline.workspace import Workspace
@@ -98,7 +99,7 @@ class CaseDesk:
         gone = casebook.tombstone(self.catalog, case_id) if shown and decide(
             session.policy, session.actor, "view-case") else None
         if row is None and not records and not tombstones and gone is None:
-            session.record_audit("view-case", "denied", details={"case": case_id, "reason": "no visible case"})
+            session.record_audit("view-case", "denied", details={"reason": "no visible case"}, case_id=case_id)
             raise RecordNotFound(f"No case {case_id!r}.")
         for record in records:
             record["holds"] = [h.__dict__ for h in holds.holds_on(self.catalog, record)]
@@ -108,7 +109,7 @@ class CaseDesk:
         if decide(session.policy, session.actor, "read-audit"):
             timeline["disclosures"] = [d for r in records for d in audit.disclosures(self.catalog.conn,
                                                                                     r["record_id"])]
-        session.record_audit("view-case", "ok", details={"case": case_id})
+        session.record_audit("view-case", "ok", case_id=case_id)
         return timeline
 
     def agenda(self, as_of: dt.date | None = None, days: int | None = None) -> list[Item]:
@@ -163,7 +164,9 @@ class CaseDesk:
 
     def upload(self, name: str, data: bytes) -> str:
         """Put a case file into the inbox (the one path every file takes); returns the name it got.
-        The name is Accord's own (nothing of the upload's name is used but its kind)."""
+        The name is Accord's own (nothing of the upload's name is used but its kind). The file is read
+        first: every case it is about must be one the person may manage (a case they may not see
+        answers as an unknown one), and a file that cannot be read is refused with the reason."""
         session = self.session
         decision = decide(session.policy, session.actor, "manage-case")
         if not decision:
@@ -176,11 +179,27 @@ class CaseDesk:
             raise AccordError("The file is empty.")
         if len(data) > MAX_UPLOAD:
             raise AccordError(f"The file is larger than {MAX_UPLOAD // 1024} KB.")
+        for case_id in self._cases_of_upload(f"upload{suffix}", data):
+            if not decide_case(session.policy, session.actor, "manage-case", case_id):
+                seen = decide_case(session.policy, session.actor, "view-case", case_id)
+                session.record_audit("upload", "denied", details={"reason": "not a case the person manages"},
+                                     case_id=case_id)
+                if seen:
+                    raise AccessDenied(f"You may not upload files for case {case_id}.")
+                raise RecordNotFound(f"No case {case_id!r}.")
         digest = hashlib.sha256(data).hexdigest()
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
         placed = inbox.deliver(session.ws, f"portal-{stamp}-{digest[:12]}{suffix}", data)
         session.record_audit("upload", "ok", details={"file": placed.name, "sha256": digest, "size": len(data)})
         return placed.name
+
+
+    def _cases_of_upload(self, name: str, data: bytes) -> list[str]:
+        """The cases an uploaded file is about, read as intake will read it (its problems refused now)."""
+        if is_event_file(name, data):
+            return sorted({e.case_id for _, e in parse_event_rows(data, name, lambda _: True)})
+        templates = {t.name: t for t in self._templates}
+        return [parse_case(data, name, templates, self.session.config.intake.max_bytes).subject_id]
 
 
 def _register_view(catalog, row: dict[str, Any] | None, today: dt.date) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pipeline.cases import admission, casebook
 from pipeline.config import Config
 from pipeline.documents.templates import load_templates
 from pipeline.documents.trust import TrustRoots
-from pipeline.errors import AccessDenied, AccordError, RecordNotFound, VerificationFailed, Waiting
+from pipeline.errors import AccessDenied, AccordError, IntakeError, RecordNotFound, VerificationFailed, Waiting
 from pipeline.governance import disposition, holds, sweep
 from pipeline.governance.access import (
     ACCESS_FILE,
@@ -292,10 +292,10 @@ class OfficeSession:
         return anchor_head(self.ws, self.catalog, converter, sealer, self.config.office.name, self.actor.name)
 
     def record_audit(self, action: str, outcome: str, record: dict[str, Any] | None = None, purpose: str | None = None,
-               details: dict[str, Any] | None = None) -> None:
+                     details: dict[str, Any] | None = None, case_id: str | None = None) -> None:
         self.catalog.audit(AuditEntry(
             self.actor.name, action, outcome,
-            record["record_id"] if record else None, record["case_id"] if record else None,
+            record["record_id"] if record else None, record["case_id"] if record else case_id,
             purpose, {**(details or {}), "via": self.actor.via},
         ))
 
@@ -345,22 +345,24 @@ def record_event(session: OfficeSession, policy: RetentionPolicy, today: dt.date
     keeping = name in RETENTION_EVENTS and decide(session.policy, actor, "hold")
     if not (registered or catalog.has_case(case_id)) or not (managing or keeping):
         seen = registered and decide_case(session.policy, actor, "view-case", case_id)
-        session.record_audit("manage-case", "denied", details={"case": case_id, "event": name})
+        session.record_audit("manage-case", "denied", details={"event": name}, case_id=case_id)
         if seen or (not registered and catalog.has_case(case_id) and decide(session.policy, actor, "view")):
             raise AccessDenied(f"You may not record {name} for case {case_id}.")
         raise RecordNotFound(f"No record belongs to case {case_id!r}.")
-    found, problems = check_row("the event", {"case_id": case_id, "event": name, "date": date, "note": note,
-                                              "party": party, "term": term})
+    found, problems = check_row("", {"case_id": case_id, "event": name, "date": date, "note": note,
+                                     "party": party, "term": term})
     if problems:
-        raise AccordError(f"The event was not recorded: {'; '.join(problems)}.")
+        raise AccordError(f"The event was not recorded: {'; '.join(p.lstrip(': ') for p in problems)}.")
     why = f"event {name} added by {actor.name}"
+    source = {"portal": "the portal"}.get(actor.via, "accord event add")
     try:
         with catalog.transaction():
-            new = admission.take_events(catalog, [found], ["the event"], today, "accord event add", "", actor.name,
-                                        what="event")
+            new = admission.take_events(catalog, [found], [""], today, source, "", actor.name, what="event",
+                                        via=actor.via)
             recompute_in(catalog, policy, actor=actor.name, why=why, case_ids=[case_id])
-    except Waiting as waiting:  # nothing more can arrive while one waits at the desk
-        raise AccordError(waiting.reason) from None
+    except (IntakeError, Waiting) as refused:  # nothing more can arrive while one waits at the desk
+        session.record_audit("event", "refused", details={"event": name, "reason": str(refused)}, case_id=case_id)
+        raise AccordError(str(refused)) from None
     return new
 
 

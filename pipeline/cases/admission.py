@@ -182,11 +182,11 @@ def check_events(catalog: Database, found: list[CaseEvent], labels: list[str], t
 
 
 def take_events(catalog: Database, found: list[CaseEvent], labels: list[str], today: dt.date, source_name: str,
-                source_sha256: str, actor: str, *, what: str = "event file") -> int:
+                source_sha256: str, actor: str, *, what: str = "event file", via: str | None = None) -> int:
     """Check and record events, inside the caller's transaction; each case's state kept current.
     Returns how many events were new."""
     cases, kept = _judge(catalog, found, labels, today, what)
-    new = events.insert(catalog, kept, source_name, source_sha256, actor)
+    new = events.insert(catalog, kept, source_name, source_sha256, actor, via)
     for case_id in cases:
         casebook.refresh(catalog, case_id, today)
     return new
@@ -217,7 +217,7 @@ def _judge(catalog: Database, found: list[CaseEvent], labels: list[str], today: 
         kept += [replace(found[i], party=spelled.get(name_key(found[i].party), found[i].party)) for i in indexes]
         for refusal in state.refusals:
             label = labels[indexes[refusal.index - len(facts.happenings)]]
-            (waiting if refusal.waits else problems).append(f"{label}: {refusal.reason}")
+            (waiting if refusal.waits else problems).append(f"{label}: {refusal.reason}" if label else refusal.reason)
     if problems:
         raise IntakeError(f"The {what} was not recorded: {_listing(problems + waiting)}.", problems + waiting)
     if waiting:

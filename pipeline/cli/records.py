@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from pipeline.cli.options import DATE, AccordCommand, json_option, session_for, workspace_option
-from pipeline.cli.output import FileDelivery, echo, print_json, print_table, public, shown, terminal
+from pipeline.cli.output import FileDelivery, echo, print_json, print_table, public, shown, terminal, to_stdout
 from pipeline.records.search import SearchQuery
 from pipeline.workspace import Workspace
 

@@ -113,8 +113,10 @@ def add(catalog: Database, events: list[CaseEvent], source_name: str, source_sha
         return new
 
 
-def insert(catalog: Database, events: list[CaseEvent], source_name: str, source_sha256: str, actor: str) -> int:
-    """Insert events inside the caller's transaction, an audit entry for each new one."""
+def insert(catalog: Database, events: list[CaseEvent], source_name: str, source_sha256: str, actor: str,
+           via: str | None = None) -> int:
+    """Insert events inside the caller's transaction, an audit entry for each new one (``via``: how
+    the person recorded them, the portal or the command line; none for a file dropped into the inbox)."""
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     new = 0
     for e in events:
@@ -130,6 +132,8 @@ def insert(catalog: Database, events: list[CaseEvent], source_name: str, source_
                 details["term"] = e.term
             if e.party:
                 details["party"] = True
+            if via:
+                details["via"] = via
             audit.append(catalog.conn, AuditEntry(actor, "event", "ok", case_id=e.case_id, details=details))
     return new
 
