@@ -131,7 +131,10 @@ def staged(ws: Workspace, tidy: bool = False) -> list[Path]:
     for slot in sorted(ws.staging.iterdir()):
         if not slot.is_dir() or slot.is_symlink():
             continue
-        entries = [p for p in slot.iterdir() if not p.name.startswith(".")]
+        try:
+            entries = [p for p in slot.iterdir() if not p.name.startswith(".")]
+        except FileNotFoundError:  # a worker finished the claim between the listing and this look
+            continue
         if not entries and tidy:
             (slot / FAULTS_FILE).unlink(missing_ok=True)
             slot.rmdir()
