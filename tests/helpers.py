@@ -406,6 +406,16 @@ class StoredConverter:
             self.conversions += 1
         return with_document_properties(self._pdfs[kind], document.core_properties)
 
+    # what the watcher asks of its converters (it starts them, and reports them in its status)
+    pid = None
+    restarts = 0
+
+    def start(self) -> None:
+        self._closed = False
+
+    def alive(self) -> bool:
+        return not self._closed
+
     def close(self) -> None:
         self._closed = True
 

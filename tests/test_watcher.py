@@ -36,7 +36,7 @@ from pipeline.records.catalog import Catalog
 from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
-from .helpers import ROOT
+from .helpers import ROOT, stored_converter_factory
 
 pytestmark = pytest.mark.slow
 
@@ -204,11 +204,14 @@ def case_yaml(examples) -> Callable[[int], bytes]:
 
 @pytest.fixture
 def start_watcher():
-    """Start an in-process watcher (1 worker unless told); every one is stopped at teardown."""
+    """Start an in-process watcher (1 worker unless told) converting with the stored PDFs (``real=True``:
+    with LibreOffice, for the tests of the watcher's LibreOffice); every one is stopped at teardown."""
     started: list[RunningWatcher] = []
 
-    def start(ws: Workspace, **kwargs: Any) -> RunningWatcher:
+    def start(ws: Workspace, real: bool = False, **kwargs: Any) -> RunningWatcher:
         kwargs.setdefault("workers", 1)
+        if not real:
+            kwargs.setdefault("converter_factory", stored_converter_factory)
         running = RunningWatcher(ws, **kwargs)
         started.append(running)
         return running.start()
@@ -589,7 +592,7 @@ class TestCrashRecovery:
 
     def test_killed_libreoffice_is_restarted_and_its_documents_retried(self, ws, catalog, case_yaml, start_watcher):
         """SIGKILL to the converter's LibreOffice in mid-conversion: it is restarted and every document is recorded."""
-        running = start_watcher(ws)
+        running = start_watcher(ws, real=True)
         converter = running.watcher._converters[0]
         soffice = converter.pid
         assert soffice, "the converter's LibreOffice is not running"

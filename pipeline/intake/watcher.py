@@ -36,14 +36,14 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from pipeline.cases.rubric import Rubric, load_rubric
-from pipeline.config import Config
+from pipeline.config import Config, ConverterSettings
 from pipeline.documents.convert import Converter
 from pipeline.documents.seal import make_sealer
 from pipeline.documents.templates import TemplateSpec, load_templates
@@ -219,8 +219,12 @@ class Watcher:
     """Watches one workspace's inbox until :meth:`stop`; run it with :meth:`run`."""
 
     def __init__(self, ws: Workspace, config: Config, *, workers: int | None = None,
-                 poll_seconds: float | None = None, on_outcome: Callable[[Outcome], None] | None = None):
+                 poll_seconds: float | None = None, on_outcome: Callable[[Outcome], None] | None = None,
+                 converter_factory: Callable[[ConverterSettings], Any] = Converter):
+        """``converter_factory`` makes each worker's converter (a warm LibreOffice; the tests may give
+        one that hands out stored PDFs)."""
         self.ws = ws
+        self._converter_factory = converter_factory
         self.config = config
         self.worker_count = workers or config.watch.workers or os.cpu_count() or 1
         poll = config.watch.poll_seconds if poll_seconds is None else poll_seconds
@@ -307,7 +311,7 @@ class Watcher:
         templates = load_templates(self.ws.templates)
         sealer = self._sealer = make_sealer(self.ws, self.config)
         for n in range(self.worker_count):
-            converter = Converter(self.config.converter)
+            converter = self._converter_factory(self.config.converter)
             self._converters.append(converter)
             ingestor = Ingestor(self.ws, self.config, converter, templates=templates, sealer=sealer)
             self._workers.append(Worker(ingestor, self._outcome, name=f"worker{n + 1}"))
