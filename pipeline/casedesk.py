@@ -15,11 +15,13 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+import yaml
+
 from pipeline.cases import agenda, casebook
 from pipeline.cases.agenda import Item
 from pipeline.cases.context import agreement_in_force, measures, terms
 from pipeline.cases.ical import agenda_calendar
-from pipeline.cases.phases import CaseState, replay
+from pipeline.cases.phases import CaseState, Happening, replay, with_new
 from pipeline.cases.rubric import Verdict, describe, evaluate, facts_from_intake, load_rubric
 from pipeline.documents.casefile import CASE_SUFFIXES, parse_case
 from pipeline.documents.templates import TemplateSpec, load_templates
@@ -161,6 +163,25 @@ class CaseDesk:
                   term: int | None = None) -> int:
         """Record one event (a consent, a session, a supportive measure, a withdrawal...) for a case."""
         return record_event(self.session, self.policy, self.today(), case_id, event, date, note, party, term)
+
+    def completion_letter(self, case_id: str, date: dt.date) -> str:
+        """Ask for the case's completion letter: refused now, with the reason, while the case cannot be
+        completed (a dated term or a breach still open, no signed agreement); else its case file goes
+        into the inbox (the one path), to be filled from the case and sealed. Returns its name there."""
+        session = self.session
+        row = casebook.get(self.catalog, case_id)
+        if row is None or not decide_case(session.policy, session.actor, "manage-case", case_id):
+            session.record_audit("completion-letter", "denied", case_id=case_id)
+            if row is not None and decide_case(session.policy, session.actor, "view-case", case_id):
+                raise AccessDenied(f"You may not complete case {case_id}.")
+            raise RecordNotFound(f"No case {case_id!r}.")
+        facts = casebook.facts(self.catalog, row)
+        state = replay(with_new(facts, Happening(date, "completion", ref="completion-letter")), self.today())
+        if state.refusals:
+            raise AccordError(f"The completion letter was not written: {state.refusals[0].reason}.")
+        text = yaml.safe_dump({"template": "completion-letter", "case": {"id": case_id}, "date": date.isoformat()},
+                              sort_keys=False)
+        return self.upload("completion-letter.yaml", text.encode("utf-8"))
 
     def upload(self, name: str, data: bytes) -> str:
         """Put a case file into the inbox (the one path every file takes); returns the name it got.

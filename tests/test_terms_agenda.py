@@ -390,3 +390,20 @@ def test_a_refused_event_at_the_desk_is_a_plain_error(office):
     """At the desk, a term event for a term the agreement lacks is an error saying why."""
     with desk_of(office.ws) as desk, pytest.raises(AccordError, match="has no term 7"):
         desk.add_event(CASE, "term-completed", D(2026, 5, 1), term=7)
+
+
+def test_asking_for_the_completion_letter_checks_the_case_first(office):
+    """The desk refuses to write the completion letter while a term is open, and once every dated term
+    is done it drops the letter's file into the inbox, which intake seals and the case closes."""
+    with desk_of(office.ws) as desk:
+        with pytest.raises(AccordError, match="terms 1, 2 and 4 are still open"):
+            desk.completion_letter(CASE, D(2026, 7, 27))
+        assert list(office.ws.inbox.glob("*.yaml")) == []
+        for number, day in ((1, D(2026, 5, 11)), (2, D(2026, 7, 20)), (4, D(2026, 6, 15))):
+            desk.add_event(CASE, "term-completed", day, term=number)
+        name = desk.completion_letter(CASE, D(2026, 7, 27))
+    assert (office.ws.inbox / name).is_file()
+    (outcome,) = office.process().outcomes
+    assert outcome.status == "recorded", outcome.reason
+    with desk_of(office.ws) as desk:
+        assert desk.case(CASE)["outcome"] == "resolved"
