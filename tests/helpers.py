@@ -25,8 +25,16 @@ from xml.sax.saxutils import escape as xml_escape
 import pytest
 import yaml
 from argon2 import PasswordHasher
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509 as asn1_x509
 from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
 from docx import Document
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers
+from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pypdf import PdfReader, PdfWriter
 
 from pipeline.config import Config, load_config
@@ -430,3 +438,47 @@ def stored_converter_factory(settings: object = None) -> StoredConverter:
     """What ``Converter(settings)`` makes in a command run through CliRunner with the stored PDFs."""
     return StoredConverter()
 
+
+# --- the parties' signatures ---------------------------------------------------------------------
+
+
+def cert_name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def party_certificate(subject: str, key, issuer: str, issuer_key, *, ca: bool) -> x509.Certificate:
+    now = dt.datetime.now(dt.timezone.utc)
+    builder = (
+        x509.CertificateBuilder().subject_name(cert_name(subject)).issuer_name(cert_name(issuer))
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if ca:
+        builder = builder.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                                        critical=True)
+    else:
+        builder = builder.add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+                                        critical=True)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def asn1_certificate(cert: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+def party_signer(cert: x509.Certificate, key, chain: list[x509.Certificate]) -> signers.SimpleSigner:
+    return signers.SimpleSigner(
+        signing_cert=asn1_certificate(cert),
+        signing_key=asn1_keys.PrivateKeyInfo.load(
+            key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption())),
+        cert_registry=SimpleCertificateStore.from_certs([asn1_certificate(c) for c in chain]),
+    )
+
+
+def sign_field(pdf: bytes, field: str, signer: signers.Signer, new_field: fields.SigFieldSpec | None = None) -> bytes:
+    out = io.BytesIO()
+    signers.PdfSigner(signers.PdfSignatureMetadata(field_name=field, md_algorithm="sha256"), signer=signer,
+                      new_field_spec=new_field).sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), output=out)
+    return out.getvalue()

@@ -503,3 +503,60 @@ def test_records_made_before_cases_were_kept_get_their_case(office, examples):
     assert "1 case(s) registered from records made before cases were kept" in summary.reconciled
     assert case_of(office.ws, OLD_CASE)["phase"] == "agreement"
     assert not casebook.backfill_pending(catalog)
+
+
+# --- signed copies --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def signers_of_parties():
+    """Signing keys for the case's parties and coordinator, under a root of their own."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from .helpers import party_certificate, party_signer
+
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root = party_certificate("Party Root CA", root_key, "Party Root CA", root_key, ca=True)
+
+    def signer(cn: str):
+        key = ec.generate_private_key(ec.SECP256R1())
+        return party_signer(party_certificate(cn, key, "Party Root CA", root_key, ca=False), key, [root])
+
+    return {n: signer(n) for n in ("Aigerim Bekova", "Lukas Schmidt", "Morgan Lee")}
+
+
+def _sealed_pdf(office, template: str) -> bytes:
+    (record,) = [r for r in office.ingestor.catalog.all_records() if r["template"] == template]
+    return (office.ws.root / record["pdf_path"]).read_bytes()
+
+
+def test_a_signed_consent_form_coming_back_records_the_consent(case_office, examples, signers_of_parties):
+    """The party's signed copy of their consent form, dropped into the inbox, records their consent on
+    the day they signed it."""
+    from .helpers import sign_field
+
+    copy_examples(case_office, examples, ["consent-to-informal-resolution.yaml"])
+    case_office.process()
+    signed = sign_field(_sealed_pdf(case_office, "consent-to-informal-resolution"), "sigparty",
+                        signers_of_parties["Lukas Schmidt"])
+    outcome = process(case_office, ("consent-signed.pdf", signed))["consent-signed.pdf"]
+    assert outcome.status == "signed" and "consent is recorded" in outcome.reason
+    consents = [(e["party"], e["date"]) for e in case_of(case_office.ws)["events"] if e["event"] == "consent"]
+    assert consents == [("Lukas Schmidt", dt.datetime.now(dt.timezone.utc).date().isoformat())]
+
+
+def test_an_agreement_signed_by_everyone_moves_the_case_to_monitoring(case_office, examples, signers_of_parties):
+    """The agreement's copy signed by both parties and the coordinator records its signing: the case is
+    monitored from that day."""
+    from .helpers import sign_field
+
+    copy_examples(case_office, examples, ["case-progress.csv", "restorative-agreement.yaml"])
+    case_office.process()
+    pdf = _sealed_pdf(case_office, "resolution-agreement")
+    for field, name in (("sig1", "Aigerim Bekova"), ("sig2", "Lukas Schmidt"), ("sigcoordinator", "Morgan Lee")):
+        pdf = sign_field(pdf, field, signers_of_parties[name])
+    outcome = process(case_office, ("agreement-signed.pdf", pdf))["agreement-signed.pdf"]
+    assert outcome.status == "signed" and "now monitored" in outcome.reason
+    case = case_of(case_office.ws)
+    assert case["phase"] == "monitoring"
+    assert [e["event"] for e in case["events"]].count("agreement-signed") == 1

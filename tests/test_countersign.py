@@ -16,12 +16,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from asn1crypto import keys as asn1_keys
-from asn1crypto import x509 as asn1_x509
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -29,49 +25,25 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pypdf import PdfReader, PdfWriter
 
 from pipeline.documents.pki import load_certificates
 from pipeline.records import audit, countersign, fixity
 
-from .helpers import hidden, make_office, owner_session, pdfsig, record_of, run_cli, sign_in
+from .helpers import (
+    hidden,
+    make_office,
+    owner_session,
+    party_certificate,
+    party_signer,
+    pdfsig,
+    record_of,
+    run_cli,
+    sign_field,
+    sign_in,
+)
 
 # --- the parties' PKI ------------------------------------------------------------------------------
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _certificate(subject: str, key, issuer: str, issuer_key, *, ca: bool) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
-    builder = (
-        x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ca:
-        builder = builder.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-                                        critical=True)
-    else:
-        builder = builder.add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False),
-                                        critical=True)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def _asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
-    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
-
-
-def _signer(cert: x509.Certificate, key, chain: list[x509.Certificate]) -> signers.SimpleSigner:
-    return signers.SimpleSigner(
-        signing_cert=_asn1(cert),
-        signing_key=asn1_keys.PrivateKeyInfo.load(
-            key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption())),
-        cert_registry=SimpleCertificateStore.from_certs([_asn1(c) for c in chain]),
-    )
 
 
 @dataclasses.dataclass
@@ -88,18 +60,18 @@ class Parties:
 def parties(tmp_path_factory) -> Parties:
     folder = tmp_path_factory.mktemp("party-pki")
     root_key = ec.generate_private_key(ec.SECP256R1())
-    root = _certificate("Party Root CA", root_key, "Party Root CA", root_key, ca=True)
+    root = party_certificate("Party Root CA", root_key, "Party Root CA", root_key, ca=True)
     root_pem = folder / "party-root.pem"
     root_pem.write_bytes(root.public_bytes(serialization.Encoding.PEM))
 
     def party(cn: str) -> signers.SimpleSigner:
         key = ec.generate_private_key(ec.SECP256R1())
-        return _signer(_certificate(cn, key, "Party Root CA", root_key, ca=False), key, [root])
+        return party_signer(party_certificate(cn, key, "Party Root CA", root_key, ca=False), key, [root])
 
     stranger_key = ec.generate_private_key(ec.SECP256R1())
-    stranger = _certificate("Mallory Stranger", stranger_key, "Mallory Stranger", stranger_key, ca=False)
+    stranger = party_certificate("Mallory Stranger", stranger_key, "Mallory Stranger", stranger_key, ca=False)
     return Parties(root_pem, party("Zoë Núñez"), party("Daniel O'Brien"), party("Morgan Lee"),
-                   _signer(stranger, stranger_key, []))
+                   party_signer(stranger, stranger_key, []))
 
 
 @pytest.fixture
@@ -113,13 +85,6 @@ def signing_office(workspace, stored_converter, examples, parties):
     assert outcome.status == "recorded", outcome
     yield office
     office.ingestor.close()
-
-
-def _sign(pdf: bytes, field: str, signer: signers.Signer, new_field: fields.SigFieldSpec | None = None) -> bytes:
-    out = io.BytesIO()
-    signers.PdfSigner(signers.PdfSignatureMetadata(field_name=field, md_algorithm="sha256"), signer=signer,
-                      new_field_spec=new_field).sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), output=out)
-    return out.getvalue()
 
 
 def _record(office) -> dict:
@@ -168,7 +133,7 @@ def test_two_parties_sign_in_turn(signing_office, parties, nss_db):
     rid, original = record["record_id"], _sealed(office)
     catalog = office.ingestor.catalog
 
-    copy1 = _sign(original, "sig1", parties.zoe)
+    copy1 = sign_field(original, "sig1", parties.zoe)
     first = _drop_one(office, "agreement-signed-zoe.pdf", copy1)
     assert first.status == "signed", first
     assert first.record_id == rid and first.moved_to.parent.parent == office.ws.processed
@@ -180,7 +145,7 @@ def test_two_parties_sign_in_turn(signing_office, parties, nss_db):
     assert record["executed_sha256"] == hashlib.sha256(copy1).hexdigest()
     assert executed1.read_bytes() == copy1
 
-    copy2 = _sign(_sign(copy1, "sig2", parties.daniel), "sigcoordinator", parties.morgan)
+    copy2 = sign_field(sign_field(copy1, "sig2", parties.daniel), "sigcoordinator", parties.morgan)
     second = _drop_one(office, "agreement-signed-all.pdf", copy2)
     assert second.status == "signed", second
     record = _record(office)
@@ -245,7 +210,7 @@ def test_changed_page_is_rejected(signing_office, parties):
     writer.add_stream_to_page(0, writer.add_object(stream))
     edited = io.BytesIO()
     writer.write(edited)
-    outcome = _drop_one(office, "edited.pdf", _sign(edited.getvalue(), "sig1", parties.zoe))
+    outcome = _drop_one(office, "edited.pdf", sign_field(edited.getvalue(), "sig1", parties.zoe))
     _assert_rejected(office, outcome, "changed after the office seal", "OTHER")
 
 
@@ -259,14 +224,14 @@ def test_copy_rebuilt_without_the_seal_is_rejected(signing_office, parties):
     writer.add_metadata({"/Subject": source.metadata["/Subject"], "/Keywords": source.metadata["/Keywords"]})
     rebuilt = io.BytesIO()
     writer.write(rebuilt)
-    outcome = _drop_one(office, "rebuilt.pdf", _sign(rebuilt.getvalue(), "sig1", parties.zoe))
+    outcome = _drop_one(office, "rebuilt.pdf", sign_field(rebuilt.getvalue(), "sig1", parties.zoe))
     _assert_rejected(office, outcome, f"not a signed copy of record {_record(office)['record_id']}", "rebuilt")
 
 
 def test_signature_in_a_field_not_offered_is_rejected(signing_office, parties):
     """A new invisible field passes pyHanko's analysis as form filling; Accord compares field names."""
     office = signing_office
-    copy = _sign(_sealed(office), "extra", parties.zoe, new_field=fields.SigFieldSpec("extra"))
+    copy = sign_field(_sealed(office), "extra", parties.zoe, new_field=fields.SigFieldSpec("extra"))
     reader = PdfFileReader(io.BytesIO(copy))
     seal = next(s for s in reader.embedded_regular_signatures if s.field_name == "seal")
     status = validate_pdf_signature(seal, ValidationContext(trust_roots=load_certificates(office.root_cert)))
@@ -301,8 +266,8 @@ def test_copy_of_an_earlier_version_is_rejected(signing_office, parties):
     """Once sig1 is in, a copy signed on the sealed original would drop it: sign the executed copy instead."""
     office = signing_office
     original = _sealed(office)
-    assert _drop_one(office, "zoe.pdf", _sign(original, "sig1", parties.zoe)).status == "signed"
-    outcome = _drop_one(office, "daniel-on-the-original.pdf", _sign(original, "sig2", parties.daniel))
+    assert _drop_one(office, "zoe.pdf", sign_field(original, "sig1", parties.zoe)).status == "signed"
+    outcome = _drop_one(office, "daniel-on-the-original.pdf", sign_field(original, "sig2", parties.daniel))
     assert outcome.status == "failed" and "earlier version" in outcome.reason, outcome
     assert "executed-1.pdf" in outcome.reason
     assert _record(office)["status"] == "partially-signed"
@@ -314,7 +279,7 @@ def test_copy_of_an_earlier_version_is_rejected(signing_office, parties):
 def test_untrusted_signer_is_recorded_as_untrusted(signing_office, parties):
     """A sound signature from a certificate no configured root vouches for: taken in, flagged."""
     office = signing_office
-    outcome = _drop_one(office, "stranger.pdf", _sign(_sealed(office), "sig1", parties.stranger))
+    outcome = _drop_one(office, "stranger.pdf", sign_field(_sealed(office), "sig1", parties.stranger))
     assert outcome.status == "signed", outcome
     assert "NOT trusted" in outcome.reason
     note = outcome.moved_to.with_name(outcome.moved_to.name + ".note.txt").read_text(encoding="utf-8")
@@ -331,7 +296,7 @@ def test_same_signed_copy_twice_is_a_duplicate(signing_office, parties):
     """The same signed copy dropped twice is taken in once: the second is a duplicate with a note, and no second
     executed copy, signature row or audit entry is made."""
     office = signing_office
-    copy = _sign(_sealed(office), "sig1", parties.zoe)
+    copy = sign_field(_sealed(office), "sig1", parties.zoe)
     assert _drop_one(office, "signed.pdf", copy).status == "signed"
     again = _drop_one(office, "signed-again.pdf", copy)
     assert again.status == "duplicate", again
@@ -356,7 +321,7 @@ def test_signature_rows_go_with_their_record(signing_office, parties):
     assert ("signatures", "0001_signatures") in {tuple(r) for r in catalog.db.execute(
         "SELECT migration_set, name FROM _sqlite_migrations")}
     assert {"executed_path", "executed_sha256"} <= {r[1] for r in catalog.db.execute("PRAGMA table_info(records)")}
-    assert _drop_one(office, "zoe.pdf", _sign(_sealed(office), "sig1", parties.zoe)).status == "signed"
+    assert _drop_one(office, "zoe.pdf", sign_field(_sealed(office), "sig1", parties.zoe)).status == "signed"
     rid = _record(office)["record_id"]
     with catalog.transaction() as conn:
         conn.execute("DELETE FROM records WHERE record_id = ?", [rid])
@@ -382,7 +347,7 @@ def _owner_session(office):
 
 
 def _executed(office, parties) -> bytes:
-    copy = _sign(_sign(_sign(_sealed(office), "sig1", parties.zoe), "sig2", parties.daniel), "sigcoordinator",
+    copy = sign_field(sign_field(sign_field(_sealed(office), "sig1", parties.zoe), "sig2", parties.daniel), "sigcoordinator",
                  parties.morgan)
     assert _drop_one(office, "signed.pdf", copy).status == "signed"
     return copy
@@ -413,7 +378,7 @@ def test_untrusted_party_does_not_stop_the_release_but_a_changed_copy_does(signi
     from pipeline.errors import VerificationFailed
 
     office = signing_office
-    copy = _sign(_sealed(office), "sig1", parties.stranger)
+    copy = sign_field(_sealed(office), "sig1", parties.stranger)
     assert _drop_one(office, "stranger.pdf", copy).status == "signed"
     rid = _record(office)["record_id"]
     with _owner_session(office) as session:
