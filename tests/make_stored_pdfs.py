@@ -13,7 +13,6 @@ from pathlib import Path
 
 from pipeline.config import ConverterSettings
 from pipeline.documents.convert import Converter
-
 from tests.helpers import STORED_KINDS, stored_kind_docx, stored_pdf_path
 
 

@@ -19,13 +19,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from pipeline.documents.seal import make_sealer
 from pipeline.documents.trust import TrustRoots
 from pipeline.errors import AccessDenied, AccordError, ConfigurationError, RecordNotFound, VerificationFailed
 from pipeline.governance.access import (
     ACTIONS,
-    RECORD_ACTIONS,
     DEFAULT_ROLES,
+    RECORD_ACTIONS,
     AccessPolicy,
     Actor,
     RecordFacts,

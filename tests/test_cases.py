@@ -121,6 +121,31 @@ def test_the_examples_one_at_a_time_in_their_order(office, examples):
     assert [s["date"] for s in case["sessions"]] == ["2026-03-24", "2026-04-08"]
 
 
+def test_the_report_summary_counts_the_case_without_naming_anyone(office, examples):
+    """What the reports read of a case: its dates, process, categories, statuses, units and counts,
+    and no name, email, free text or note from any of its files; an emptied summary is computed
+    again at the next start."""
+    copy_examples(office, examples, IN_ORDER)
+    office.process()
+    catalog = office.ingestor.catalog
+    (found,) = casebook.summaries(catalog, ("1", []))
+    intake = data_of(examples, "case-intake.yaml")
+    assert found["opened"] == "2026-03-02" and found["decided_on"] == "2026-03-09"
+    assert (found["process"], found["decision"], found["phase"]) == ("restorative-justice",) * 2 + ("agreement",)
+    assert found["agreement_on"] == "2026-04-08" and found["closed_on"] is None
+    assert found["jurisdiction"] == intake["case"]["jurisdiction"]
+    assert (found["parties"], found["noticed"], found["consented"]) == (2, 1, 2)
+    text = json.dumps(found)
+    for party in intake["parties"]:
+        assert party["name"] not in text and party.get("email", "@") not in text
+    assert intake["case"]["summary"][:40] not in text
+    with catalog.transaction() as conn:
+        conn.execute("UPDATE cases SET summary = '{}'")
+    assert casebook.without_summary(catalog) == [CASE]
+    office.process()
+    assert casebook.summaries(catalog, ("1", [])) == [found]
+
+
 def test_the_examples_all_at_once_end_the_same(office, examples, tmp_path, workspace, stored_converter):
     """Dropped all at once, the same files are all taken (the notice, the consent form and the
     agreement wait for what they need) and the case ends exactly as when they came one by one."""

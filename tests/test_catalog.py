@@ -11,6 +11,7 @@ from pipeline.records import audit, events
 from pipeline.records.catalog import RecordRow
 from pipeline.records.search import SearchQuery, _fts_expression, search_page
 from pipeline.store import SETS, open_catalog
+
 from .helpers import ROOT, record_of, search
 
 

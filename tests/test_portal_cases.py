@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-import shutil
 from pathlib import Path
 
 import pytest

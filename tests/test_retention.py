@@ -21,6 +21,7 @@ import bagit
 import pytest
 import yaml
 
+from pipeline.casedesk import CaseDesk
 from pipeline.documents.seal import make_sealer
 from pipeline.documents.trust import TrustRoots
 from pipeline.errors import AccessDenied, AccordError, ConfigurationError, SweepError
@@ -36,7 +37,6 @@ from pipeline.governance.retention import (
     trigger_dates,
 )
 from pipeline.governance.sweep import SweepReport
-from pipeline.casedesk import CaseDesk
 from pipeline.office import OfficeSession, RetentionDesk
 from pipeline.records import audit, events, fixity
 from pipeline.records.search import SearchQuery

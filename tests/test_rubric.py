@@ -11,8 +11,17 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from pipeline.cases.rubric import (DEFAULT_RUBRIC, IntakeFacts, Verdict, context, describe, evaluate,
-                                   facts_from_intake, load_rubric, parse_rubric)
+from pipeline.cases.rubric import (
+    DEFAULT_RUBRIC,
+    IntakeFacts,
+    Verdict,
+    context,
+    describe,
+    evaluate,
+    facts_from_intake,
+    load_rubric,
+    parse_rubric,
+)
 from pipeline.documents.templates import RUBRIC_CONTEXT
 from pipeline.errors import ConfigurationError
 from pipeline.workspace import init_workspace

@@ -100,6 +100,12 @@ def _open_cases(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX cases_phase_since ON cases(phase, phase_since)")
 
 
+@MIGRATIONS(name="0004_summary")
+def _summary_column(db: sqlite_utils.Database) -> None:
+    """What the office's reports count about a case, without a name, an email, a summary or a note."""
+    db.execute("ALTER TABLE cases ADD COLUMN summary TEXT NOT NULL DEFAULT '{}'")
+
+
 #: The phases of an open case (the index on phase finds them without reading the closed ones).
 OPEN_PHASES = tuple(p.value for p in Phase if p != Phase.CLOSED)
 _OPEN = "c.phase IN (" + ", ".join(f"'{p}'" for p in OPEN_PHASES) + ")"
@@ -126,8 +132,9 @@ def exists(catalog: Database, case_id: str) -> bool:
 
 def _decoded(row: Any) -> dict[str, Any]:
     found = dict(row)
-    for key in ("parties", "gaps", "register"):
-        found[key] = json.loads(found[key])
+    for key in ("parties", "gaps", "register", "summary"):
+        if key in found:
+            found[key] = json.loads(found[key])
     return found
 
 
@@ -135,16 +142,17 @@ def new_row(case_id: str, *, has_intake: bool) -> dict[str, Any]:
     """The row of a case not registered yet (saved by :func:`save`)."""
     return {"case_id": case_id, "has_intake": int(has_intake), "opened": None, "process": None, "phase": "intake",
             "phase_since": None, "outcome": None, "closed_on": None, "next_due": None, "gaps": [], "parties": [],
-            "register": {"documents": []}}
+            "register": {"documents": []}, "summary": {}}
 
 
 def save(catalog: Database, row: dict[str, Any]) -> None:
     """Write a case's row (inside the caller's transaction)."""
     values = {**row, "parties": json.dumps(row["parties"], ensure_ascii=False),
               "gaps": json.dumps(row["gaps"], ensure_ascii=False),
-              "register": json.dumps(row["register"], ensure_ascii=False, default=_iso), "updated_at": utc_now()}
+              "register": json.dumps(row["register"], ensure_ascii=False, default=_iso),
+              "summary": json.dumps(row.get("summary") or {}, ensure_ascii=False), "updated_at": utc_now()}
     columns = ("case_id", "has_intake", "opened", "process", "phase", "phase_since", "outcome", "closed_on",
-               "next_due", "gaps", "parties", "register", "updated_at")
+               "next_due", "gaps", "parties", "register", "summary", "updated_at")
     catalog.conn.execute(f"INSERT OR REPLACE INTO cases ({', '.join(columns)}) VALUES "
                          f"({', '.join('?' for _ in columns)})", [values[c] for c in columns])
 
@@ -201,10 +209,58 @@ def store_state(catalog: Database, row: dict[str, Any], state: CaseState) -> Non
     row.update(phase=state.phase.value, phase_since=state.since.isoformat() if state.since else None,
                outcome=state.outcome.value if state.outcome else None,
                closed_on=state.closed_on.isoformat() if state.closed_on else None, process=state.process,
-               next_due=state.next_due.isoformat() if state.next_due else None, gaps=list(state.gaps))
+               next_due=state.next_due.isoformat() if state.next_due else None, gaps=list(state.gaps),
+               summary=summary(row, state))
     save(catalog, row)
     _store_terms(catalog, row["case_id"], state)
     agenda.replace_for_case(catalog, row["case_id"], agenda_items(state))
+
+
+def summary(row: dict[str, Any], state: CaseState) -> dict[str, Any]:
+    """What the reports count about a case (``reports/``): dates, process, outcome, categories, the
+    parties' statuses and units, consent and withdrawal, terms and measures. No name, email, summary,
+    rationale or note: the reports are de-identified by construction."""
+    intake = row["register"].get("intake") or {}
+    reported = intake.get("case") or {}
+
+    def first(phase: Phase) -> str | None:
+        return next((s.since.isoformat() for s in state.history if s.phase == phase), None)
+
+    withdrawn = None
+    for before, step in zip(state.history, state.history[1:]):
+        if step.phase == Phase.CLOSED and step.evidence.startswith("a party withdrew"):
+            withdrawn = before.phase.value
+    decision = (intake.get("assessment") or {}).get("decision")
+    decided = first(Phase.ASSESSED) or (state.closed_on.isoformat() if decision == "not-suitable" and state.closed_on
+                                        else None)
+    parties = row["parties"]
+    return {
+        "opened": row["opened"], "decided_on": decided, "decision": decision, "process": state.process,
+        "agreement_on": first(Phase.AGREEMENT), "signed_on": first(Phase.MONITORING),
+        "closed_on": state.closed_on.isoformat() if state.closed_on else None,
+        "outcome": state.outcome.value if state.outcome else ("closed" if state.phase == Phase.CLOSED else None),
+        "phase": state.phase.value, "has_intake": bool(row["has_intake"]),
+        "jurisdiction": list(reported.get("jurisdiction") or []), "allegations": list(reported.get("allegations") or []),
+        "referred_by": reported.get("referred_by"),
+        "reporting": [p.get("status") or "" for p in parties if p.get("role") == "reporting party"],
+        "responding": [p.get("status") or "" for p in parties if p.get("role") == "responding party"],
+        "units": [unit_of(p.get("affiliation")) for p in parties
+                  if p.get("role") == "responding party" and p.get("affiliation")],
+        "parties": len(state.parties), "noticed": sum(1 for p in state.parties if p.notice),
+        "consented": sum(1 for p in state.parties if p.consent_on or p.withdrawn_on),
+        "withdrawn_phase": withdrawn,
+        "terms": [[t.due.isoformat() if t.due else None, t.status.value, t.on.isoformat() if t.on else None]
+                  for t in state.terms if t.agreement == state.agreement],
+        "measures": [m.get("kind") or "unspecified" for m in intake.get("measures") or []],
+    }
+
+
+def unit_of(affiliation: str | None) -> str | None:
+    """The unit in an affiliation ("Postdoctoral associate, Department of Physics" -> "Department of
+    Physics"): what follows its last comma, else the whole of it."""
+    if not affiliation:
+        return None
+    return affiliation.rsplit(",", 1)[-1].strip() or None
 
 
 def _store_terms(catalog: Database, case_id: str, state: CaseState) -> None:
@@ -314,6 +370,17 @@ def forget(catalog: Database, case_id: str, *, records: int) -> None:
     catalog.conn.execute("DELETE FROM terms WHERE case_id = ?", [case_id])
     agenda.replace_for_case(catalog, case_id, [])
     events.forget_case(catalog, case_id)
+
+
+def without_summary(catalog: Database) -> list[str]:
+    """The cases whose report summary was never computed (cases kept before reports were)."""
+    return [r[0] for r in catalog.conn.execute("SELECT case_id FROM cases WHERE summary = '{}'")]
+
+
+def summaries(catalog: Database, visible: tuple[str, list[Any]]) -> list[dict[str, Any]]:
+    """The report summaries of the cases ``visible`` (SQL on ``c``) lets one see."""
+    return [json.loads(r[0]) for r in catalog.conn.execute(f"SELECT c.summary FROM cases c WHERE {visible[0]}",
+                                                            visible[1])]
 
 
 def tombstone(catalog: Database, case_id: str) -> dict[str, Any] | None:

@@ -65,7 +65,8 @@ RUBRIC_CONTEXT: dict[str, tuple[str, ...]] = {
 #: The fields of a role's documents that reach the page through its context (the intake's
 #: allegations are printed by their rubric labels): templates check counts them as used.
 ROLE_SOURCES: dict[str, tuple[str, ...]] = {
-    "intake": ("case.jurisdiction", "case.allegations", "assessment.answers", "assessment.decision"),
+    "intake": ("case.jurisdiction", "case.allegations", "assessment.answers", "assessment.decision",
+               "supportive_measures[].kind"),
 }
 #: What the documents of each role see besides their own data: (name in the context, its paths).
 ROLE_CONTEXT: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {

@@ -42,6 +42,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
+from pipeline.cases import casebook
 from pipeline.cases.rubric import Rubric, load_rubric
 from pipeline.config import Config, ConverterSettings
 from pipeline.documents.convert import Converter
@@ -95,12 +96,16 @@ def prepare(ws: Workspace) -> None:
 def recover(ws: Workspace, catalog: Catalog, templates: dict[str, TemplateSpec], office_name: str,
             retention: RetentionPolicy, rubric: Rubric) -> list[str]:
     """What every start does after a crash: reconcile the archive with the catalog, register the
-    cases of records made before cases were kept, and compute the due dates a crash left
+    cases of records made before cases were kept, summarise the cases never summarised for the
+    reports, and compute the due dates a crash left
     uncomputed. Returns what reconciling found, in words."""
     lines = reconcile(ws, catalog, templates, office_name, retention, rubric).lines()
     registered = register_cases(ws, catalog, templates)
     if registered:
         lines.append(f"{len(registered)} case(s) registered from records made before cases were kept")
+    for case_id in casebook.without_summary(catalog):
+        with catalog.transaction():
+            casebook.refresh(catalog, case_id, dt.date.today())
     missing = catalog.cases_without_due()
     if missing:
         recompute_due(catalog, retention, actor="accord", why="due date missing after an interruption",
