@@ -168,6 +168,16 @@ class CaseDesk:
         """Ask for the case's completion letter: refused now, with the reason, while the case cannot be
         completed (a dated term or a breach still open, no signed agreement); else its case file goes
         into the inbox (the one path), to be filled from the case and sealed. Returns its name there."""
+        reason = self.completion_refusal(case_id, date)
+        if reason is not None:
+            raise AccordError(f"The completion letter was not written: {reason}.")
+        text = yaml.safe_dump({"template": "completion-letter", "case": {"id": case_id}, "date": date.isoformat()},
+                              sort_keys=False)
+        return self.upload("completion-letter.yaml", text.encode("utf-8"))
+
+    def completion_refusal(self, case_id: str, date: dt.date) -> str | None:
+        """Why a completion letter dated ``date`` could not be asked for now (``None``: it could); nothing
+        is written. A case the person may not complete is refused as :meth:`completion_letter` refuses it."""
         session = self.session
         row = casebook.get(self.catalog, case_id)
         if row is None or not decide_case(session.policy, session.actor, "manage-case", case_id):
@@ -177,11 +187,7 @@ class CaseDesk:
             raise RecordNotFound(f"No case {case_id!r}.")
         facts = casebook.facts(self.catalog, row)
         state = replay(with_new(facts, Happening(date, "completion", ref="completion-letter")), self.today())
-        if state.refusals:
-            raise AccordError(f"The completion letter was not written: {state.refusals[0].reason}.")
-        text = yaml.safe_dump({"template": "completion-letter", "case": {"id": case_id}, "date": date.isoformat()},
-                              sort_keys=False)
-        return self.upload("completion-letter.yaml", text.encode("utf-8"))
+        return state.refusals[0].reason if state.refusals else None
 
     def upload(self, name: str, data: bytes) -> str:
         """Put a case file into the inbox (the one path every file takes); returns the name it got.
