@@ -1,8 +1,9 @@
-"""The portal application: routes over the handlers, the middleware (proxy trust, security headers, body limit), the error pages."""
+"""The portal application: routes over the handlers, the middleware (the feed's secret out of the path, proxy trust, security headers, body limit), the error pages."""
 
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any, Callable, Mapping
 
 from starlette.applications import Starlette
@@ -13,12 +14,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pipeline.config import Config
 from pipeline.governance.access import ACTIONS
 from pipeline.governance.accounts import Accounts
 from pipeline.portal.audit import audit_page, audit_verify
-from pipeline.portal.cases import case_page, cases_page, record_event, upload, upload_form
+from pipeline.portal.cases import (
+    FEED_PATH,
+    calendar_page,
+    case_page,
+    cases_page,
+    completion_letter,
+    feed_endpoint,
+    new_feed,
+    record_event,
+    revoke_feed,
+    upload,
+    upload_form,
+)
 from pipeline.portal.records import download, download_form, home, record, search
 from pipeline.portal.requests import MAX_BODY, TOO_LARGE, error_page, page
 from pipeline.portal.retention import (
@@ -54,6 +68,11 @@ def create_app(ws: Workspace, config: Config | None = None, *, accounts: Account
         Route("/cases/upload", page(portal, upload, post=True, files=1), methods=["POST"]),
         Route("/cases/{case_id}", page(portal, case_page), methods=["GET"]),
         Route("/cases/{case_id}/events", page(portal, record_event, post=True), methods=["POST"]),
+        Route("/cases/{case_id}/completion", page(portal, completion_letter, post=True), methods=["POST"]),
+        Route("/calendar", page(portal, calendar_page), methods=["GET"]),
+        Route("/calendar", page(portal, new_feed, post=True), methods=["POST"]),
+        Route("/calendar/revoke", page(portal, revoke_feed, post=True), methods=["POST"]),
+        Route(FEED_PATH, feed_endpoint(portal), methods=["GET"]),  # no sign-in: calendar apps cannot
         Route("/holds", page(portal, holds_page), methods=["GET"]),
         Route("/holds", page(portal, place_hold, post=True), methods=["POST"]),
         Route("/holds/{hold_id}/release", page(portal, release_hold, post=True), methods=["POST"]),
@@ -89,7 +108,8 @@ def create_app(ws: Workspace, config: Config | None = None, *, accounts: Account
     app = Starlette(
         lifespan=lifespan,
         routes=routes,
-        middleware=[Middleware(ProxyTrust, trusted_proxies=config.portal.trusted_proxies),
+        middleware=[Middleware(FeedSecret),  # first: no later part (the access log) sees a feed's secret
+                    Middleware(ProxyTrust, trusted_proxies=config.portal.trusted_proxies),
                     Middleware(SecurityHeaders),
                     # inside SecurityHeaders, so that every 413 carries them (Starlette's max_body_size would not)
                     Middleware(BodyLimit, max_body_size=MAX_BODY, refusal=lambda: error_page(portal, 413, TOO_LARGE))],
@@ -97,6 +117,24 @@ def create_app(ws: Workspace, config: Config | None = None, *, accounts: Account
     )
     app.state.portal = portal
     return app
+
+
+class FeedSecret:
+    """A calendar feed's address carries its secret (``/calendar/{secret}.ics``): from here on the request's
+    path is ``FEED_PATH``, which is what the log shows and the router matches, and the secret is in
+    ``scope["state"]["feed"]`` for the feed's endpoint alone."""
+
+    _FEED = re.compile(r"/calendar/([^/]*)\.ics")
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self._FEED.fullmatch(scope.get("path", "")) if scope["type"] == "http" else None
+        if found:
+            state = {**scope.get("state", {}), "feed": found.group(1)}
+            scope = {**scope, "path": FEED_PATH, "raw_path": FEED_PATH.encode(), "state": state}
+        await self.app(scope, receive, send)
 
 
 def allowed_methods(routes: list[BaseRoute], scope: Mapping[str, Any], given: str = "") -> str:
