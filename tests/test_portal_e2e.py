@@ -248,11 +248,14 @@ def _page_says(page: Page) -> str:
 
 
 def _after_sign_in(v: Visit, name: str) -> None:
-    """The sign-in went through: the search page, with the person named in the header."""
+    """The sign-in went through to the home page, which leads to My cases (who may see cases) or to search,
+    with the person named in the header; the tests go on from the search page."""
     page = v.page
-    assert page.url.startswith(v.base + "/search"), f"signing in as {name} did not reach the search page; " \
-                                                    f"the browser shows {_page_says(page)}"
+    assert page.url.startswith((v.base + "/search", v.base + "/cases")), \
+        f"signing in as {name} did not reach the search page or My cases; the browser shows {_page_says(page)}"
     expect(page.locator("header .who")).to_contain_text(f"Signed in as {name}")
+    if not page.url.startswith(v.base + "/search"):
+        v.go("/search")
 
 
 def sign_in(v: Visit, name: str) -> None:

@@ -17,11 +17,12 @@ from pipeline.portal.state import Portal
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site (no scheme, no host, no backslashes) may follow sign-in."""
+    """Only a path on this site (no scheme, no host, no backslashes) may follow sign-in; else the home
+    page, which leads each person to their cases (and agenda) or to search."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target \
             and len(target) < 2000:
         return target
-    return "/search"
+    return "/"
 
 
 def signin_routes(portal: Portal) -> list[Route]:
