@@ -5,7 +5,8 @@ A coordinator whose cases are ``ADR-2026-*`` opens the portal, signs in and land
 ADR-2026-0150 (taken in by the watcher's one pass from the project's example intake, notice and
 consent form), has a session dated before the case refused and corrects it with the keyboard, records
 both parties' consent with the mouse and sees the case move to in-process, then uploads an event file
-that intake takes. Counsel gets no Cases link and no case. Every page is watched for console errors
+that intake takes; then follows the agenda, marks a term of ADR-2026-0142's agreement completed and
+makes a calendar feed that a calendar app fetches without signing in. Counsel gets no Cases link and no case. Every page is watched for console errors
 and CSP violations; full-page screenshots go to ``$ACCORD_ARTIFACTS`` (else ``tests/artifacts/``).
 """
 
@@ -15,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -236,4 +238,56 @@ def test_counsel_gets_no_cases(visit, portal, artifacts):
         expect(page.get_by_role("heading", level=1)).to_have_text(heading)
         expect(page.locator("main")).not_to_contain_text("Bekova")
     v.shot(artifacts, "cases-counsel-refused.png")
+    v.assert_clean()
+
+
+def test_coordinator_follows_the_agenda_a_term_and_the_calendar_feed(visit, portal, artifacts):
+    """The coordinator sees the agenda on My cases, marks term 1 of ADR-2026-0142's agreement completed with
+    the mouse, makes a calendar feed and fetches it without signing in; the server's log never holds its secret."""
+    v = visit()
+    page = v.page
+    sign_in_from_home(v, COORDINATOR)
+    assert page.url == f"{portal.base}/cases", _page_says(page)
+    agenda = page.locator("section", has=page.get_by_role("heading", name="Due in the next 14 days"))
+    expect(agenda.locator("table.agenda tbody tr").first).to_be_visible()
+    expect(agenda.locator("tr.overdue .status-overdue").first).to_have_text("overdue")
+    expect(agenda).not_to_contain_text("Bekova")
+    v.shot(artifacts, "cases-agenda.png")
+
+    v.go("/cases/ADR-2026-0142")
+    terms = page.locator("section", has=page.get_by_role("heading", name="Terms of the agreement"))
+    expect(terms.locator("tbody tr")).to_have_count(3)
+    term = page.get_by_role("form", name="Term 1")
+    expect(term.get_by_label("Completed")).to_be_checked()
+    term.get_by_label("Date", exact=True).fill("2026-11-20")
+    term.get_by_label("Note (optional)").fill("Workshop attended")
+    with page.expect_navigation():
+        term.get_by_role("button", name="Record for term 1").click()
+    expect(page.get_by_role("status")).to_have_text("The term is recorded as completed.")
+    expect(terms.locator("tbody tr").first).to_contain_text("completed 2026-11-20")
+    expect(page.get_by_role("form", name="Term 1")).to_have_count(0)
+    v.shot(artifacts, "cases-term-completed.png")
+
+    with page.expect_navigation():
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Cases", exact=True).click()
+    with page.expect_navigation():
+        page.get_by_role("link", name="Follow it in your calendar app").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Calendar feed")
+    expect(page.get_by_role("heading", name="You have no calendar feed")).to_be_visible()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Make a feed address").click()
+    address = page.get_by_label("Feed address").input_value()
+    assert re.fullmatch(rf"{re.escape(portal.base)}/calendar/[A-Za-z0-9_-]{{40,}}\.ics", address), address
+    v.shot(artifacts, "cases-calendar.png")
+
+    with urllib.request.urlopen(address, timeout=10) as answer:  # a calendar app: no cookie, no sign-in
+        body = answer.read()
+        assert answer.headers["content-type"] == "text/calendar; charset=utf-8"
+    assert body.startswith(b"BEGIN:VCALENDAR") and b"SUMMARY:ADR-2026-0150: " in body and b"Bekova" not in body
+    v.go("/calendar")
+    expect(page.get_by_role("heading", name="You have a calendar feed")).to_be_visible()
+    expect(page.locator("main")).not_to_contain_text(address.rsplit("/", 1)[1])
+    secret = address.rsplit("/", 1)[1].removesuffix(".ics")
+    log = portal.log.read_text(encoding="utf-8", errors="replace")
+    assert secret not in log and "GET /calendar/<feed>.ics 200" in log
     v.assert_clean()
