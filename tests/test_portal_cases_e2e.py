@@ -6,8 +6,9 @@ ADR-2026-0150 (taken in by the watcher's one pass from the project's example int
 consent form), has a session dated before the case refused and corrects it with the keyboard, records
 both parties' consent with the mouse and sees the case move to in-process, then uploads an event file
 that intake takes; then follows the agenda, marks a term of ADR-2026-0142's agreement completed and
-makes a calendar feed that a calendar app fetches without signing in. Counsel gets no Cases link and no case. Every page is watched for console errors
-and CSP violations; full-page screenshots go to ``$ACCORD_ARTIFACTS`` (else ``tests/artifacts/``).
+makes a calendar feed that a calendar app fetches without signing in. Counsel gets no Cases link and
+no case. Every page is watched for console errors and CSP violations; full-page screenshots go to
+``$ACCORD_ARTIFACTS`` (else ``tests/artifacts/``).
 """
 
 from __future__ import annotations
