@@ -294,6 +294,22 @@ class AgendaSettings:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    min_cell: int = 10
+    """A count under this is shown as suppressed in the Director's report (with enough other cells
+    that it cannot be worked out from the totals); a median over fewer cases is suppressed too."""
+
+    year_starts: int = 7
+    """The month the academic year starts (July): ``accord report`` covers the year containing today."""
+
+    def assert_viable(self) -> None:
+        if not 2 <= self.min_cell <= 100:
+            raise ConfigurationError("report.min_cell must be between 2 and 100.")
+        if not 1 <= self.year_starts <= 12:
+            raise ConfigurationError("report.year_starts must be a month, 1 to 12.")
+
+
+@dataclass(frozen=True)
 class Config:
     office: OfficeSettings = field(default_factory=OfficeSettings)
     intake: IntakeSettings = field(default_factory=IntakeSettings)
@@ -302,10 +318,12 @@ class Config:
     seal: SealSettings = field(default_factory=SealSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
     agenda: AgendaSettings = field(default_factory=AgendaSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
 
     def assert_viable(self) -> None:
         """Each section's own checks (each failing with a full sentence)."""
-        for section in (self.intake, self.converter, self.watch, self.seal, self.portal, self.agenda):
+        for section in (self.intake, self.converter, self.watch, self.seal, self.portal, self.agenda,
+                        self.report):
             section.assert_viable()
 
 
@@ -419,6 +437,9 @@ portal:                       # accord serve: the web portal
 agenda:                       # accord agenda, the portal's home page and calendar feeds
   days: 14                    # what falls due within this many days (and everything overdue)
   idle_days: 30               # an open case this long in one phase is on the agenda
+report:                       # accord report, the Director's de-identified report
+  min_cell: 10                # counts under this are suppressed (with complementary suppression)
+  year_starts: 7              # the month the academic year starts: the default period
 """
 
 

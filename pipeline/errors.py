@@ -191,3 +191,9 @@ class SweepError(AccordError):
 
 class FutureSweep(SweepError):
     """A sweep as of a day still to come was asked to write a proposal (it may only look ahead)."""
+
+
+class ReportError(AccordError):
+    """A report could not be made as asked (a period backwards, counts that contradict each other)."""
+
+    step = "report"

@@ -37,10 +37,10 @@ FLOORS = {
     "pipeline.documents": 2,
     "pipeline.records": 3,
     "pipeline.cases": 4,
-    "pipeline.governance": 5,
+    "pipeline.governance": 5, "pipeline.reports": 5,
     "pipeline.store": 6,
     "pipeline.intake": 7,
-    "pipeline.office": 8, "pipeline.casedesk": 8,
+    "pipeline.office": 8, "pipeline.casedesk": 8, "pipeline.reportdesk": 8,
     "pipeline.portal": 9,
     "pipeline.cli": 10,
 }

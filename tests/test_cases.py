@@ -143,7 +143,7 @@ def test_the_report_summary_counts_the_case_without_naming_anyone(office, exampl
         conn.execute("UPDATE cases SET summary = '{}'")
     assert casebook.without_summary(catalog) == [CASE]
     office.process()
-    assert casebook.summaries(catalog, ("1", [])) == [found]
+    assert list(casebook.summaries(catalog, ("1", []))) == [found]
 
 
 def test_the_examples_all_at_once_end_the_same(office, examples, tmp_path, workspace, stored_converter):

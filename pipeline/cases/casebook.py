@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import sqlite_utils
@@ -247,7 +248,7 @@ def summary(row: dict[str, Any], state: CaseState) -> dict[str, Any]:
         "units": [unit_of(p.get("affiliation")) for p in parties
                   if p.get("role") == "responding party" and p.get("affiliation")],
         "parties": len(state.parties), "noticed": sum(1 for p in state.parties if p.notice),
-        "consented": sum(1 for p in state.parties if p.consent_on or p.withdrawn_on),
+        "consented": sum(1 for p in state.parties if p.consent_on),
         "withdrawn_phase": withdrawn,
         "terms": [[t.due.isoformat() if t.due else None, t.status.value, t.on.isoformat() if t.on else None]
                   for t in state.terms if t.agreement == state.agreement],
@@ -377,10 +378,19 @@ def without_summary(catalog: Database) -> list[str]:
     return [r[0] for r in catalog.conn.execute("SELECT case_id FROM cases WHERE summary = '{}'")]
 
 
-def summaries(catalog: Database, visible: tuple[str, list[Any]]) -> list[dict[str, Any]]:
-    """The report summaries of the cases ``visible`` (SQL on ``c``) lets one see."""
-    return [json.loads(r[0]) for r in catalog.conn.execute(f"SELECT c.summary FROM cases c WHERE {visible[0]}",
-                                                            visible[1])]
+def summaries(catalog: Database, visible: tuple[str, list[Any]], start: str | None = None,
+              end: str | None = None) -> Iterator[dict[str, Any]]:
+    """The report summaries of the cases ``visible`` (SQL on ``c``) lets one see, one at a time; with
+    ``start`` and ``end`` (ISO dates), only the cases open for some of that time."""
+    where, params = [visible[0]], list(visible[1])
+    if end is not None:
+        where.append("c.opened <= ?")
+        params.append(end)
+    if start is not None:
+        where.append("(c.closed_on IS NULL OR c.closed_on >= ?)")
+        params.append(start)
+    for (text,) in catalog.conn.execute(f"SELECT c.summary FROM cases c WHERE {' AND '.join(where)}", params):
+        yield json.loads(text)
 
 
 def tombstone(catalog: Database, case_id: str) -> dict[str, Any] | None:

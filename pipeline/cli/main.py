@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from pipeline import __version__
-from pipeline.cli import audit, cases, intake, portal, records, retention, templates, users
+from pipeline.cli import audit, cases, intake, portal, records, reports, retention, templates, users
 from pipeline.cli.options import _VERBOSE, AccordGroup
 from pipeline.cli.output import echo
 from pipeline.display import escape
@@ -55,7 +55,8 @@ def init(path: Path) -> None:
 
 
 for _command in (intake.process, intake.watch, intake.status, records.search, records.show, records.get,
-                 records.verify, audit.audit, cases.cases, cases.case, cases.event, cases.rubric, cases.agenda, retention.preserve,
+                 records.verify, audit.audit, cases.cases, cases.case, cases.event, cases.rubric, cases.agenda, reports.report,
+                 retention.preserve,
                  retention.hold, retention.sweep, templates.templates, users.user, portal.serve):
     cli.add_command(_command)
 

@@ -15,7 +15,7 @@ import io
 from collections.abc import Sequence
 
 from docx import Document
-from docx.enum.text import WD_LINE_SPACING, WD_TAB_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING, WD_TAB_ALIGNMENT
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Inches, Length, Pt, RGBColor, Twips
@@ -168,3 +168,25 @@ def docx_bytes(doc) -> bytes:
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()
+
+
+def grid_table(doc, header: Sequence[str], rows: Sequence[Sequence[str]], *, label_width: int = 2600):
+    """A table of figures across the text width: a shaded header row repeated on each page, a label
+    column of ``label_width`` twips, then the figures right-aligned in equal columns."""
+    table = doc.add_table(rows=len(rows) + 1, cols=len(header))
+    table.style = "Table Grid"
+    figures = max(1, len(header) - 1)
+    width = (text_width(doc) - label_width) // figures
+    _fix_widths(table, [label_width] + [width] * figures)
+    header_row = table.rows[0]
+    header_row._tr.get_or_add_trPr().append(_el("w:tblHeader"))
+    for cell, value in zip(header_row.cells, header):
+        _shade(cell, LABEL_FILL)
+        _cell_text(cell, value, label=True, keep_with_next=True)
+    for row, values in zip(table.rows[1:], rows):
+        row._tr.get_or_add_trPr().append(_el("w:cantSplit"))
+        for number, (cell, value) in enumerate(zip(row.cells, values)):
+            _cell_text(cell, value, label=False, keep_with_next=False)
+            if number:
+                cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    return table

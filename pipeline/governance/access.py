@@ -28,10 +28,11 @@ from pipeline.errors import ConfigurationError
 
 ACCESS_FILE = "access.yaml"
 DEFAULT_ROLES = ("coordinator", "counsel", "director", "records-officer", "auditor")
-#: Actions on records, and actions on cases (a case's register entry, timeline and events: a rule
-#: granting them may be narrowed to the user's own cases; record classes and statuses do not apply).
+#: Actions on records, and actions on cases (a case's register entry, timeline and events; ``report``
+#: counts cases in the Director's de-identified report, without seeing them: a rule granting a case
+#: action may be narrowed to the user's own cases; record classes and statuses do not apply).
 RECORD_ACTIONS = ("search", "view", "retrieve", "hold", "approve-disposition", "read-audit")
-CASE_ACTIONS = ("view-case", "manage-case")
+CASE_ACTIONS = ("view-case", "manage-case", "report")
 ACTIONS = RECORD_ACTIONS + CASE_ACTIONS
 ALL = "*"
 

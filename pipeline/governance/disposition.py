@@ -25,14 +25,13 @@ from sqlite_utils.migrations import Migrations
 
 from pipeline.cases import casebook
 from pipeline.documents.generated import add_footer, add_seal_place, details_table, docx_bytes, new_document
-from pipeline.documents.seal import describe_sealed
 from pipeline.errors import SweepError
 from pipeline.governance import holds
-from pipeline.governance.duedates import recompute_in
+from pipeline.governance.filing import Generated, file_generated
 from pipeline.governance.retention import RetentionPolicy
 from pipeline.records import archive, audit, countersign
 from pipeline.records.audit import AuditEntry
-from pipeline.records.catalog import Catalog, RecordRow, RecordStatus, Tombstone
+from pipeline.records.catalog import Catalog, RecordStatus, Tombstone
 from pipeline.workspace import Workspace
 
 CERTIFICATE_CLASS = "disposition-certificate"
@@ -371,19 +370,11 @@ def _certificate(ws: Workspace, catalog: Catalog, policy: RetentionPolicy, propo
     source_sha = hashlib.sha256(listing).hexdigest()
     record_id = f"DISPOSITION-{today.isoformat()}-{proposal_row['id']}-{source_sha[:8]}"
     pdf = make_certificate(certificate_docx(proposal_row, items, report.results, approver, office, now), record_id)
-    stored = archive.write_record(ws.archive, record_id, now.year, pdf, listing, ".json")
-    sealed = describe_sealed(pdf)
-    row = RecordRow(
-        record_id=record_id, template=CERTIFICATE_CLASS, record_class=CERTIFICATE_CLASS,
-        case_id=f"DISPOSITION-{proposal_row['id']}", title=f"Certificate of disposition {proposal_row['id']}",
-        parties=[], record_date=today.isoformat(), created=now.isoformat(timespec="seconds"),
-        pdf_path=str(stored.pdf.relative_to(ws.root)), source_path=str(stored.source.relative_to(ws.root)),
-        source_name=f"proposal-{proposal_row['id']}.json", source_sha256=source_sha, size=stored.size,
-        pages=sealed.pages, sha256=stored.sha256, signature_level=sealed.level, signer=sealed.signer,
-        signature_fields=[],
-    )
     text = "\n".join(f"{i['record_id']} {i['record_class']} {i['case_id']} {report.results.get(i['record_id'], '')}"
                      for i in items)
-    catalog.add_record(row, body=text, actor=approver, then=lambda c: recompute_in(
-        c, policy, actor=approver, why="certificate of disposition added", case_ids=[row.case_id]))
+    file_generated(ws, catalog, policy, Generated(
+        record_id=record_id, record_class=CERTIFICATE_CLASS, case_id=f"DISPOSITION-{proposal_row['id']}",
+        title=f"Certificate of disposition {proposal_row['id']}", pdf=pdf, source=listing,
+        source_name=f"proposal-{proposal_row['id']}.json", source_sha256=source_sha, body=text),
+        actor=approver, today=today, why="certificate of disposition added")
     return record_id

@@ -25,6 +25,15 @@ ACTIONS = ("destroy", "transfer", "review", "permanent")
 TRIGGERS = ("created", "case-closed", "agreement-expired", "agreement-terminated", "case-withdrawn")
 #: Record classes Accord itself produces, which every policy must cover too.
 OWN_CLASSES = ("disposition-certificate", "failure-report")
+#: The class of the Director's sealed reports (``reports/``).
+REPORT_CLASS = "program-report"
+
+
+#: The program reports' schedule when ``schedules.yaml`` names none (the one the defaults ship).
+DEFAULT_REPORT_SCHEDULE = {
+    "trigger": ["created"], "period": {"years": 10}, "action": "review", "approval": True,
+    "authority": "Program evaluation reports: 10 years, then reviewed for their archival value",
+}
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,8 @@ def parse_retention(raw: Mapping[str, Any], record_classes: Iterable[str] = ()) 
     schedules: dict[str, Schedule] = {}
     for cls, entry in (raw.get("schedules") or {}).items():
         schedules[str(cls)] = _schedule(str(cls), entry)
+    if REPORT_CLASS not in schedules:  # a policy written before reports were kept
+        schedules[REPORT_CLASS] = _schedule(REPORT_CLASS, DEFAULT_REPORT_SCHEDULE)
     needed = set(record_classes) | set(OWN_CLASSES)
     uncovered = sorted(needed - set(schedules))
     if uncovered:

@@ -1,0 +1,81 @@
+"""``accord report``: the Director's de-identified report on the cases, shown, exported or sealed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import click
+
+from pipeline.cli.options import DATE, AccordCommand, session_for, workspace_option
+from pipeline.cli.output import echo, print_json, print_table, write_private
+from pipeline.workspace import Workspace
+
+
+@click.command(cls=AccordCommand)
+@workspace_option
+@click.option("--from", "start", type=DATE, default=None, help="The first day counted (default: the academic year's).")
+@click.option("--to", "end", type=DATE, default=None, help="The last day counted (default: the academic year's).")
+@click.option("--json", "form", flag_value="json", help="The tables as JSON (rows, columns, cells, totals).")
+@click.option("--csv", "form", flag_value="csv", help="One line per count, for a spreadsheet.")
+@click.option("--pdf", "form", flag_value="pdf",
+              help="Seal the report as a PDF/A record (class program-report) and archive it.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path, allow_dash=True), default=None,
+              help="Write the JSON or CSV to this file (readable by you only) instead of the screen.")
+def report(ws: Workspace, start: dt.date | None, end: dt.date | None, form: str | None, output: Path | None) -> None:
+    """Cases opened and closed, by process, outcome, category, referral source, the parties' standing
+    and unit; days to the decision, agreement and closure; consent, withdrawals, terms and supportive
+    measures; by month. Counts under report.min_cell are suppressed, with complementary suppression.
+
+    \b
+    Example:
+        accord report
+        accord report --from 2025-07-01 --to 2026-06-30 --csv -o report.csv
+        accord report --pdf
+    """
+    from pipeline.reportdesk import ReportDesk
+    from pipeline.reports.export import report_csv
+
+    with ReportDesk(session_for(ws)) as desk:
+        period = desk.period(start, end)
+        if form == "pdf":
+            from pipeline.documents.convert import Converter
+            from pipeline.documents.seal import make_sealer
+
+            config = desk.session.config
+            with Converter(config.converter) as converter:
+                row = desk.seal(period, converter, make_sealer(ws, config))
+            echo(f"Sealed and archived {row.record_id} ({row.pages} page(s)): {row.pdf_path}")
+            return
+        found = desk.report(period, form=form or "screen")
+    if form in ("json", "csv"):
+        text = (json.dumps(found.as_dict(), ensure_ascii=False, indent=2) + "\n" if form == "json"
+                else report_csv(found))
+        if output is not None:
+            write_private(output, text.encode("utf-8"))
+            if str(output) != "-":
+                echo(f"Wrote {output}.")
+        elif form == "json":
+            print_json(found.as_dict())
+        else:
+            for line in text.splitlines():
+                echo(line)
+        return
+    _show(found)
+
+
+def _show(found) -> None:
+    from pipeline.reports.document import opening, table_rows
+    from pipeline.reports.tables import empty_message
+
+    echo(f"Program report, {found.office}: {found.period.label}")
+    if found.empty:
+        echo(empty_message(found.period))
+        return
+    echo(opening(found))
+    for table in found.tables:
+        echo("")
+        echo(table.title)
+        header, rows = table_rows(table)
+        print_table(header, rows)
