@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 from pipeline.errors import ReportError
@@ -21,9 +22,13 @@ class Period:
         if (self.end - self.start).days > 3660:
             raise ReportError("A report covers at most ten years; choose a shorter period.")
 
+    @functools.cached_property
+    def _bounds(self) -> tuple[str, str]:
+        return self.start.isoformat(), self.end.isoformat()
+
     def holds(self, day: str | None) -> bool:
         """Whether an ISO date (as the case summaries keep them) falls in the period."""
-        return day is not None and self.start.isoformat() <= day[:10] <= self.end.isoformat()
+        return day is not None and self._bounds[0] <= day[:10] <= self._bounds[1]
 
     def months(self) -> list[str]:
         """The months the period touches, as ``YYYY-MM``."""

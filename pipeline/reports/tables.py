@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import math
-import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -131,8 +131,12 @@ class Dim:
     def known(self, values: list[str]) -> list[str]:
         """``values`` with any the report does not list (a category since removed from the rubric)
         counted in the last row (not recorded, or otherwise)."""
-        names = {v for v, _ in self.values}
+        names = self._names
         return [v if v in names else self.values[-1][0] for v in values]
+
+    @functools.cached_property
+    def _names(self) -> frozenset[str]:
+        return frozenset(v for v, _ in self.values)
 
 
 @dataclass(frozen=True)
@@ -149,8 +153,22 @@ class Spec:
     chart: str | None = "bars"
     alt: str = ""
 
+    @functools.cached_property
+    def keys(self) -> dict[tuple[str | None, str | None], Key]:
+        """The keys of its counts made so far, by row and column value."""
+        return {}
+
 
 def _key(spec: Spec, row: str | None, column: str | None) -> Key:
+    """The key of a count of ``spec`` (remembered: a report asks for the same keys for every case)."""
+    cache = spec.keys
+    key = cache.get((row, column))
+    if key is None:
+        key = cache[(row, column)] = _make_key(spec, row, column)
+    return key
+
+
+def _make_key(spec: Spec, row: str | None, column: str | None) -> Key:
     parts = list(spec.fixed)
     if row is not None:
         parts.append(f"{spec.rows.name}={row}")
@@ -163,11 +181,14 @@ def _one(value: str | None) -> list[str]:
     return [value or NOT_RECORDED]
 
 
-def _group(rubric: Rubric, statuses: list[str]) -> list[str]:
-    if not statuses or not statuses[0]:
-        return [NOT_RECORDED]
-    found = rubric.groups(statuses[:1])
-    return [next((g for g in rubric.statuses if g in found), OTHER)]
+def _grouper(rubric: Rubric) -> Callable[[list[str]], list[str]]:
+    """The group of the first of a case's parties' statuses (remembered for each status)."""
+    @functools.cache
+    def group(status: str) -> str:
+        found = rubric.groups([status])
+        return next((g for g in rubric.statuses if g in found), OTHER)
+
+    return lambda statuses: [group(statuses[0])] if statuses and statuses[0] else [NOT_RECORDED]
 
 
 def _process(case: dict[str, Any]) -> list[str]:
@@ -182,8 +203,9 @@ def _specs(rubric: Rubric, period: Period) -> list[Spec]:
     process = Dim("process", processes, _process)
     months = Dim("month", tuple((m, month_label(m)) for m in period.months()), lambda c: [])
     groups = tuple((g, g.capitalize()) for g in rubric.statuses) + ((OTHER, "Other"), (NOT_RECORDED, "Not recorded"))
-    reporting = Dim("reporting", groups, lambda c: _group(rubric, c.get("reporting") or []))
-    responding = Dim("responding", groups, lambda c: _group(rubric, c.get("responding") or []))
+    group = _grouper(rubric)
+    reporting = Dim("reporting", groups, lambda c: group(c.get("reporting")))
+    responding = Dim("responding", groups, lambda c: group(c.get("responding")))
     return [
         Spec("opened-by-month", "Cases opened, by month and process",
              "Cases opened in each month of the period, by the process decided (or not yet decided).",
@@ -246,9 +268,13 @@ def _specs(rubric: Rubric, period: Period) -> list[Spec]:
 @dataclass
 class _Tally:
     counts: Counter = field(default_factory=Counter)
+    shapes: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    """How many cases (or items) fell in each combination of a table's rows and columns: the counts
+    are worked out from these once, after the pass (a few hundred combinations, not a case each)."""
     raw: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     """The pooled tables' counts by each case's own words, pooled once the threshold is known."""
-    days: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(list))
+    days: dict[tuple[str, str], Counter] = field(default_factory=lambda: defaultdict(Counter))
+    """How many cases took each number of days, by measure and process (a histogram: flat memory)."""
     any: bool = False
 
 
@@ -278,13 +304,12 @@ def _term_status(term: list[Any], today: dt.date) -> str | None:
     return None  # superseded
 
 
-def _count(tally: _Tally, specs: list[Spec], case: dict[str, Any], period: Period, today: dt.date) -> None:
+def _count(tally: _Tally, specs: list[Spec], case: Mapping[str, Any], period: Period, today: dt.date) -> None:
     measures = _measures(case, period)
     terms = [s for t in case.get("terms") or () if period.holds(t[0]) and (s := _term_status(t, today))]
     if not measures and not terms:
         return
     tally.any = True
-    seen: set[Key] = set()  # a case counts once in each count, however many tables show it
     for spec in specs:
         if spec.measure == "terms":
             values = terms
@@ -296,23 +321,35 @@ def _count(tally: _Tally, specs: list[Spec], case: dict[str, Any], period: Perio
             continue
         if spec.rows.pooled:
             tally.raw[spec.id].update(values)
-            seen.add(_key(spec, None, None))
-        elif spec.measure in ("terms", "measures"):  # these count items (terms, measures), not cases
-            for value in spec.rows.known(values):
-                tally.counts[_key(spec, value, None)] += 1
-            tally.counts[_key(spec, None, None)] += len(values)
         else:
-            seen.update(_keys_of(spec, spec.rows.known(values),
-                                 spec.columns.known(spec.columns.of(case)) if spec.columns else [None]))
-    tally.counts.update(seen)
+            columns = tuple(spec.columns.known(spec.columns.of(case))) if spec.columns else (None,)
+            tally.shapes[spec.id][(tuple(spec.rows.known(values)), columns)] += 1
     for measure, attribute, _ in TIMINGS:
         if measure in measures and case.get(attribute):
-            days = (dt.date.fromisoformat(case[attribute][:10]) - dt.date.fromisoformat(case["opened"][:10])).days
-            tally.days[(measure, _process(case)[0])].append(days)
-            tally.days[(measure, "")].append(days)
+            days = _ordinal(case[attribute][:10]) - _ordinal(case["opened"][:10])
+            tally.days[(measure, _process(case)[0])][days] += 1
+            tally.days[(measure, "")][days] += 1
 
 
-def _keys_of(spec: Spec, rows: list[str], columns: list[str | None]) -> set[Key]:
+def _add_shapes(tally: _Tally, spec: Spec) -> None:
+    """The counts of ``spec`` from its combinations: a case counts once in each count it is in (the
+    same count in another table, a shared total, comes out the same); terms and measures count items."""
+    counts: Counter = Counter()
+    for (rows, columns), n in tally.shapes.get(spec.id, Counter()).items():
+        if spec.measure in ("terms", "measures"):
+            for row in rows:
+                counts[_key(spec, row, None)] += n
+            counts[_key(spec, None, None)] += n * len(rows)
+        else:
+            for key in _keys_of(spec, rows, columns):
+                counts[key] += n
+    if spec.rows.pooled:
+        counts[_key(spec, None, None)] = tally.raw.get(spec.id, Counter()).total()
+    for key, n in counts.items():
+        tally.counts[key] = n
+
+
+def _keys_of(spec: Spec, rows: tuple[str, ...], columns: tuple[str | None, ...]) -> set[Key]:
     """The counts of ``spec`` one case is in: its cells, the totals of its rows and columns, the total."""
     keys = {_key(spec, None, None)}
     for row in rows:
@@ -320,6 +357,11 @@ def _keys_of(spec: Spec, rows: list[str], columns: list[str | None]) -> set[Key]
         keys.update(_key(spec, row, column) for column in columns)
         keys.update(_key(spec, None, column) for column in columns)
     return keys
+
+
+@functools.lru_cache(maxsize=8192)
+def _ordinal(day: str) -> int:
+    return dt.date.fromisoformat(day).toordinal()
 
 
 def _within(case: dict[str, Any], fixed: str) -> bool:
@@ -366,16 +408,18 @@ def build_report(summaries: Iterable[Mapping[str, Any]], period: Period, rubric:
     specs = _specs(rubric, period)
     tally = _Tally()
     for case in summaries:
-        _count(tally, specs, dict(case), period, today)
+        _count(tally, specs, case, period, today)
     if not tally.any:
         return Report(period, office, min_cell, today, ())
+    for spec in specs:
+        _add_shapes(tally, spec)
     specs = [_pool(tally, s, min_cell) if s.rows.pooled else s for s in specs]
     processes = [v for v, _ in specs[1].rows.values]
     lines = [line for spec in specs for line in _lines(spec)] + _timing_lines(processes)
     for measure, _, _ in TIMINGS:
-        tally.counts[(measure,)] = len(tally.days[(measure, "")])
+        tally.counts[(measure,)] = tally.days[(measure, "")].total()
         for p in processes:
-            tally.counts[(measure, f"process={p}")] = len(tally.days.get((measure, p), []))
+            tally.counts[(measure, f"process={p}")] = tally.days.get((measure, p), Counter()).total()
     shown_keys = {k for line in lines for k in line.members}
     values = {k: tally.counts.get(k, 0) for k in shown_keys}
     hidden = protect(values, lines, min_cell)
@@ -407,23 +451,42 @@ def _table(spec: Spec, values: Mapping[Key, int], hidden: frozenset[Key]) -> Tab
                  chart=spec.chart, alt=spec.alt)
 
 
-def percentile(days: list[int], share: float) -> float:
-    """The nearest-rank percentile (``share`` 0.9: the smallest value at least 90 % of cases reach)."""
-    ordered = sorted(days)
-    return float(ordered[max(0, math.ceil(share * len(ordered)) - 1)])
+def percentile(days: Counter, share: float) -> float:
+    """The nearest-rank percentile of a histogram of days (``share`` 0.9: the smallest number of days
+    at least 90 % of the cases took no more than)."""
+    return _ranked(days, max(1, math.ceil(share * days.total())))
+
+
+def median(days: Counter) -> float:
+    """The median of a histogram of days (the mean of the two middle values of an even count)."""
+    n = days.total()
+    if n % 2:
+        return percentile(days, 0.5)
+    low, high = _ranked(days, n // 2), _ranked(days, n // 2 + 1)
+    return (low + high) / 2
+
+
+def _ranked(days: Counter, rank: int) -> float:
+    seen = 0
+    for value in sorted(days):
+        seen += days[value]
+        if seen >= rank:
+            return float(value)
+    raise ValueError("no days")
 
 
 def _timing_table(measure: str, title: str, processes: tuple[tuple[str, str], ...], tally: _Tally,
                   values: Mapping[Key, int], hidden: frozenset[Key], min_cell: int) -> Table:
-    def row(key: Key, days: list[int]) -> tuple[Cell, ...]:
+    def row(key: Key, days: Counter) -> tuple[Cell, ...]:
         if not days:
             return _cell(values, hidden, key), Cell(None), Cell(None)
-        if len(days) < min_cell:
+        if days.total() < min_cell:
             return _cell(values, hidden, key), Cell(None, True), Cell(None, True)
-        return _cell(values, hidden, key), Cell(float(statistics.median(days))), Cell(percentile(days, 0.9))
+        return _cell(values, hidden, key), Cell(median(days)), Cell(percentile(days, 0.9))
 
-    rows = [(label, row((measure, f"process={p}"), tally.days.get((measure, p), []))) for p, label in processes]
-    overall = row((measure,), tally.days.get((measure, ""), []))
+    rows = [(label, row((measure, f"process={p}"), tally.days.get((measure, p), Counter())))
+            for p, label in processes]
+    overall = row((measure,), tally.days.get((measure, ""), Counter()))
     return Table(f"days-to-{ {'decided': 'decision', 'agreed': 'agreement', 'closed': 'closure'}[measure]}",
                  title, "Median and 90th percentile (nearest rank) of the days, for the cases that reached this "
                  "step in the period; suppressed over fewer cases than the threshold.",
