@@ -14,7 +14,14 @@ from pipeline.documents.convert import Converter
 from pipeline.documents.pki import ROOT_CERT, ensure_identity
 from pipeline.workspace import Workspace, init_workspace
 
-from .helpers import EXAMPLES, StoredConverter, make_office, sealed_examples, stored_converter_factory
+from .helpers import (
+    EXAMPLES,
+    StoredConverter,
+    make_office,
+    quick_password_hasher,
+    sealed_examples,
+    stored_converter_factory,
+)
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +50,15 @@ def cli_stored_pdfs(monkeypatch) -> None:
     """Commands run through CliRunner in this test convert with the stored PDFs, not LibreOffice
     (the commands make their ``Converter`` when they run, from pipeline.documents.convert)."""
     monkeypatch.setattr("pipeline.documents.convert.Converter", stored_converter_factory)
+
+
+@pytest.fixture(scope="module")
+def quick_argon2():
+    """Argon2id with the smallest parameters for the module's tests, which are about something else than
+    the hash's cost (the real profile is checked in test_accounts.py)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("pipeline.governance.accounts.PasswordHasher", quick_password_hasher)
+        yield
 
 
 @pytest.fixture(scope="session")

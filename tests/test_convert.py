@@ -389,7 +389,7 @@ def test_killed_converters_folder_is_removed_at_the_next_start_and_a_live_ones_k
         kill_with_its_office(doomed)
         assert stale.is_dir()  # nothing cleans up after a kill -9 ...
 
-        with Converter(ws.load_config().converter) as conv:  # ... until the next converter starts
+        with Converter(ws.load_config().converter):  # ... until the next converter starts
             assert not stale.exists()
             assert live_folder.is_dir()
             (own,) = new_folders(convert, {live_folder})

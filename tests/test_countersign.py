@@ -407,6 +407,7 @@ def test_no_executed_copy_yet_is_refused_with_the_reason(signing_office):
             session.retrieve(_record(office)["record_id"], "Enforcement", executed=True)
 
 
+@pytest.mark.usefixtures("quick_argon2")  # about the executed copy, not the hash's cost
 def test_portal_and_cli_hand_over_the_executed_copy(signing_office, parties, tmp_path):
     """accord get --executed and the portal's download of the executed copy both hand over the party-signed copy byte
     for byte, the portal under a file name that says it is the executed one."""

@@ -29,7 +29,6 @@ from starlette.testclient import TestClient
 from pipeline.config import PortalSettings
 from pipeline.documents.templates import load_templates
 from pipeline.documents.trust import TrustRoots
-from pipeline.governance import accounts as accounts_module
 from pipeline.governance import disposition, holds
 from pipeline.governance.access import grant
 from pipeline.governance.accounts import Accounts
@@ -40,7 +39,10 @@ from pipeline.records.retrieve import verify_record
 from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
-from .helpers import PASSWORD, Clock, copy_workspace, hidden, quick_password_hasher, records_by_template, sign_in
+from .helpers import PASSWORD, Clock, copy_workspace, hidden, records_by_template, sign_in
+
+#: These tests are about HTTP, not the hash's cost.
+pytestmark = pytest.mark.usefixtures("quick_argon2")
 
 LOCAL = "127.0.0.1"
 PROXY = "10.0.0.5"
@@ -142,17 +144,8 @@ def open_site(ws: Workspace, clock: Callable[[], float] | None = None, **portal:
     return Site(ws, app, accounts, clock)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def quick_hashing():
-    """Argon2id with small parameters: these tests are about HTTP, not the hash's cost
-    (the real profile is checked in test_accounts.py)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(accounts_module, "PasswordHasher", quick_password_hasher)
-        yield
-
-
 @pytest.fixture(scope="module")
-def template_ws(sealed_office, tmp_path_factory, quick_hashing) -> Workspace:
+def template_ws(sealed_office, tmp_path_factory, quick_argon2) -> Workspace:
     """The sealed office with the portal's people listed in access.yaml and their accounts made.
 
     Never served itself: every site works on a copy of it.

@@ -21,6 +21,9 @@ from pipeline.workspace import Workspace
 
 from .helpers import PASSWORD, copy_workspace, hidden, sign_in
 
+#: These tests are about dispositions, not the hash's cost.
+pytestmark = pytest.mark.usefixtures("quick_argon2")
+
 CASE = "ADR-2026-0142"
 LATER = dt.date(2034, 1, 1)
 
