@@ -34,6 +34,7 @@ from pipeline.portal.cases import (
     upload_form,
 )
 from pipeline.portal.records import download, download_form, home, record, search
+from pipeline.portal.report import chart, report_page, seal_report
 from pipeline.portal.requests import MAX_BODY, TOO_LARGE, error_page, page
 from pipeline.portal.retention import (
     approve,
@@ -80,6 +81,9 @@ def create_app(ws: Workspace, config: Config | None = None, *, accounts: Account
         Route("/proposals/{proposal_id}", page(portal, proposal_page), methods=["GET"]),
         Route("/proposals/{proposal_id}/approve", page(portal, approve, post=True), methods=["POST"]),
         Route("/proposals/{proposal_id}/reject", page(portal, reject, post=True), methods=["POST"]),
+        Route("/report", page(portal, report_page), methods=["GET"]),
+        Route("/report/chart/{table_id}.png", page(portal, chart), methods=["GET"]),
+        Route("/report/seal", page(portal, seal_report, post=True), methods=["POST"]),
         Route("/audit", page(portal, audit_page), methods=["GET"]),
         Route("/audit/verify", page(portal, audit_verify), methods=["GET"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

@@ -71,6 +71,36 @@ class VerificationCache:
         return report
 
 
+REPORT_TTL_SECONDS = 120
+
+
+class RecentCache:
+    """A few values, each kept for ``ttl`` seconds: the report a person was just shown and its
+    charts, by who asked, the period and the cases their right covers, so that the page's images
+    are drawn from the report on the page instead of counting (and auditing) it again for each."""
+
+    def __init__(self, capacity: int = 256, ttl: float = REPORT_TTL_SECONDS):
+        self.capacity, self.ttl = capacity, ttl
+        self._items: OrderedDict[tuple, tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Any | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is None or time.monotonic() - hit[0] >= self.ttl:
+                return None
+            self._items.move_to_end(key)
+            return hit[1]
+
+    def put(self, key: tuple, value: Any) -> Any:
+        with self._lock:
+            self._items[key] = (time.monotonic(), value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return value
+
+
 class Portal:
     """What one server process shares between requests."""
 
@@ -82,6 +112,7 @@ class Portal:
         self.accounts = accounts
         self.roots = TrustRoots.of(ws, config)
         self.verifications = VerificationCache()
+        self.reports = RecentCache()
         self.library_log = library_log()  # pyHanko's tracebacks stay out of the portal's log
         self.templates = sorted(load_templates(ws.templates).values(), key=lambda t: t.name)
         self._converter_factory = converter_factory
