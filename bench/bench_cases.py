@@ -927,7 +927,7 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="Build the workspace here and keep it (or reuse it).")
     args = parser.parse_args()
     own = tuple(x.strip() for x in args.own.split(",") if x.strip())
-    tmp = Path(tempfile.mkdtemp(prefix="accord-bench-cases-"))
+    tmp = None if args.keep else Path(tempfile.mkdtemp(prefix="accord-bench-cases-"))
     try:
         root = args.keep or tmp / "ws"
         built = None
@@ -964,7 +964,7 @@ def main() -> int:
                   *cli(root, "case", "show", sample_closed, "--json")),
                  ("agenda --json", "", *cli(root, "agenda", "--json"))]
     finally:
-        if not args.keep:
+        if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     phases = desks.phases
     print(f"Accord cases benchmark: {counts['cases']:,} cases ({counts['cases'] - phases.get('closed', 0):,} open), "
