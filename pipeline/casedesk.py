@@ -142,7 +142,7 @@ class CaseDesk:
                                                    idle_since):
             items.append(agenda.Item(since + dt.timedelta(days=settings.idle_days), "idle", case_id, phase,
                                      f"{settings.idle_days} days in {phase}"))
-        items.sort(key=lambda i: (i.date, i.case_id, agenda.KINDS.index(i.kind), i.ref))
+        items.sort(key=lambda i: (i.date, i.case_id, agenda.RANK[i.kind], i.ref))
         session.record_audit("agenda", "ok", details={"as_of": as_of.isoformat(), "until": horizon.isoformat(),
                                                        "items": len(items)})
         return items

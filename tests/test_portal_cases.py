@@ -27,16 +27,17 @@ from pipeline.portal.requests import MAX_BODY
 from pipeline.workspace import Workspace
 
 from .helpers import EXAMPLES, PASSWORD, copy_workspace, hidden, make_office
-from .test_portal_http import (  # noqa: F401  (quick_hashing, template_ws: fixtures used here too)
+from .test_portal_http import (  # noqa: F401  (template_ws: a fixture used here too)
     ACCOUNT_OF,
     INLINE,
     ROLES,
     Site,
     error_text,
     open_site,
-    quick_hashing,
     template_ws,
 )
+
+pytestmark = pytest.mark.usefixtures("quick_argon2")  # about the portal, not the hash's cost
 
 CASE = "ADR-2026-0150"
 OLD_CASE = "ADR-2026-0142"  # an agreement recorded without an intake

@@ -42,8 +42,10 @@ from .test_portal_e2e import (  # noqa: F401  (browser, artifacts, favicon_log, 
     favicon_log,
     visit,
 )
-from .test_portal_http import Site, error_text, open_site, quick_hashing  # noqa: F401  (quick_hashing: autouse)
+from .test_portal_http import Site, error_text, open_site
 from .test_reports import _cases, built  # noqa: F401  (built: the office these tests serve)
+
+pytestmark = pytest.mark.usefixtures("quick_argon2")  # about the portal, not the hash's cost
 
 YEAR = {"from": "2025-07-01", "to": "2026-06-30"}
 DIRECTOR, COORDINATOR = "pramam", "cora"

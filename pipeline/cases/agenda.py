@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -83,11 +84,18 @@ def due_by(catalog: Database, horizon: dt.date, visible: tuple[str, list[Any]],
     rows = catalog.conn.execute(
         f"SELECT subject_id, kind, ref, date, what, yearly FROM agenda a WHERE {where} AND "
         f"(a.date <= ? OR a.yearly = 1) ORDER BY a.date", [*params, horizon.isoformat()])
-    items = []
-    for r in rows:
-        day = dt.date.fromisoformat(r["date"])
-        items.append(Item(day, r["kind"], r["subject_id"], r["ref"], r["what"], bool(r["yearly"])))
-    return items
+    return [Item(day_of(date), kind, subject, ref, what, bool(yearly))
+            for subject, kind, ref, date, what, yearly in rows]
+
+
+@functools.lru_cache(maxsize=4096)
+def day_of(text: str) -> dt.date:
+    """An ISO date (agenda dates repeat: a few thousand distinct days cover years of items)."""
+    return dt.date.fromisoformat(text)
+
+
+#: Where each kind comes among the items of one day and case.
+RANK = {kind: number for number, kind in enumerate(KINDS)}
 
 
 def next_yearly(first: dt.date, as_of: dt.date) -> dt.date:

@@ -326,7 +326,7 @@ def listing(catalog: Database, visible: tuple[str, list[Any]], *, phase: str | N
     rows = []
     for r in catalog.conn.execute(sql, params):
         found = dict(r)
-        found["gaps"] = json.loads(found["gaps"])
+        found["gaps"] = [] if found["gaps"] == "[]" else json.loads(found["gaps"])  # most cases have none
         rows.append(found)
     return rows
 

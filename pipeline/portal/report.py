@@ -11,7 +11,6 @@ and every report made is an audit entry. The report a page showed is kept for a 
 from __future__ import annotations
 
 import re
-import threading
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
@@ -31,10 +30,6 @@ from pipeline.reports.tables import Report, Table, empty_message
 SEALED_ID = re.compile(r"REPORT-\d{4}-\d{2}-\d{2}-\d{4}-\d{2}-\d{2}-[0-9a-f]{8}")
 TABLE_ID = re.compile(r"[a-z0-9-]{1,64}")
 NO_CHART = "There is no such chart."
-
-#: matplotlib's pyplot keeps its figures in one list for the process: one chart is drawn at a time.
-_DRAWING = threading.Lock()
-
 
 @dataclass(frozen=True)
 class Shown:
@@ -77,8 +72,7 @@ def seal_report(ctx: Ctx) -> Response:
     try:
         period = _period(desk, values)
         converter, sealer = ctx.portal.tools()
-        with _DRAWING:  # the sealed document draws the charts too
-            row = desk.seal(period, converter, sealer)
+        row = desk.seal(period, converter, sealer)
     except (AccessDenied, RecordNotFound):
         raise
     except AccordError as exc:
@@ -126,8 +120,7 @@ def _report(ctx: Ctx, period: Period, form: str, fresh: bool = False) -> Report:
 
 def _drawn(ctx: Ctx, key: tuple[Any, ...], table: Table) -> bytes:
     """The table's chart (empty: it has none), kept with the report it was drawn from."""
-    with _DRAWING:
-        png = chart_png(table) or b""
+    png = chart_png(table) or b""
     return ctx.portal.reports.put((*key, table.id), png)
 
 

@@ -3,20 +3,18 @@
 A chart shows only what its table shows: a suppressed count is left out of its bar, and the bar is
 marked with a dagger that the caption explains. Colours are the Okabe-Ito palette (told apart with
 colour-blind vision); every chart has its table beside it and a one-line alternative text.
+Figures are made without pyplot (whose figure list is one per process), so the portal's threads
+draw charts side by side.
 """
 
 from __future__ import annotations
 
 import io
 
-import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-from matplotlib import pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from pipeline.reports.tables import Table  # noqa: E402
+from pipeline.reports.tables import Table
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 DAGGER = "\u2020"
@@ -37,14 +35,14 @@ def chart_png(table: Table) -> bytes | None:
     if figure is None:
         return None
     out = io.BytesIO()
-    figure.savefig(out, format="png", dpi=DPI, metadata={"Software": None})
-    plt.close(figure)
+    FigureCanvasAgg(figure).print_png(out, metadata={"Software": None})
     return out.getvalue()
 
 
 def _figure(rows: int) -> tuple[Figure, object]:
     height = min(6.0, max(1.8, 0.28 * rows + 0.9))
-    figure, axes = plt.subplots(figsize=(WIDTH_INCHES, height), layout="constrained")
+    figure = Figure(figsize=(WIDTH_INCHES, height), dpi=DPI, layout="constrained")
+    axes = figure.add_subplot()
     axes.spines[["top", "right"]].set_visible(False)
     axes.tick_params(labelsize=7)
     return figure, axes
@@ -86,7 +84,7 @@ def _stacked(table: Table) -> Figure | None:
     _mark(axes, [(i, ends[i]) for i, row in enumerate(table.cells) if any(c.suppressed for c in row)])
     axes.set_yticks(positions, [_short(r) for r in table.rows])
     axes.invert_yaxis()
-    axes.legend(fontsize=6.5, frameon=False, loc="lower right")
+    axes.legend(fontsize=6.5, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return figure
 
 
