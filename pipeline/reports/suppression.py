@@ -5,7 +5,9 @@ counted over), tied by :class:`Line` s: a total and the counts it is the total o
 two tables is the same number, so it is shown or hidden everywhere at once, and an attacker who
 reads every table is the one the audit plays.
 
-:func:`protect` hides every count from 1 to ``min_cell - 1`` (primary suppression), then more counts
+:func:`protect` hides every count from 1 to ``min_cell - 1`` (primary suppression; a zero is shown, as
+in published practice: hiding zeros makes every zero beside a shown total a count to protect, and
+a small office's report then hides everything), then more counts
 (complementary suppression) until no line has a single hidden count, then asks :func:`audit` to
 solve for each hidden count from what is shown (a linear programme over all the lines, counts at
 least zero, with scipy's HiGHS): where a hidden count has a single possible whole value, it hides
