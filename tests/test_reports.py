@@ -430,3 +430,16 @@ def test_summaries_skip_cases_outside_the_period(built):
     assert len(everything) == 16
     assert len(march) == sum(1 for s in everything if s["opened"] <= "2026-03-31"
                              and (s["closed_on"] is None or s["closed_on"] >= "2026-03-01"))
+
+
+def test_making_a_report_leaves_other_documents_properties_alone(built):
+    """The report's Word document is built without docxtpl's sub-documents (docxcompose rewrites
+    python-docx's namespace map for the whole process), so a record made after it still carries
+    its keywords: the core properties' namespace is the one Word and LibreOffice read."""
+    from docx.oxml.ns import nsmap
+
+    from pipeline.reports.document import report_docx
+
+    with _desk(built) as desk:
+        report_docx(desk.report(YEAR), "REPORT-TEST")
+    assert nsmap["cp"] == "http://schemas.openxmlformats.org/package/2006/metadata/core-properties"

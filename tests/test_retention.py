@@ -266,9 +266,12 @@ def _drop(path: str):
 
 class TestPolicyValidation:
     def test_valid_policy(self):
-        """The valid base policy loads, with every class covered and the settings read."""
+        """The valid base policy loads, with every class covered and the settings read; a policy that
+        names no schedule for program reports gets the default one (10 years, then reviewed)."""
         policy = parse_retention(_valid_policy(), [RA, MOU])
-        assert set(policy.schedules) == {RA, MOU, "failure-report", CERTIFICATE}
+        assert set(policy.schedules) == {RA, MOU, "failure-report", CERTIFICATE, "program-report"}
+        report = policy.schedule_for("program-report")
+        assert (report.triggers, report.years, report.action) == (("created",), 10, "review")
         assert policy.schedule_for(MOU).triggers == ("agreement-expired",)
         assert not policy.schedule_for("failure-report").approval
         assert (policy.transfer_folder, policy.fixity_days, policy.sweep_time) == ("transfers", 90, "02:00")

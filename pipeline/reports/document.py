@@ -5,7 +5,9 @@ seals it (``reportdesk``).
 
 The template is written here with python-docx (headings, the loop over the tables, the seal's
 bookmark) and filled by docxtpl in its sandbox, autoescaped: the labels (a unit's name, a referral
-source) are text and never evaluated.
+source) are text and never evaluated. Each table is then built with python-docx where the template
+left its marker paragraph (docxtpl's sub-documents need docxcompose, which rewrites python-docx's
+namespace map for the whole process and so breaks every later document's properties).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pipeline.documents.templates import make_environment
 from pipeline.reports.charts import DAGGER, WIDTH_INCHES, chart_png
 from pipeline.reports.tables import Cell, Report, Table, empty_message
 
+#: Where a table goes, in the filled template (no label can start with it: invisible separators).
+TABLE_MARK = "\u2063\u2063table-"
 SUPPRESSED = "s"
 """How a suppressed count is printed (explained in the report's opening note)."""
 
@@ -42,7 +46,7 @@ def template_docx() -> bytes:
     doc.add_paragraph("{{ t.chart }}")
     doc.add_paragraph("{{ t.caption }}")
     doc.add_paragraph("{%p endif %}")
-    doc.add_paragraph("{{p t.table }}")
+    doc.add_paragraph("{{ t.table }}")
     doc.add_paragraph("{{ t.note }}")
     doc.add_paragraph("{%p endfor %}")
     add_seal_place(doc)
@@ -85,16 +89,26 @@ def opening(report: Report) -> str:
             "counted from the cases' categories and dates only.")
 
 
+def _place_tables(doc, tables: tuple[Table, ...]) -> None:
+    """Each table where the template left its marker paragraph (the paragraph goes)."""
+    for paragraph in list(doc.paragraphs):
+        text = paragraph.text
+        if not text.startswith(TABLE_MARK) or not text[len(TABLE_MARK):].isdigit():
+            continue
+        header, rows = table_rows(tables[int(text[len(TABLE_MARK):])])
+        table = grid_table(doc, header, rows)  # added at the end of the body, then moved
+        paragraph._p.addprevious(table._tbl)
+        paragraph._p.getparent().remove(paragraph._p)
+
+
 def report_docx(report: Report, record_id: str) -> bytes:
     """The filled Word document of ``report`` (``record_id`` in its properties)."""
     tpl = DocxTemplate(io.BytesIO(template_docx()))
     sections, alts = [], []
-    for table in report.tables:
+    for number, table in enumerate(report.tables):
         png = chart_png(table)
-        table_doc = tpl.new_subdoc()
-        header, rows = table_rows(table)
-        grid_table(table_doc, header, rows)
-        section: dict[str, Any] = {"title": table.title, "note": table.note, "table": table_doc, "chart": ""}
+        section: dict[str, Any] = {"title": table.title, "note": table.note, "table": f"{TABLE_MARK}{number}",
+                                   "chart": ""}
         if png:
             section["chart"] = InlineImage(tpl, io.BytesIO(png), width=Inches(WIDTH_INCHES))
             section["caption"] = f"Chart: {table.alt} The table below gives the same numbers."
@@ -105,6 +119,7 @@ def report_docx(report: Report, record_id: str) -> bytes:
     tpl.render(context, jinja_env=make_environment(), autoescape=True)
     for shape, alt in zip(tpl.docx.inline_shapes, alts):
         shape._inline.docPr.set("descr", alt)
+    _place_tables(tpl.docx, report.tables)
     props = tpl.docx.core_properties
     props.title = f"Program report, {report.period.label}"
     props.identifier = record_id
