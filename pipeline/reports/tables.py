@@ -304,26 +304,32 @@ def _term_status(term: list[Any], today: dt.date) -> str | None:
     return None  # superseded
 
 
+_NO_COLUMNS = (None,)
+
+
 def _count(tally: _Tally, specs: list[Spec], case: Mapping[str, Any], period: Period, today: dt.date) -> None:
     measures = _measures(case, period)
     terms = [s for t in case.get("terms") or () if period.holds(t[0]) and (s := _term_status(t, today))]
     if not measures and not terms:
         return
     tally.any = True
+    shapes = tally.shapes
     for spec in specs:
-        if spec.measure == "terms":
+        measure = spec.measure
+        if measure == "terms":
             values = terms
-        elif spec.measure == "measures":
-            values = (case.get("measures") or []) if "opened" in measures else []
-        elif spec.measure in measures and all(_within(case, f) for f in spec.fixed):
+        elif measure == "measures":
+            if "opened" not in measures:
+                continue
+            values = case.get("measures") or ()
+        elif measure in measures and (not spec.fixed or all(_within(case, f) for f in spec.fixed)):
             values = spec.rows.of(case)
         else:
             continue
         if spec.rows.pooled:
             tally.raw[spec.id].update(values)
-        else:
-            columns = tuple(spec.columns.known(spec.columns.of(case))) if spec.columns else (None,)
-            tally.shapes[spec.id][(tuple(spec.rows.known(values)), columns)] += 1
+        else:  # as the case gives them: unknown values are mapped once per combination (_add_shapes)
+            shapes[spec.id][(tuple(values), tuple(spec.columns.of(case)) if spec.columns else _NO_COLUMNS)] += 1
     for measure, attribute, _ in TIMINGS:
         if measure in measures and case.get(attribute):
             days = _ordinal(case[attribute][:10]) - _ordinal(case["opened"][:10])
@@ -335,7 +341,9 @@ def _add_shapes(tally: _Tally, spec: Spec) -> None:
     """The counts of ``spec`` from its combinations: a case counts once in each count it is in (the
     same count in another table, a shared total, comes out the same); terms and measures count items."""
     counts: Counter = Counter()
-    for (rows, columns), n in tally.shapes.get(spec.id, Counter()).items():
+    for (given_rows, given_columns), n in tally.shapes.get(spec.id, Counter()).items():
+        rows = tuple(spec.rows.known(list(given_rows)))
+        columns = tuple(spec.columns.known(list(given_columns))) if spec.columns else given_columns
         if spec.measure in ("terms", "measures"):
             for row in rows:
                 counts[_key(spec, row, None)] += n
