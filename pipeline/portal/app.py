@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from typing import Any, Callable, Mapping
 
 from starlette.applications import Starlette
@@ -14,14 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pipeline.config import Config
 from pipeline.governance.access import ACTIONS
 from pipeline.governance.accounts import Accounts
 from pipeline.portal.audit import audit_page, audit_verify
 from pipeline.portal.cases import (
-    FEED_PATH,
     calendar_page,
     case_page,
     cases_page,
@@ -45,7 +42,7 @@ from pipeline.portal.retention import (
     reject,
     release_hold,
 )
-from pipeline.portal.security import BodyLimit, ProxyTrust, SecurityHeaders, add_security_headers
+from pipeline.portal.security import FEED_PATH, BodyLimit, FeedSecret, ProxyTrust, SecurityHeaders, add_security_headers
 from pipeline.portal.signin import signin_routes
 from pipeline.portal.state import HERE, Portal, log
 from pipeline.workspace import Workspace
@@ -121,24 +118,6 @@ def create_app(ws: Workspace, config: Config | None = None, *, accounts: Account
     )
     app.state.portal = portal
     return app
-
-
-class FeedSecret:
-    """A calendar feed's address carries its secret (``/calendar/{secret}.ics``): from here on the request's
-    path is ``FEED_PATH``, which is what the log shows and the router matches, and the secret is in
-    ``scope["state"]["feed"]`` for the feed's endpoint alone."""
-
-    _FEED = re.compile(r"/calendar/([^/]*)\.ics")
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = self._FEED.fullmatch(scope.get("path", "")) if scope["type"] == "http" else None
-        if found:
-            state = {**scope.get("state", {}), "feed": found.group(1)}
-            scope = {**scope, "path": FEED_PATH, "raw_path": FEED_PATH.encode(), "state": state}
-        await self.app(scope, receive, send)
 
 
 def allowed_methods(routes: list[BaseRoute], scope: Mapping[str, Any], given: str = "") -> str:

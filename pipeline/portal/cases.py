@@ -22,7 +22,8 @@ from pipeline.cases.phases import Phase
 from pipeline.cases.rubric import load_rubric
 from pipeline.errors import AccessDenied, AccordError, RecordNotFound
 from pipeline.governance.access import Actor, case_filter, decide
-from pipeline.portal.requests import MAX_BODY, NOTICES, Ctx, error_page, form_date, redirect
+from pipeline.portal.requests import MAX_BODY, Ctx, error_page, form_date, redirect
+from pipeline.portal.security import FEED_PATH
 from pipeline.portal.state import Portal, log
 
 #: The names :meth:`CaseDesk.upload` gives a file (nothing else from the query string is shown).
@@ -58,18 +59,6 @@ EVENT_FORMS = {
     "term-waived": EventForm("term-waived", "term-waived", term=True),
     "term-breached": EventForm("term-breached", "term-breached", term=True),
 }
-
-#: The notices of these pages after a redirect (fixed words, as every notice; requests.NOTICES shows them).
-NOTICES.update({
-    "term-completed": "The term is recorded as completed.",
-    "term-waived": "The term is recorded as waived.",
-    "term-breached": "The breach of the term is recorded; it stays on the agenda until it is waived or the "
-                     "case is referred.",
-    "completion-asked": "The completion letter is in the inbox: intake (accord watch) fills it from the case and "
-                        "seals it, and the sealed letter closes the case, resolved.",
-    "feed-revoked": "Your calendar feed is stopped; calendars subscribed to it get nothing more.",
-    "no-feed": "You had no calendar feed; nothing changed.",
-})
 
 #: The agenda's kinds in words (``cases/agenda.KINDS``).
 KIND_WORDS = {
@@ -246,7 +235,6 @@ def upload(ctx: Ctx) -> Response:
 # --- the calendar feed -------------------------------------------------------------------------
 
 #: How the log and the router see a feed's address: the secret is taken out first (``FeedSecret``).
-FEED_PATH = "/calendar/<feed>.ics"
 
 
 def calendar_page(ctx: Ctx) -> Response:

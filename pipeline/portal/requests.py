@@ -53,6 +53,14 @@ NOTICES = {
     "on-file": "That was on file already; nothing changed.",
     "uploaded": "The file is in the inbox; intake (accord watch) will take it, and what it records shows on "
                 "the case's page. A file intake refuses goes to inbox/failed with its reason.",
+    "term-completed": "The term is recorded as completed.",
+    "term-waived": "The term is recorded as waived.",
+    "term-breached": "The breach of the term is recorded; it stays on the agenda until it is waived or the "
+                     "case is referred.",
+    "completion-asked": "The completion letter is in the inbox: intake (accord watch) fills it from the case and "
+                        "seals it, and the sealed letter closes the case, resolved.",
+    "feed-revoked": "Your calendar feed is stopped; calendars subscribed to it get nothing more.",
+    "no-feed": "You had no calendar feed; nothing changed.",
 }
 
 

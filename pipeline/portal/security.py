@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -123,6 +124,28 @@ class SecurityHeaders:
             # No query strings: search words may be names.
             log.info("%s %s %s %.1f ms", scope["method"], scope["path"], status,
                      (time.perf_counter() - started) * 1000)
+
+
+#: What the log and the router see of a calendar feed's address (its secret taken out).
+FEED_PATH = "/calendar/<feed>.ics"
+
+
+class FeedSecret:
+    """A calendar feed's address carries its secret (``/calendar/{secret}.ics``): from here on the request's
+    path is ``FEED_PATH``, which is what the log shows and the router matches, and the secret is in
+    ``scope["state"]["feed"]`` for the feed's endpoint alone."""
+
+    _FEED = re.compile(r"/calendar/([^/]*)\.ics")
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self._FEED.fullmatch(scope.get("path", "")) if scope["type"] == "http" else None
+        if found:
+            state = {**scope.get("state", {}), "feed": found.group(1)}
+            scope = {**scope, "path": FEED_PATH, "raw_path": FEED_PATH.encode(), "state": state}
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:
