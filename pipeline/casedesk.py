@@ -64,9 +64,9 @@ class CaseDesk:
     # --- looking ---------------------------------------------------------------------------
 
     def cases(self, *, phase: str | None = None, process: str | None = None, include_closed: bool = False,
-              limit: int | None = None) -> list[dict[str, Any]]:
-        """The cases the person may see, open ones unless ``include_closed``; each with the days it has
-        spent in its phase."""
+              limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
+        """The cases the person may see, open ones unless ``include_closed``, oldest in their phase
+        first (``limit`` of them from ``offset``); each with the days it has spent in its phase."""
         session = self.session
         decision = decide(session.policy, session.actor, "view-case")
         if not decision:
@@ -74,7 +74,7 @@ class CaseDesk:
             raise AccessDenied(f"You may not see cases: {decision.reason}.")
         visible = case_filter(session.policy, session.actor, "view-case")
         rows = casebook.listing(self.catalog, visible, phase=phase, process=process, include_closed=include_closed,
-                                limit=limit)
+                                limit=limit, offset=offset)
         today = self.today()
         for row in rows:
             since = dt.date.fromisoformat(row["phase_since"]) if row["phase_since"] else None

@@ -8,16 +8,23 @@ Fixtures live in ``conftest.py`` and take what they need from here.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
@@ -482,3 +489,65 @@ def sign_field(pdf: bytes, field: str, signer: signers.Signer, new_field: fields
     signers.PdfSigner(signers.PdfSignatureMetadata(field_name=field, md_algorithm="sha256"), signer=signer,
                       new_field_spec=new_field).sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), output=out)
     return out.getvalue()
+
+
+# --- accord serve for the browser tests -----------------------------------------------------------
+
+def accord_command() -> list[str]:
+    """The installed ``accord`` beside this interpreter, or ``python -m pipeline.cli``."""
+    script = Path(sys.executable).parent / "accord"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "pipeline.cli"]
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 30.0) -> None:
+    """Wait until ``url`` answers 200 (the test fails with the log's tail if the server exits or stays silent)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"accord serve exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"accord serve did not answer {url} within {timeout:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def stop_served(proc: subprocess.Popen) -> None:
+    """Stop a server started in its own process group (SIGTERM, then SIGKILL)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def served(root: Path) -> Iterator[tuple[str, Path]]:
+    """``accord serve`` on a free loopback port for the workspace at ``root``, in its own process group:
+    yields its base address and its log file, and stops it after."""
+    port = free_port()
+    log = root.parent / "serve.log"
+    env = {k: v for k, v in os.environ.items() if k != "ACCORD_HOME"}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [*accord_command(), "serve", "--workspace", str(root), "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_up(base + "/signin", proc, log)
+        yield base, log
+    finally:
+        stop_served(proc)

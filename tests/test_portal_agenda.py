@@ -142,6 +142,23 @@ def test_each_coordinator_sees_their_own_cases_items_and_the_director_every_one(
     assert agenda_rows(shared.signed_in("pramam").get("/cases").text) == expected_rows(shared.ws, "pramam")
 
 
+def test_a_long_list_of_cases_and_a_long_agenda_come_in_pages(shared, monkeypatch):
+    """My cases shows a page of cases at a time (Previous and Next keep the filters), and the first
+    items of a long agenda with a link to all of them (a director's office may have thousands)."""
+    monkeypatch.setattr("pipeline.portal.cases.CASES_PAGE", 1)
+    monkeypatch.setattr("pipeline.portal.cases.AGENDA_SHOWN", 1)
+    client = shared.signed_in("pramam")
+    everyone = expected_rows(shared.ws, "pramam")
+    first = client.get("/cases?days=30").text
+    assert "Open cases 1 to 1" in first and 'rel="next"' in first and 'rel="prev"' not in first
+    assert first.count('<tr><th scope="row"><a href="/cases/') == 1
+    assert len(agenda_rows(first)) == 1 and f"Show all {len(expected_rows(shared.ws, 'pramam', 30))}" in first
+    assert 'href="/cases?days=30&amp;page=2"' in first
+    second = client.get("/cases?days=30&page=2").text
+    assert "Open cases 2 to 2" in second and 'rel="prev"' in second
+    assert agenda_rows(client.get("/cases?agenda=all").text) == everyone
+
+
 def test_the_agenda_of_someone_with_no_cases_says_nothing_is_due(shared):
     """A coordinator with no cases sees the empty state's sentence and no table."""
     page = shared.signed_in(NEWCOMER).get("/cases").text

@@ -13,10 +13,8 @@ no case. Every page is watched for console errors and CSP violations; full-page 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,14 +26,11 @@ from pipeline.governance.access import grant
 from pipeline.governance.accounts import Accounts
 from pipeline.workspace import Workspace
 
-from .helpers import EXAMPLES, PASSWORD, ROOT, free_port, make_office
+from .helpers import EXAMPLES, PASSWORD, make_office, served
 from .test_portal_e2e import (  # noqa: F401  (browser, artifacts, favicon_log, visit: fixtures used here too)
     Visit,
-    _accord_command,
     _focused,
     _page_says,
-    _stop,
-    _wait_until_up,
     artifacts,
     browser,
     favicon_log,
@@ -80,20 +75,8 @@ def portal(sealed_office, converter, tmp_path_factory):
     finally:
         accounts.close()
 
-    port = free_port()
-    log = root.parent / "serve.log"
-    env = {k: v for k, v in os.environ.items() if k != "ACCORD_HOME"}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [*_accord_command(), "serve", "--workspace", str(root), "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_until_up(base + "/signin", proc, log)
+    with served(root) as (base, log):
         yield CasesPortal(ws, base, log)
-    finally:
-        _stop(proc)
 
 
 def sign_in_from_home(v: Visit, name: str) -> None:

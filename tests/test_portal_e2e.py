@@ -17,12 +17,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +29,7 @@ from pipeline.governance.accounts import Accounts
 from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
-from .helpers import PASSWORD, ROOT, free_port
+from .helpers import PASSWORD, ROOT, served
 
 pytestmark = pytest.mark.slow
 
@@ -74,43 +68,6 @@ class Portal:
     log: Path
 
 
-def _accord_command() -> list[str]:
-    script = Path(sys.executable).parent / "accord"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "pipeline.cli"]
-
-
-def _wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"accord serve exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"accord serve did not answer {url} within {timeout:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def portal(sealed_office, tmp_path_factory):
     """A copy of the sealed office with four portal users, served by ``accord serve``."""
@@ -131,20 +88,8 @@ def portal(sealed_office, tmp_path_factory):
     assert agreement["case_id"] == "ADR-2026-0142"
     assert any("Núñez" in p for p in agreement["parties"]), agreement["parties"]
 
-    port = free_port()
-    log = root.parent / "serve.log"
-    env = {k: v for k, v in os.environ.items() if k != "ACCORD_HOME"}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [*_accord_command(), "serve", "--workspace", str(root), "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_until_up(base + "/signin", proc, log)
+    with served(root) as (base, log):
         yield Portal(ws, base, agreement, log)
-    finally:
-        _stop(proc)
 
 
 # --- the browser ---------------------------------------------------------------------------------

@@ -11,10 +11,8 @@ Debian's chromium through ``accord serve``.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import shutil
-import subprocess
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,13 +28,10 @@ from pipeline.reports.period import academic_year
 from pipeline.store import open_catalog
 from pipeline.workspace import Workspace
 
-from .helpers import PASSWORD, ROOT, copy_workspace, free_port, hidden
+from .helpers import PASSWORD, copy_workspace, hidden, served
 from .test_portal_cases_e2e import sign_in_from_home
 from .test_portal_e2e import (  # noqa: F401  (browser, artifacts, favicon_log, visit: fixtures used here too)
-    _accord_command,
     _page_says,
-    _stop,
-    _wait_until_up,
     artifacts,
     browser,
     favicon_log,
@@ -263,20 +258,8 @@ def portal(report_ws, tmp_path_factory):
     """A copy of the office served by ``accord serve`` (for the browser)."""
     root = tmp_path_factory.mktemp("portal-report-e2e") / "ws"
     shutil.copytree(report_ws.root, root)
-    port = free_port()
-    log = root.parent / "serve.log"
-    env = {k: v for k, v in os.environ.items() if k != "ACCORD_HOME"}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [*_accord_command(), "serve", "--workspace", str(root), "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_until_up(base + "/signin", proc, log)
+    with served(root) as (base, log):
         yield ReportPortal(base, log)
-    finally:
-        _stop(proc)
 
 
 @pytest.mark.slow

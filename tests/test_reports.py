@@ -231,6 +231,17 @@ def test_the_sealed_report_is_a_record_without_names(built, tmp_path, converter,
     assert [e["outcome"] for e in entries][:2] == ["sealed", "ok"]  # newest first
 
 
+def test_an_empty_period_seals_a_report_that_says_so(built, tmp_path, converter):
+    """An empty period's sealed report is a short document that says there was nothing to count."""
+    root = tmp_path / "ws"
+    shutil.copytree(built, root)
+    with _desk(root) as desk:
+        row = desk.seal(Period(dt.date(2019, 1, 1), dt.date(2019, 12, 31)), converter,
+                        make_sealer(desk.session.ws, desk.session.config))
+    text = words(pdftotext(root / row.pdf_path))
+    assert "there is nothing to count" in text and row.pages == 1
+
+
 def test_an_empty_period_says_so(built):
     """A period in which nothing happened gives an empty report with a plain sentence, in every form."""
     with _desk(built) as desk:

@@ -305,8 +305,8 @@ def refresh(catalog: Database, case_id: str, today: dt.date) -> CaseState | None
 
 
 def listing(catalog: Database, visible: tuple[str, list[Any]], *, phase: str | None = None,
-            process: str | None = None, include_closed: bool = False, limit: int | None = None
-            ) -> list[dict[str, Any]]:
+            process: str | None = None, include_closed: bool = False, limit: int | None = None,
+            offset: int = 0) -> list[dict[str, Any]]:
     """The cases ``visible`` (SQL on ``c``) lets one see, open ones unless ``include_closed``, oldest
     phase first; each row without its register."""
     where, params = [visible[0]], list(visible[1])
@@ -322,7 +322,7 @@ def listing(catalog: Database, visible: tuple[str, list[Any]], *, phase: str | N
            f"c.next_due, c.gaps FROM cases c WHERE {' AND '.join(f'({w})' for w in where)} "
            f"ORDER BY c.phase_since, c.case_id")
     if limit is not None:
-        sql += f" LIMIT {int(limit)}"
+        sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
     rows = []
     for r in catalog.conn.execute(sql, params):
         found = dict(r)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,17 +77,40 @@ def cases_page(ctx: Ctx) -> Response:
     phase, process = ctx.param("phase", 40), ctx.param("process", 80)
     filters = {"phase": phase if phase in phases else "", "process": process if process in labels else "",
                "closed": ctx.param("closed", 5) == "1"}
+    page_no = int(ctx.param("page", 5)) if ctx.param("page", 5).isdigit() else 1
+    page_no = max(1, page_no)
     desk = ctx.cases
     rows = desk.cases(phase=filters["phase"] or None, process=filters["process"] or None,
-                      include_closed=filters["closed"] or filters["phase"] == Phase.CLOSED.value)
+                      include_closed=filters["closed"] or filters["phase"] == Phase.CLOSED.value,
+                      limit=CASES_PAGE + 1, offset=(page_no - 1) * CASES_PAGE)
+    more, rows = len(rows) > CASES_PAGE, rows[:CASES_PAGE]
     days = _agenda_days(ctx)
     today = desk.today()
+    everything = ctx.param("agenda", 4) == "all"
+    agenda_items = desk.agenda(today, days)
     items = [{**item.as_dict(today), "kind_words": KIND_WORDS.get(item.kind, item.kind)}
-             for item in desk.agenda(today, days)]
+             for item in (agenda_items if everything else agenda_items[:AGENDA_SHOWN])]
+    kept = {k: v for k, v in (("phase", filters["phase"]), ("process", filters["process"]),
+                              ("closed", "1" if filters["closed"] else ""), ("days", ctx.param("days", 4))) if v}
+
+    def link(**changes: Any) -> str:
+        return "/cases?" + urllib.parse.urlencode({**kept, **changes})
+
     return ctx.render("cases.html", rows=rows, filters=filters, phases=phases, labels=labels,
                       everyone=_sees_every_case(ctx), today=today.isoformat(),
                       may_upload=ctx.may("manage-case"), agenda=items, days=days,
-                      days_given=ctx.param("days", 4) == str(days))
+                      days_given=ctx.param("days", 4) == str(days),
+                      first=(page_no - 1) * CASES_PAGE + 1, page=page_no,
+                      prev_link=link(page=page_no - 1) if page_no > 1 else None,
+                      next_link=link(page=page_no + 1) if more else None,
+                      agenda_total=len(agenda_items), agenda_all_link=link(agenda="all") if not everything
+                      and len(agenda_items) > AGENDA_SHOWN else None)
+
+
+#: Cases on one page of My cases, and agenda items shown before "Show all" (a director's office
+#: may have thousands of open cases).
+CASES_PAGE = 200
+AGENDA_SHOWN = 200
 
 
 def _agenda_days(ctx: Ctx) -> int:
