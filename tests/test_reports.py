@@ -279,8 +279,8 @@ def test_only_a_user_with_the_right_counts_only_what_it_covers(built, tmp_path):
 
 
 def test_the_command_line_gives_json_and_csv(built, tmp_path):
-    """`accord report --json` is the tables' structure; --csv one line per count; a period that ends
-    before it starts is refused."""
+    """`accord report --json` (before or after the command) is the tables' structure; --csv one line per
+    count; a period that ends before it starts, or two forms at once, are refused."""
     result = CliRunner().invoke(cli, ["report", "--workspace", str(built), "--from", "2025-07-01",
                                       "--to", "2026-06-30", "--json"])
     assert result.exit_code == 0, result.output
@@ -297,6 +297,11 @@ def test_the_command_line_gives_json_and_csv(built, tmp_path):
     result = CliRunner().invoke(cli, ["report", "--workspace", str(built), "--from", "2026-06-30",
                                       "--to", "2025-07-01"])
     assert result.exit_code != 0 and "ends (2025-07-01) before it starts" in result.output
+    before = CliRunner().invoke(cli, ["--json", "report", "--workspace", str(built), "--from", "2025-07-01",
+                                      "--to", "2026-06-30"])
+    assert before.exit_code == 0 and json.loads(before.output)["tables"] == data["tables"]  # --json before too
+    both = CliRunner().invoke(cli, ["report", "--workspace", str(built), "--json", "--csv"])
+    assert both.exit_code != 0 and "Choose one of --json, --csv and --pdf." in both.output
 
 
 # --- the period --------------------------------------------------------------------------------------

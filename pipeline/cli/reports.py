@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.options import DATE, AccordCommand, session_for, workspace_option
+from pipeline.cli.options import DATE, AccordCommand, json_option, session_for, workspace_option
 from pipeline.cli.output import echo, print_json, print_table, write_private
 from pipeline.workspace import Workspace
 
@@ -17,13 +17,14 @@ from pipeline.workspace import Workspace
 @workspace_option
 @click.option("--from", "start", type=DATE, default=None, help="The first day counted (default: the academic year's).")
 @click.option("--to", "end", type=DATE, default=None, help="The last day counted (default: the academic year's).")
-@click.option("--json", "form", flag_value="json", help="The tables as JSON (rows, columns, cells, totals).")
-@click.option("--csv", "form", flag_value="csv", help="One line per count, for a spreadsheet.")
-@click.option("--pdf", "form", flag_value="pdf",
+@click.option("--csv", "as_csv", is_flag=True, help="One line per count, for a spreadsheet.")
+@click.option("--pdf", "as_pdf", is_flag=True,
               help="Seal the report as a PDF/A record (class program-report) and archive it.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path, allow_dash=True), default=None,
               help="Write the JSON or CSV to this file (readable by you only) instead of the screen.")
-def report(ws: Workspace, start: dt.date | None, end: dt.date | None, form: str | None, output: Path | None) -> None:
+@json_option
+def report(ws: Workspace, start: dt.date | None, end: dt.date | None, as_csv: bool, as_pdf: bool, output: Path | None,
+           as_json: bool) -> None:
     """Cases opened and closed, by process, outcome, category, referral source, the parties' standing
     and unit; days to the decision, agreement and closure; consent, withdrawals, terms and supportive
     measures; by month. Counts under report.min_cell are suppressed, with complementary suppression.
@@ -36,6 +37,11 @@ def report(ws: Workspace, start: dt.date | None, end: dt.date | None, form: str 
     """
     from pipeline.reportdesk import ReportDesk
     from pipeline.reports.export import report_csv
+
+    forms = [name for name, wanted in (("json", as_json), ("csv", as_csv), ("pdf", as_pdf)) if wanted]
+    if len(forms) > 1:
+        raise click.UsageError("Choose one of --json, --csv and --pdf.")
+    form = forms[0] if forms else None
 
     with ReportDesk(session_for(ws)) as desk:
         period = desk.period(start, end)
