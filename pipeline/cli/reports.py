@@ -56,16 +56,16 @@ def report(ws: Workspace, start: dt.date | None, end: dt.date | None, as_csv: bo
             return
         found = desk.report(period, form=form or "screen")
     if form in ("json", "csv"):
-        text = (json.dumps(found.as_dict(), ensure_ascii=False, indent=2) + "\n" if form == "json"
-                else report_csv(found))
         if output is not None:
+            text = (json.dumps(found.as_dict(), ensure_ascii=False, indent=2) + "\n" if form == "json"
+                    else report_csv(found))
             write_private(output, text.encode("utf-8"))
             if str(output) != "-":
                 echo(f"Wrote {output}.")
         elif form == "json":
             print_json(found.as_dict())
         else:
-            for line in text.splitlines():
+            for line in report_csv(found).splitlines():
                 echo(line)
         return
     _show(found)

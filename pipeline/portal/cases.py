@@ -77,8 +77,7 @@ def cases_page(ctx: Ctx) -> Response:
     phase, process = ctx.param("phase", 40), ctx.param("process", 80)
     filters = {"phase": phase if phase in phases else "", "process": process if process in labels else "",
                "closed": ctx.param("closed", 5) == "1"}
-    page_no = int(ctx.param("page", 5)) if ctx.param("page", 5).isdigit() else 1
-    page_no = max(1, page_no)
+    page_no = ctx.page_number()
     desk = ctx.cases
     rows = desk.cases(phase=filters["phase"] or None, process=filters["process"] or None,
                       include_closed=filters["closed"] or filters["phase"] == Phase.CLOSED.value,

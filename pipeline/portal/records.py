@@ -21,10 +21,7 @@ def home(ctx: Ctx) -> Response:
 
 
 def search(ctx: Ctx) -> Response:
-    try:
-        page_no = max(1, min(int(ctx.param("page") or 1), 10_000))
-    except ValueError:
-        page_no = 1
+    page_no = ctx.page_number()
     filters = {k: ctx.param(k) for k in ("q", "template", "record_class", "case", "party", "status", "from", "to")}
     query = SearchQuery(
         text=filters["q"] or None, template=filters["template"] or None, case_id=filters["case"] or None,

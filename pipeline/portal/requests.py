@@ -107,6 +107,11 @@ class Ctx:
         value = self.request.query_params.get(name, "")
         return " ".join(value.split())[:limit]
 
+    def page_number(self) -> int:
+        """``?page=``: a page from 1 to 10,000 (anything else is the first page)."""
+        given = self.param("page", 6)
+        return max(1, min(int(given), 10_000)) if given.isdigit() else 1
+
     def field(self, name: str, limit: int = 500) -> str:
         value = self.form.get(name, "") if self.form is not None else ""
         return " ".join(str(value).split())[:limit] if isinstance(value, str) else ""
