@@ -107,6 +107,13 @@ def _summary_column(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE cases ADD COLUMN summary TEXT NOT NULL DEFAULT '{}'")
 
 
+@MIGRATIONS(name="0005_unsummarised")
+def _unsummarised(db: sqlite_utils.Database) -> None:
+    """Every start asks which cases were never summarised: an index of those alone (empty once they
+    are) answers without reading every case's row."""
+    db.execute("CREATE INDEX cases_unsummarised ON cases(case_id) WHERE summary = '{}'")
+
+
 #: The phases of an open case (the index on phase finds them without reading the closed ones).
 OPEN_PHASES = tuple(p.value for p in Phase if p != Phase.CLOSED)
 _OPEN = "c.phase IN (" + ", ".join(f"'{p}'" for p in OPEN_PHASES) + ")"
